@@ -1,0 +1,93 @@
+//! Records kept in the store. All are serialised as JSON inside redb values.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixMillis;
+
+/// One message waiting for its destination.
+///
+/// Shape in redb (`outbox` table, key `"<destination>\x1f<seq:020>"`), JSON:
+/// `{"seq":12,"destination":"finance-channel","route":"big-pos","dedupe_key":"acme/PurchaseOrders/42/created->finance-channel",
+///   "event_key":"acme/PurchaseOrders/42/created","payload":{...},"created_ms":1763700000000,
+///   "attempts":0,"next_attempt_ms":1763700000000,"maybe_sent":false,"last_error":null}`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Store-wide sequence number (monotonic, assigned at commit).
+    pub seq: u64,
+    /// Destination name from the configuration.
+    pub destination: String,
+    /// Route that produced this entry.
+    pub route: String,
+    /// `"<event_key>-><destination>"`: unique per event and destination. Sinks derive their
+    /// lookup marker (Graph attachment id, HTML marker) from it.
+    pub dedupe_key: String,
+    /// Event that produced this entry (`tenant/entity/key/created`).
+    pub event_key: String,
+    /// Rendered message; its shape belongs to the destination's sink.
+    pub payload: serde_json::Value,
+    /// When the entry was committed, UTC milliseconds.
+    pub created_ms: UnixMillis,
+    /// Delivery attempts started so far.
+    pub attempts: u32,
+    /// Not before this time, UTC milliseconds.
+    pub next_attempt_ms: UnixMillis,
+    /// An attempt may have reached the destination (the process stopped while sending, or the
+    /// outcome was ambiguous): look the message up before sending again.
+    pub maybe_sent: bool,
+    /// Last failure, for operators (never contains secrets).
+    pub last_error: Option<String>,
+}
+
+/// Where an event/destination pair stands, kept in the dedupe ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerState {
+    /// In the outbox.
+    Queued,
+    /// Confirmed by the destination.
+    Delivered,
+    /// In the dead-letter table.
+    Dead,
+}
+
+/// Dedupe-ledger value (`dedupe` table, key = dedupe key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub state: LedgerState,
+    /// Destination's id of the delivered object.
+    pub remote_id: Option<String>,
+    /// Last state change, UTC milliseconds.
+    pub at_ms: UnixMillis,
+}
+
+/// A permanently failed delivery (`dead_letters` table, key = its outbox `seq`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The entry as it was when it failed (payload included).
+    pub entry: OutboxEntry,
+    /// HTTP status of the destination's answer, if there was one.
+    pub status: Option<u16>,
+    /// Why, and what to fix.
+    pub reason: String,
+    /// When it was dead-lettered, UTC milliseconds.
+    pub at_ms: UnixMillis,
+}
+
+/// Last seen values of a record's watched fields (`snapshots` table, key `tenant/entity/key`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Watched field → value.
+    pub watched: serde_json::Map<String, serde_json::Value>,
+    /// Number of `status_changed` events so far (part of their event key).
+    pub revision: u32,
+}
+
+/// One audit line (`audit` table, key = UTC nanoseconds-ish sequence).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditLine {
+    pub at_ms: UnixMillis,
+    /// Short kind: `dead_letter`, `replay`, `webhook_refused`, `config_reload`, `secret_set`.
+    pub kind: String,
+    /// Human-readable detail, never a secret.
+    pub detail: String,
+}

@@ -1,0 +1,5 @@
+//! One folder per external system: authentication, client, wire types, errors.
+
+pub mod http;
+pub mod sap_b1;
+pub mod teams;

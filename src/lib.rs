@@ -1,0 +1,13 @@
+//! ml-connector: an edge gateway that moves SAP Business One events to Microsoft Teams.
+//!
+//! See `ARCHITECTURE.md` for the map. The vendor-neutral runtime is the `ml-connector-actors`
+//! crate; this crate holds the vendors (`connectors`), what goes where (`routes`), the HTTP
+//! surface (`http`), configuration, secrets, the sandbox and the CLI commands.
+
+pub mod config;
+pub mod connectors;
+pub mod http;
+pub mod routes;
+pub mod sandbox;
+pub mod secrets;
+pub mod tls;

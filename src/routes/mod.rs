@@ -1,0 +1,1 @@
+//! Routes: which event goes where, filters and templates.

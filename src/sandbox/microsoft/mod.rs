@@ -1,0 +1,1 @@
+//! Entra ID, Microsoft Graph and Workflows webhook simulators.
