@@ -5,6 +5,7 @@
 //! surface (`http`), configuration, secrets, the sandbox and the CLI commands.
 
 pub mod config;
+pub mod telemetry;
 pub mod connectors;
 pub mod http;
 pub mod routes;
