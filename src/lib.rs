@@ -4,6 +4,7 @@
 //! crate; this crate holds the vendors (`connectors`), what goes where (`routes`), the HTTP
 //! surface (`http`), configuration, secrets, the sandbox and the CLI commands.
 
+pub mod cli;
 pub mod config;
 pub mod telemetry;
 pub mod connectors;
