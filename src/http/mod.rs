@@ -6,8 +6,7 @@ mod health;
 mod metrics;
 mod webhooks;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use actix::Addr;
 use actix_web::{web, App, HttpServer};
@@ -22,10 +21,8 @@ pub struct HttpState {
     pub health: Health,
     /// Bearer token of the admin API; `None` disables it (answers 404).
     pub admin_token: Option<SecretString>,
-    /// Tenant name → SAP webhook HMAC secret. Tenants without one refuse webhooks.
-    pub webhook_secrets: Arc<HashMap<String, SecretString>>,
-    /// Entities polled per tenant (a webhook for another entity is ignored).
-    pub webhook_entities: Arc<HashMap<String, Vec<String>>>,
+    /// Tenant → SAP webhook HMAC secret and polled entities; replaced on reload.
+    pub webhooks: Arc<RwLock<crate::app::WebhookWiring>>,
     pub webhook: Addr<WebhookActor>,
 }
 

@@ -38,7 +38,11 @@ async fn receive(
 ) -> HttpResponse {
     use actix_web::http::StatusCode;
     let tenant = tenant.into_inner();
-    let Some(secret) = state.webhook_secrets.get(&tenant) else {
+    let (secret, polled) = {
+        let wiring = state.webhooks.read().unwrap_or_else(|p| p.into_inner());
+        (wiring.secrets.get(&tenant).cloned(), wiring.entities.get(&tenant).cloned().unwrap_or_default())
+    };
+    let Some(secret) = secret else {
         return refuse(&state, format!("no webhook secret configured for tenant '{tenant}'"), StatusCode::NOT_FOUND);
     };
     let signature = req
@@ -53,7 +57,6 @@ async fn receive(
         Ok(e) => e,
         Err(reason) => return refuse(&state, format!("malformed body for tenant '{tenant}': {reason}"), StatusCode::BAD_REQUEST),
     };
-    let polled = state.webhook_entities.get(&tenant).cloned().unwrap_or_default();
     let mut entities: Vec<String> = events.into_iter().map(|e| e.entity).filter(|e| polled.contains(e)).collect();
     entities.sort();
     entities.dedup();
