@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr, Supervisor};
+use actix::{Addr, Supervisor};
 use ml_connector_actors::clock::SharedClock;
 use ml_connector_actors::delivery::Unverifiable;
 use ml_connector_actors::poller::PollContext;
@@ -101,6 +101,7 @@ pub struct Gateway {
 impl Gateway {
     /// Create an idle gateway over an open store (call from inside an actix `System`).
     pub fn new(store: Store, key: SecretKey, clock: SharedClock, health: Health, options: GatewayOptions) -> Self {
+        crate::telemetry::metrics_handle();
         let nudges = Nudges::default();
         let webhook = {
             let (store, nudges) = (store.clone(), nudges.clone());
@@ -141,8 +142,8 @@ impl Gateway {
             let client = crate::tls::default_client(Duration::from_secs(30)).map_err(|e| StartError::Client(e.to_string()))?;
             let Some(refresh_name) = m.refresh_token_secret() else { continue };
             let client_secret = match &m.client_secret {
-                Some(r) => Some(self.secret(r)?),
-                None => None,
+                Some(r) => self.secret(r)?,
+                None => SecretString::from(String::new()),
             };
             let settings = EntraSettings {
                 login_base: m.login_base_url.clone(),
@@ -152,7 +153,7 @@ impl Gateway {
                 scope: m.scope_delegated.clone(),
             };
             let vault = StoreVault { store: self.store.clone(), key: self.key.clone(), name: refresh_name.to_string() };
-            let auth = EntraDelegatedToken::new(client.clone(), settings, Box::new(vault))
+            let auth = EntraDelegatedToken::new(client.clone(), settings, Arc::new(vault), refresh_name)
                 .map_err(|e| StartError::Client(e.to_string()))?;
             let handle = SessionHandle::new(auth, &format!("microsoft:{}", m.name), self.clock.clone(), self.health.clone());
             let actor_handle = handle.clone();
@@ -285,7 +286,3 @@ fn graph_sink(
         .map_err(|e| StartError::Client(e.to_string()))?;
     Ok(TeamsSink::Graph(sink.with_options(GraphSinkOptions { max_request_bytes: max_bytes, ..Default::default() })))
 }
-
-// Silence "unused" for Actor in builds where no actor type is named directly.
-#[allow(dead_code)]
-fn _assert_actor<A: Actor>() {}

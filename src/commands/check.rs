@@ -119,7 +119,7 @@ async fn check_all(config: &Config, store: &ml_connector_actors::Store, key: &Se
             }
         };
         let client_secret = match m.client_secret.as_ref().map(|r| secret(r, key, store)).transpose() {
-            Ok(s) => s,
+            Ok(s) => s.unwrap_or_else(|| SecretString::from(String::new())),
             Err(e) => {
                 rows.push(Row { system, target: "client_secret".into(), ok: false, detail: e });
                 continue;
@@ -132,7 +132,7 @@ async fn check_all(config: &Config, store: &ml_connector_actors::Store, key: &Se
             client_secret: client_secret.clone(),
             scope: scope.to_string(),
         };
-        if client_secret.is_some() {
+        if m.client_secret.is_some() {
             let (ok, detail) = match EntraAppToken::new(client.clone(), settings(&m.scope_app)) {
                 Ok(a) => match a.login().await {
                     Ok(_) => (true, "client-credentials token issued (used for reads only)".to_string()),
@@ -144,7 +144,7 @@ async fn check_all(config: &Config, store: &ml_connector_actors::Store, key: &Se
         }
         if let Some(name) = m.refresh_token_secret() {
             let vault = crate::app::StoreVault { store: store.clone(), key: key.clone(), name: name.to_string() };
-            match EntraDelegatedToken::new(client.clone(), settings(&m.scope_delegated), Box::new(vault)) {
+            match EntraDelegatedToken::new(client.clone(), settings(&m.scope_delegated), std::sync::Arc::new(vault), name) {
                 Ok(a) => match a.login().await {
                     Ok(l) => {
                         rows.push(Row { system: system.clone(), target: "delegated token".into(), ok: true, detail: "refresh-token grant worked; rotated token stored".into() });

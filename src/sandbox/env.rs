@@ -67,7 +67,7 @@ pub struct GatewayToml {
     /// HTTP listen address.
     pub listen: String,
     pub log_level: String,
-    /// Summary template of the PurchaseOrders route (`None`: default).
+    /// Summary template of the PurchaseOrders route, also used as `<p>…</p>` HTML (`None`: default).
     pub summary_template: Option<String>,
 }
 
@@ -140,7 +140,8 @@ impl SandboxEnv {
                     let _ = writeln!(t, "when = {:?}", o.when);
                 }
                 if let Some(s) = &o.summary_template {
-                    let _ = writeln!(t, "template = {{ summary = {s:?} }}");
+                    let html = format!("<p>{s}</p>");
+                    let _ = writeln!(t, "template = {{ summary = {s:?}, html = {html:?} }}");
                 }
             }
         }
