@@ -1,1 +1,288 @@
 //! Entra ID, Microsoft Graph and Workflows webhook simulators.
+//!
+//! One [`MsSim`] holds the state; [`MsSim::configure`] mounts all three on an actix-web `App`:
+//!
+//! | Route | Simulates |
+//! |---|---|
+//! | `POST /{tenant}/oauth2/v2.0/token` | Entra ID token endpoint (`client_credentials`, `refresh_token` with rotation) |
+//! | `POST /v1.0/teams/{team}/channels/{channel}/messages` | Graph: send a channel chatMessage (delegated token only) |
+//! | `GET  /v1.0/teams/{team}/channels/{channel}/messages?$top=N` | Graph: list, newest first, absolute `@odata.nextLink` |
+//! | `GET  /v1.0/teams/{team}/channels/{channel}` | Graph: the channel (reachability check) |
+//! | `POST /v1.0/chats/{chat}/messages`, `GET` same | Graph: send / list chat messages |
+//! | `GET  /v1.0/chats/{chat}` | Graph: the chat |
+//! | `POST /workflows/{flow_id}` (and `/workflows/{flow_id}/triggers/manual/paths/invoke`) | Teams Workflows webhook, 202 |
+//!
+//! Shapes follow `shared/api-notes/microsoft-teams.md` (learn.microsoft.com sources). Faults are
+//! queued with [`MsSim::inject`]. Use [`spawn`] to serve it on `127.0.0.1` with an ephemeral port:
+//!
+//! ```no_run
+//! use ml_connector::sandbox::microsoft::{spawn, MsSandboxConfig, MsSim};
+//! let sim = MsSim::new(MsSandboxConfig { channel_rps: None, ..Default::default() });
+//! sim.add_team_channel("team-1", "19:abc@thread.tacv2");
+//! let (base, _server) = spawn(sim.clone()).expect("bind");
+//! // token URL: base.join("contoso-tenant/oauth2/v2.0/token"), Graph: base.join("v1.0/")
+//! ```
+
+mod chat_message;
+mod config;
+mod entra;
+mod fault;
+mod graph;
+mod records;
+mod server;
+mod state;
+mod summary;
+mod wire;
+mod workflows;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use actix_web::web::{self, Bytes};
+use actix_web::HttpRequest;
+
+pub use config::MsSandboxConfig;
+pub use fault::MsFault;
+pub use records::{Delivered, MsStats, StoredMessage};
+pub use server::{spawn, SpawnedServer};
+
+use state::{State, Target};
+
+/// Request body limit of the sandbox routes (well above `max_message_bytes`, so the sandbox can
+/// answer its own Graph-shaped 413).
+const PAYLOAD_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The Microsoft sandbox: cheap to clone, all clones share one state (`Arc<Mutex<_>>`).
+#[derive(Clone, Debug)]
+pub struct MsSim {
+    state: Arc<Mutex<State>>,
+}
+
+impl MsSim {
+    /// A sandbox with no teams, chats or workflows yet.
+    pub fn new(config: MsSandboxConfig) -> MsSim {
+        MsSim {
+            state: Arc::new(Mutex::new(State::new(config))),
+        }
+    }
+
+    /// Lock the state (a poisoned lock is recovered: the state stays usable).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Mount Entra at `/{tenant}/oauth2/v2.0/token`, Graph at `/v1.0/...` and Workflows at
+    /// `/workflows/{flow_id}` on the App being configured.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        let payload = || web::PayloadConfig::new(PAYLOAD_LIMIT);
+
+        let s = self.clone();
+        cfg.service(
+            web::resource("/{tenant}/oauth2/v2.0/token")
+                .app_data(payload())
+                .route(web::post().to(move |path: web::Path<String>, body: Bytes| {
+                    let s = s.clone();
+                    async move { entra::token(&s, &path, &body) }
+                })),
+        );
+
+        let (sp, sl) = (self.clone(), self.clone());
+        cfg.service(
+            web::resource("/v1.0/teams/{team}/channels/{channel}/messages")
+                .app_data(payload())
+                .route(web::post().to(
+                    move |req: HttpRequest, path: web::Path<(String, String)>, body: Bytes| {
+                        let (team_id, channel_id) = path.into_inner();
+                        graph::post_message(
+                            sp.clone(),
+                            req,
+                            body,
+                            Target::Channel {
+                                team_id,
+                                channel_id,
+                            },
+                        )
+                    },
+                ))
+                .route(web::get().to(
+                    move |req: HttpRequest, path: web::Path<(String, String)>| {
+                        let s = sl.clone();
+                        async move {
+                            let (team_id, channel_id) = path.into_inner();
+                            graph::list_messages(
+                                &s,
+                                &req,
+                                Target::Channel {
+                                    team_id,
+                                    channel_id,
+                                },
+                            )
+                        }
+                    },
+                )),
+        );
+
+        let s = self.clone();
+        cfg.service(
+            web::resource("/v1.0/teams/{team}/channels/{channel}").route(web::get().to(
+                move |req: HttpRequest, path: web::Path<(String, String)>| {
+                    let s = s.clone();
+                    async move {
+                        let (team_id, channel_id) = path.into_inner();
+                        graph::get_conversation(
+                            &s,
+                            &req,
+                            Target::Channel {
+                                team_id,
+                                channel_id,
+                            },
+                        )
+                    }
+                },
+            )),
+        );
+
+        let (sp, sl) = (self.clone(), self.clone());
+        cfg.service(
+            web::resource("/v1.0/chats/{chat}/messages")
+                .app_data(payload())
+                .route(web::post().to(
+                    move |req: HttpRequest, path: web::Path<String>, body: Bytes| {
+                        let chat_id = path.into_inner();
+                        graph::post_message(sp.clone(), req, body, Target::Chat { chat_id })
+                    },
+                ))
+                .route(
+                    web::get().to(move |req: HttpRequest, path: web::Path<String>| {
+                        let s = sl.clone();
+                        async move {
+                            let chat_id = path.into_inner();
+                            graph::list_messages(&s, &req, Target::Chat { chat_id })
+                        }
+                    }),
+                ),
+        );
+
+        let s = self.clone();
+        cfg.service(web::resource("/v1.0/chats/{chat}").route(web::get().to(
+            move |req: HttpRequest, path: web::Path<String>| {
+                let s = s.clone();
+                async move {
+                    let chat_id = path.into_inner();
+                    graph::get_conversation(&s, &req, Target::Chat { chat_id })
+                }
+            },
+        )));
+
+        for pattern in [
+            "/workflows/{flow_id}",
+            "/workflows/{flow_id}/triggers/manual/paths/invoke",
+        ] {
+            let s = self.clone();
+            cfg.service(
+                web::resource(pattern)
+                    .app_data(payload())
+                    .route(web::post().to(move |path: web::Path<String>, body: Bytes| {
+                        let s = s.clone();
+                        async move { workflows::post(&s, &path, &body) }
+                    })),
+            );
+        }
+    }
+
+    /// Create (or keep) team `team_id` with channel `channel_id` (ids like `"19:abc@thread.tacv2"`).
+    pub fn add_team_channel(&self, team_id: &str, channel_id: &str) {
+        self.lock().add_team_channel(team_id, channel_id);
+    }
+
+    /// Create (or keep) chat `chat_id` (`"19:…@thread.v2"` group chat, `"19:…@unq.gbl.spaces"` 1:1).
+    pub fn add_chat(&self, chat_id: &str) {
+        self.lock().add_chat(chat_id);
+    }
+
+    /// Create (or keep) a Workflows flow reachable at `/workflows/{flow_id}`.
+    pub fn add_workflow(&self, flow_id: &str) {
+        self.lock()
+            .workflows
+            .entry(flow_id.to_string())
+            .or_default();
+    }
+
+    /// Messages stored in a channel, in arrival order (empty for an unknown channel).
+    pub fn channel_messages(&self, team_id: &str, channel_id: &str) -> Vec<StoredMessage> {
+        self.messages(&Target::Channel {
+            team_id: team_id.to_string(),
+            channel_id: channel_id.to_string(),
+        })
+    }
+
+    /// Messages stored in a chat, in arrival order (empty for an unknown chat).
+    pub fn chat_messages(&self, chat_id: &str) -> Vec<StoredMessage> {
+        self.messages(&Target::Chat {
+            chat_id: chat_id.to_string(),
+        })
+    }
+
+    fn messages(&self, target: &Target) -> Vec<StoredMessage> {
+        self.lock()
+            .conversation(target)
+            .map(|c| c.messages.clone())
+            .unwrap_or_default()
+    }
+
+    /// The envelopes accepted by a flow, in arrival order (empty for an unknown flow).
+    pub fn workflow_posts(&self, flow_id: &str) -> Vec<serde_json::Value> {
+        self.lock()
+            .workflows
+            .get(flow_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Queue a fault; it applies to the next matching request (see [`MsFault`]).
+    pub fn inject(&self, fault: MsFault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    /// Number of queued faults not yet consumed.
+    pub fn pending_faults(&self) -> usize {
+        self.lock().faults.len()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> MsStats {
+        self.lock().stats.clone()
+    }
+
+    /// Set the sandbox clock to real time plus `offset` (not cumulative). Moves token expiry,
+    /// refresh-token inactivity and new message timestamps; the rate window uses real time.
+    pub fn set_time_offset(&self, offset: Duration) {
+        self.lock().time_offset = offset;
+    }
+
+    /// Sandbox clock now, epoch milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.lock().now_ms()
+    }
+
+    /// A receiver of every accepted message (channel, chat, workflow) as it lands. Senders of
+    /// dropped receivers are forgotten on the next delivery.
+    pub fn subscribe(&self) -> mpsc::Receiver<Delivered> {
+        let (tx, rx) = mpsc::channel();
+        self.lock().subscribers.push(tx);
+        rx
+    }
+
+    /// The latest issued (and only valid) refresh token of the service account.
+    pub fn current_refresh_token(&self) -> String {
+        self.lock().refresh_token.clone()
+    }
+
+    /// The configuration this sandbox runs with.
+    pub fn config(&self) -> MsSandboxConfig {
+        self.lock().config.clone()
+    }
+}

@@ -1,0 +1,67 @@
+//! Configuration of the Microsoft sandbox (Entra ID, Graph, Workflows).
+
+use std::time::Duration;
+
+/// What the sandbox accepts and how it behaves. Every duration is on the sandbox clock
+/// (real time plus [`MsSim::set_time_offset`](super::MsSim::set_time_offset)) so tests can run in
+/// seconds.
+///
+/// Defaults follow Microsoft's public documentation (learn.microsoft.com: "Microsoft identity
+/// platform and the OAuth 2.0 client credentials flow", "Microsoft Graph service-specific
+/// throttling limits", "Send chatMessage in a channel or a chat").
+#[derive(Debug, Clone)]
+pub struct MsSandboxConfig {
+    /// Tenant id in the token URL `/{tenant}/oauth2/v2.0/token`. Default `"contoso-tenant"`.
+    pub tenant_id: String,
+    /// Application (client) id of the app registration. Default `"sandbox-client"`.
+    pub client_id: String,
+    /// Client secret value of the app registration. Default `"sandbox-secret"`.
+    pub client_secret: String,
+    /// The first valid refresh token of the delegated service account (as if a human had signed in
+    /// once). Default `"sandbox-refresh-0"`. Every refresh-token grant replaces it (rotation).
+    pub initial_refresh_token: String,
+    /// Access token lifetime, reported as `expires_in` / `ext_expires_in` in whole seconds.
+    /// Default 3599 s.
+    pub token_lifetime: Duration,
+    /// A refresh token dies after this much sandbox time without use (Entra default: 90 days of
+    /// inactivity; then `invalid_grant` AADSTS700082).
+    pub refresh_token_inactivity: Duration,
+    /// HTTP status for `invalid_client` (wrong or missing client secret). The brief and the API
+    /// notes say 400; public MSAL/Guzzle/Keycloak reports show Entra answering 401. Default 400.
+    pub invalid_client_status: u16,
+    /// POST message requests per second allowed per team/channel or per chat, in a 1 s sliding
+    /// window of accepted posts ("at most 4 requests per second per app on a given team or
+    /// channel"). Default `Some(4)`; `None` turns rate limiting off (benchmarks).
+    pub channel_rps: Option<u32>,
+    /// Largest accepted POST message request body in bytes; above it Graph answers
+    /// 413 `RequestEntityTooLarge`. Default 28 000 (Teams' ~28 KB message limit).
+    pub max_message_bytes: usize,
+    /// Entra object id of the delegated service-account user shown in `from.user.id`.
+    pub service_user_id: String,
+    /// Display name of the delegated service-account user shown in `from.user.displayName`.
+    pub service_user_display_name: String,
+    /// Space-separated scopes reported by the refresh-token grant (`scope` in the response).
+    pub delegated_scopes: String,
+}
+
+impl Default for MsSandboxConfig {
+    fn default() -> Self {
+        MsSandboxConfig {
+            tenant_id: "contoso-tenant".to_string(),
+            client_id: "sandbox-client".to_string(),
+            client_secret: "sandbox-secret".to_string(),
+            initial_refresh_token: "sandbox-refresh-0".to_string(),
+            token_lifetime: Duration::from_secs(3599),
+            refresh_token_inactivity: Duration::from_secs(90 * 24 * 3600),
+            invalid_client_status: 400,
+            channel_rps: Some(4),
+            max_message_bytes: 28_000,
+            service_user_id: "8ea0e38b-efb3-4757-924a-5f94061cf8c2".to_string(),
+            service_user_display_name: "ML Connector Service".to_string(),
+            delegated_scopes: "https://graph.microsoft.com/ChannelMessage.Send \
+                               https://graph.microsoft.com/ChatMessage.Send \
+                               https://graph.microsoft.com/User.Read"
+                .to_string(),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Injectable faults: queued with [`MsSim::inject`](super::MsSim::inject), each consumed by the
+//! next request it matches, in queue order.
+
+use std::time::Duration;
+
+/// A fault for the next matching request. Graph message faults match the next POST of a channel or
+/// chat message that passed authentication, the target check and the app-only check; workflow
+/// faults match the next Workflows POST to a known flow; token faults the next token request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MsFault {
+    /// Next POST message: 429 with `Retry-After: {retry_after_secs}` and the Graph
+    /// `TooManyRequests` body with `innerError`; the message is not stored.
+    Throttle {
+        /// Seconds in the `Retry-After` header.
+        retry_after_secs: u64,
+    },
+    /// Next POST message that would be accepted is STORED (and delivered), then answered with this
+    /// status (a 5xx) and a Graph error body: an ambiguous outcome for the client.
+    ErrorAfterStore {
+        /// HTTP status of the answer, e.g. 500, 502, 504.
+        status: u16,
+    },
+    /// Next POST message that would be accepted is STORED (and delivered), then the 201 answer is
+    /// held back for `delay` (so a client with a shorter timeout gives up).
+    DelayAfterStore {
+        /// How long the answer is held back.
+        delay: Duration,
+    },
+    /// Next POST message is answered with this Graph error and not stored.
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Graph `error.code`, e.g. `"ServiceNotAvailable"`.
+        code: String,
+        /// Graph `error.message`.
+        message: String,
+    },
+    /// Next Workflows POST is answered with this status (not stored). 429 and 503 carry
+    /// `Retry-After: 1`.
+    WorkflowStatus {
+        /// HTTP status.
+        status: u16,
+    },
+    /// Next token request: 400 `{"error","error_description","error_codes",...}`. The
+    /// `error_codes` are taken from an `AADSTS<n>` prefix of `description`, if any.
+    TokenError {
+        /// OAuth `error`, e.g. `"invalid_grant"`, `"temporarily_unavailable"`.
+        error: String,
+        /// `error_description`, e.g. `"AADSTS50173: The provided grant has expired ..."`.
+        description: String,
+    },
+}
+
+impl MsFault {
+    /// Does this fault apply to Graph POST message requests?
+    pub(crate) fn is_post_message(&self) -> bool {
+        matches!(
+            self,
+            MsFault::Throttle { .. }
+                | MsFault::ErrorAfterStore { .. }
+                | MsFault::DelayAfterStore { .. }
+                | MsFault::Status { .. }
+        )
+    }
+}

@@ -1,0 +1,379 @@
+//! Microsoft Graph v1.0 Teams messaging: POST/GET channel and chat messages, GET channel/chat.
+//!
+//! Check order for POST message: bearer (401) → team/channel/chat exists (404) → delegated token
+//! (app-only gets 403 `Unauthorized`) → queued fault → size (413) → body validation (400) → rate
+//! window (429) → store (201, or an injected after-store fault). Source: learn.microsoft.com
+//! "Send chatMessage in a channel or a chat", "List channel messages", "List messages in a chat",
+//! "Microsoft Graph error responses", "Microsoft Graph service-specific throttling limits".
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::chat_message::{
+    channel_resource, chat_message, chat_resource, messages_context, parse_post, PostedMessage,
+};
+use super::fault::MsFault;
+use super::records::{Delivered, StoredMessage};
+use super::state::{State, Target, TokenKind};
+use super::summary::summarize;
+use super::wire::{bearer, client_request_id, guid, origin, GraphError};
+use super::MsSim;
+
+/// Graph's JSON content type.
+const ODATA_JSON: &str =
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
+/// Largest and default `$top` for message lists.
+const MAX_TOP: usize = 50;
+const DEFAULT_TOP: usize = 20;
+
+/// What happens after a message was stored.
+enum AfterStore {
+    Respond,
+    Error(u16),
+    Delay(Duration),
+}
+
+/// Check the bearer token. Counts 401s.
+fn authenticate(state: &mut State, token: Option<&str>) -> Result<TokenKind, GraphError> {
+    let result = match token {
+        None => Err(GraphError::new(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token is empty.",
+        )),
+        Some(t) => state.token_kind(t).ok_or_else(GraphError::expired_token),
+    };
+    if result.is_err() {
+        state.stats.unauthorized_401 += 1;
+    }
+    result
+}
+
+fn not_found(target: &Target, state: &State) -> GraphError {
+    let message = match target {
+        Target::Channel {
+            team_id,
+            channel_id,
+        } => {
+            if state.teams.contains_key(team_id) {
+                format!("Channel '{channel_id}' was not found in team '{team_id}'.")
+            } else {
+                format!("No team found with Group Id {team_id}")
+            }
+        }
+        Target::Chat { chat_id } => format!("Chat '{chat_id}' was not found."),
+    };
+    GraphError::new(404, "NotFound", message)
+}
+
+fn error_code_for(status: u16) -> &'static str {
+    match status {
+        500 => "InternalServerError",
+        502 => "BadGateway",
+        503 => "ServiceNotAvailable",
+        504 => "GatewayTimeout",
+        _ => "UnknownError",
+    }
+}
+
+fn count_status(state: &mut State, status: u16) {
+    match status {
+        401 => state.stats.unauthorized_401 += 1,
+        403 => state.stats.forbidden_403 += 1,
+        429 => state.stats.throttled_429 += 1,
+        _ => {}
+    }
+}
+
+fn json_response(status: StatusCode, req: &HttpRequest, body: &Value) -> HttpResponse {
+    let request_id = guid();
+    let client_request_id = client_request_id(req).unwrap_or_else(|| request_id.clone());
+    HttpResponse::build(status)
+        .insert_header(("request-id", request_id))
+        .insert_header(("client-request-id", client_request_id))
+        .content_type(ODATA_JSON)
+        .body(body.to_string())
+}
+
+/// `POST /v1.0/teams/{team}/channels/{channel}/messages`, `POST /v1.0/chats/{chat}/messages`.
+pub(crate) async fn post_message(
+    sim: MsSim,
+    req: HttpRequest,
+    body: Bytes,
+    target: Target,
+) -> HttpResponse {
+    let parsed = parse_post(&body);
+    let (result, now_ms) = {
+        let mut state = sim.lock();
+        let r = decide_post(&mut state, &req, &target, body.len(), parsed);
+        (r, state.now_ms())
+    };
+    match result {
+        Err(e) => e.respond(&req, now_ms),
+        Ok((message, after)) => {
+            let mut entity = json!({
+                "@odata.context": format!(
+                    "{}/v1.0/$metadata#{}/$entity",
+                    origin(&req),
+                    messages_context(&target)
+                ),
+            });
+            if let (Some(obj), Value::Object(fields)) = (entity.as_object_mut(), message) {
+                obj.extend(fields);
+            }
+            match after {
+                AfterStore::Respond => json_response(StatusCode::CREATED, &req, &entity),
+                AfterStore::Error(status) => GraphError::new(
+                    status,
+                    error_code_for(status),
+                    "The service encountered an internal error. Please retry the request.",
+                )
+                .respond(&req, now_ms),
+                AfterStore::Delay(delay) => {
+                    actix_web::rt::time::sleep(delay).await;
+                    json_response(StatusCode::CREATED, &req, &entity)
+                }
+            }
+        }
+    }
+}
+
+fn decide_post(
+    state: &mut State,
+    req: &HttpRequest,
+    target: &Target,
+    size: usize,
+    parsed: Result<PostedMessage, String>,
+) -> Result<(Value, AfterStore), GraphError> {
+    let kind = authenticate(state, bearer(req))?;
+    if state.conversation(target).is_none() {
+        return Err(not_found(target, state));
+    }
+    if kind == TokenKind::App {
+        state.stats.forbidden_403 += 1;
+        return Err(GraphError::new(
+            403,
+            "Unauthorized",
+            "Message POST is allowed in application-only context only for import purposes. Refer to https://docs.microsoft.com/microsoftteams/platform/graph-api/import-messages/import-external-messages-to-teams for more details.",
+        ));
+    }
+    match state.peek_fault(MsFault::is_post_message) {
+        Some(MsFault::Throttle { retry_after_secs }) => {
+            let secs = *retry_after_secs;
+            state.take_fault(MsFault::is_post_message);
+            state.stats.throttled_429 += 1;
+            return Err(GraphError::too_many_requests(secs));
+        }
+        Some(MsFault::Status {
+            status,
+            code,
+            message,
+        }) => {
+            let e = GraphError::new(*status, code, message.clone());
+            state.take_fault(MsFault::is_post_message);
+            count_status(state, e.status);
+            return Err(e);
+        }
+        _ => {}
+    }
+    if size > state.config.max_message_bytes {
+        return Err(GraphError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!(
+                "The request body is {size} bytes; the maximum message size is {} bytes.",
+                state.config.max_message_bytes
+            ),
+        ));
+    }
+    let posted = parsed.map_err(|m| GraphError::new(400, "BadRequest", m))?;
+    let rps = state.config.channel_rps;
+    let now = Instant::now();
+    if state
+        .conversation_mut(target)
+        .is_some_and(|c| c.over_rate(rps, now))
+    {
+        state.stats.throttled_429 += 1;
+        return Err(GraphError::too_many_requests(1));
+    }
+
+    let id = state.next_message_id();
+    let raw = chat_message(id, target, &state.config, &posted);
+    let stored = StoredMessage {
+        id: id.to_string(),
+        created_ms: id,
+        body_content_type: posted.content_type.clone(),
+        content: posted.content.clone(),
+        attachments: posted.attachments.clone(),
+        raw: raw.clone(),
+    };
+    let Some(conversation) = state.conversation_mut(target) else {
+        return Err(not_found(target, state));
+    };
+    conversation.messages.push(stored);
+    if rps.is_some() {
+        conversation.window.push_back(now);
+    }
+    state.stats.posts_accepted += 1;
+    state.notify(Delivered {
+        target: target.label(),
+        summary: summarize(&posted.content, &posted.cards),
+    });
+    let after = match state.peek_fault(MsFault::is_post_message) {
+        Some(MsFault::ErrorAfterStore { status }) => AfterStore::Error(*status),
+        Some(MsFault::DelayAfterStore { delay }) => AfterStore::Delay(*delay),
+        _ => AfterStore::Respond,
+    };
+    if !matches!(after, AfterStore::Respond) {
+        state.take_fault(MsFault::is_post_message);
+    }
+    Ok((raw, after))
+}
+
+/// The `$skiptoken` Graph hands out: opaque base64 of `"{before_id}:{top}"`.
+fn encode_skiptoken(before_id: i64, top: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{before_id}:{top}"))
+}
+
+fn decode_skiptoken(token: &str) -> Option<(i64, usize)> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (before, top) = text.split_once(':')?;
+    Some((before.parse().ok()?, top.parse().ok()?))
+}
+
+/// Path of a target's messages collection below `/v1.0/`.
+fn messages_path(target: &Target) -> String {
+    match target {
+        Target::Channel {
+            team_id,
+            channel_id,
+        } => format!("teams/{team_id}/channels/{channel_id}/messages"),
+        Target::Chat { chat_id } => format!("chats/{chat_id}/messages"),
+    }
+}
+
+/// `GET …/messages?$top=N[&$skiptoken=…]`: newest first, `@odata.nextLink` (absolute) when more.
+pub(crate) fn list_messages(sim: &MsSim, req: &HttpRequest, target: Target) -> HttpResponse {
+    let mut state = sim.lock();
+    let now_ms = state.now_ms();
+    let result = decide_list(&mut state, req, &target);
+    drop(state);
+    match result {
+        Ok(body) => json_response(StatusCode::OK, req, &body),
+        Err(e) => e.respond(req, now_ms),
+    }
+}
+
+fn decide_list(state: &mut State, req: &HttpRequest, target: &Target) -> Result<Value, GraphError> {
+    authenticate(state, bearer(req))?;
+    let mut top: Option<usize> = None;
+    let mut before: Option<i64> = None;
+    for (key, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        match key.as_ref() {
+            "$top" | "top" => {
+                let n = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_TOP).contains(n))
+                    .ok_or_else(|| {
+                        GraphError::new(
+                            400,
+                            "BadRequest",
+                            format!("Invalid page size specified: '{value}'. Must be between 1 and {MAX_TOP}."),
+                        )
+                    })?;
+                top = Some(n);
+            }
+            "$skiptoken" => {
+                let (b, t) = decode_skiptoken(&value)
+                    .ok_or_else(|| GraphError::new(400, "BadRequest", "Invalid skip token."))?;
+                before = Some(b);
+                top = top.or(Some(t.clamp(1, MAX_TOP)));
+            }
+            _ => {}
+        }
+    }
+    let top = top.unwrap_or(DEFAULT_TOP);
+    let Some(conversation) = state.conversation(target) else {
+        return Err(not_found(target, state));
+    };
+    let messages = &conversation.messages;
+    let end = before.map_or(messages.len(), |b| {
+        messages.partition_point(|m| m.created_ms < b)
+    });
+    let start = end.saturating_sub(top);
+    let page: Vec<Value> = messages[start..end]
+        .iter()
+        .rev()
+        .map(|m| m.raw.clone())
+        .collect();
+    let base = origin(req);
+    let mut body = json!({
+        "@odata.context": format!("{base}/v1.0/$metadata#{}", messages_context(target)),
+        "@odata.count": page.len(),
+        "value": page,
+    });
+    if start > 0 {
+        body["@odata.nextLink"] = json!(format!(
+            "{base}/v1.0/{}?$skiptoken={}",
+            messages_path(target),
+            encode_skiptoken(messages[start].created_ms, top)
+        ));
+    }
+    state.stats.list_requests += 1;
+    Ok(body)
+}
+
+/// `GET /v1.0/teams/{team}/channels/{channel}` or `GET /v1.0/chats/{chat}` (reachability check).
+pub(crate) fn get_conversation(sim: &MsSim, req: &HttpRequest, target: Target) -> HttpResponse {
+    let mut state = sim.lock();
+    let now_ms = state.now_ms();
+    let result = (|| {
+        authenticate(&mut state, bearer(req))?;
+        let Some(conversation) = state.conversation(&target) else {
+            return Err(not_found(&target, &state));
+        };
+        let base = origin(req);
+        let (context, mut resource) = match &target {
+            Target::Channel {
+                team_id,
+                channel_id,
+            } => (
+                format!("{base}/v1.0/$metadata#teams('{team_id}')/channels/$entity"),
+                channel_resource(team_id, channel_id, conversation.created_ms, &state.config),
+            ),
+            Target::Chat { chat_id } => (
+                format!("{base}/v1.0/$metadata#chats/$entity"),
+                chat_resource(chat_id, conversation.created_ms, &state.config),
+            ),
+        };
+        resource["@odata.context"] = json!(context);
+        Ok(resource)
+    })();
+    drop(state);
+    match result {
+        Ok(body) => json_response(StatusCode::OK, req, &body),
+        Err(e) => e.respond(req, now_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skiptokens_round_trip_and_reject_garbage() {
+        let t = encode_skiptoken(1_616_990_032_035, 7);
+        assert_eq!(decode_skiptoken(&t), Some((1_616_990_032_035, 7)));
+        assert_eq!(decode_skiptoken("!!"), None);
+    }
+}

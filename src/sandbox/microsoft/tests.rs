@@ -1,0 +1,654 @@
+//! End-to-end tests of the Microsoft sandbox over real HTTP (`spawn` + reqwest).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::*;
+
+const TEAM: &str = "team-1";
+const CHANNEL: &str = "19:abc@thread.tacv2";
+const CHAT: &str = "19:chat1@thread.v2";
+const CARD: &str = "application/vnd.microsoft.card.adaptive";
+
+struct Fixture {
+    sim: MsSim,
+    base: url::Url,
+    http: reqwest::Client,
+    _server: SpawnedServer,
+}
+
+fn fixture(config: MsSandboxConfig) -> Fixture {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sim = MsSim::new(config);
+    sim.add_team_channel(TEAM, CHANNEL);
+    sim.add_chat(CHAT);
+    sim.add_workflow("flow-1");
+    let (base, server) = spawn(sim.clone()).expect("spawn sandbox");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    Fixture {
+        sim,
+        base,
+        http,
+        _server: server,
+    }
+}
+
+impl Fixture {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url("contoso-tenant/oauth2/v2.0/token"))
+            .form(form)
+            .send()
+            .await
+            .expect("token request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn app_token(&self) -> String {
+        let (status, body) = self
+            .token(&[
+                ("client_id", "sandbox-client"),
+                ("client_secret", "sandbox-secret"),
+                ("scope", "https://graph.microsoft.com/.default"),
+                ("grant_type", "client_credentials"),
+            ])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn user_token(&self) -> String {
+        let refresh = self.sim.current_refresh_token();
+        let (status, body) = self.refresh(&refresh).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        self.token(&[
+            ("client_id", "sandbox-client"),
+            ("client_secret", "sandbox-secret"),
+            (
+                "scope",
+                "https://graph.microsoft.com/.default offline_access",
+            ),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
+    fn channel_messages_url(&self) -> String {
+        self.url(&format!("v1.0/teams/{TEAM}/channels/{CHANNEL}/messages"))
+    }
+
+    async fn post_json(&self, url: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("post")
+    }
+
+    async fn get(&self, url: &str, token: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn text_message(text: &str) -> Value {
+    json!({"body": {"contentType": "html", "content": format!("<p>{text}</p>")}})
+}
+
+fn card_message(id: &str, title: &str) -> Value {
+    let card =
+        json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":title}]});
+    json!({
+        "body": {"contentType": "html", "content": format!("<attachment id=\"{id}\"></attachment>")},
+        "attachments": [{"id": id, "contentType": CARD, "contentUrl": null, "content": card.to_string()}]
+    })
+}
+
+fn no_rate_limit() -> MsSandboxConfig {
+    MsSandboxConfig {
+        channel_rps: None,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn both_grants_rotation_and_invalid_grant() {
+    let f = fixture(MsSandboxConfig::default());
+    let (status, body) = f
+        .token(&[
+            ("client_id", "sandbox-client"),
+            ("client_secret", "sandbox-secret"),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3599);
+    assert_eq!(body["ext_expires_in"], 3599);
+    assert!(body["access_token"].is_string());
+    assert!(body.get("refresh_token").is_none());
+
+    let (status, body) = f
+        .token(&[
+            ("client_id", "sandbox-client"),
+            ("client_secret", "wrong"),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_client");
+    assert_eq!(body["error_codes"], json!([7000215]));
+    for key in [
+        "error_description",
+        "timestamp",
+        "trace_id",
+        "correlation_id",
+    ] {
+        assert!(body[key].is_string(), "{key} in {body}");
+    }
+
+    let (status, first) = f.refresh("sandbox-refresh-0").await;
+    assert_eq!(status, 200, "{first}");
+    let rotated = first["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!rotated.is_empty() && rotated != "sandbox-refresh-0");
+    assert_eq!(f.sim.current_refresh_token(), rotated);
+    assert!(first["scope"]
+        .as_str()
+        .is_some_and(|s| s.contains("ChannelMessage.Send")));
+    assert!(first["access_token"].is_string());
+
+    let (status, reused) = f.refresh("sandbox-refresh-0").await;
+    assert_eq!(status, 400);
+    assert_eq!(reused["error"], "invalid_grant");
+    assert_eq!(reused["error_codes"], json!([70008]));
+
+    let (status, second) = f.refresh(&rotated).await;
+    assert_eq!(status, 200);
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+
+    f.sim.inject(MsFault::TokenError {
+        error: "temporarily_unavailable".into(),
+        description: "AADSTS50196: The server is temporarily unavailable.".into(),
+    });
+    let (status, body) = f.refresh(&f.sim.current_refresh_token()).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert_eq!(body["error_codes"], json!([50196]));
+
+    let stats = f.sim.stats();
+    assert_eq!(stats.token_client_credentials, 1);
+    assert_eq!(stats.token_refresh, 2);
+    assert_eq!(stats.token_errors, 3);
+}
+
+#[tokio::test]
+async fn app_only_post_is_forbidden_but_reads_work() {
+    let f = fixture(MsSandboxConfig::default());
+    let app = f.app_token().await;
+    let resp = f
+        .post_json(&f.channel_messages_url(), &app, &text_message("hi"))
+        .await;
+    assert_eq!(resp.status().as_u16(), 403);
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(body["error"]["code"], "Unauthorized");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with(
+            "Message POST is allowed in application-only context only for import purposes"
+        )));
+    assert!(f.sim.channel_messages(TEAM, CHANNEL).is_empty());
+    assert_eq!(f.sim.stats().forbidden_403, 1);
+
+    let (status, body) = f.get(&f.channel_messages_url(), &app).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["@odata.count"], 0);
+    let (status, body) = f
+        .get(
+            &f.url(&format!("v1.0/teams/{TEAM}/channels/{CHANNEL}")),
+            &app,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["id"], CHANNEL);
+    assert_eq!(body["membershipType"], "standard");
+    let (status, body) = f.get(&f.url(&format!("v1.0/chats/{CHAT}")), &app).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["chatType"], "group");
+    let (status, body) = f
+        .get(
+            &f.url("v1.0/teams/team-1/channels/19:nope@thread.tacv2"),
+            &app,
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "NotFound");
+
+    let (status, body) = f.get(&f.channel_messages_url(), "garbage").await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+}
+
+#[tokio::test]
+async fn delegated_post_returns_chat_message_and_notifies() {
+    let f = fixture(MsSandboxConfig::default());
+    let rx = f.sim.subscribe();
+    let user = f.user_token().await;
+    let resp = f
+        .post_json(
+            &f.channel_messages_url(),
+            &user,
+            &card_message("att-1", "Sales order 42"),
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let msg: Value = resp.json().await.unwrap_or(Value::Null);
+    assert!(msg["id"]
+        .as_str()
+        .is_some_and(|id| id.parse::<i64>().is_ok()));
+    assert_eq!(msg["etag"], msg["id"]);
+    assert_eq!(msg["messageType"], "message");
+    assert_eq!(
+        msg["channelIdentity"],
+        json!({"teamId": TEAM, "channelId": CHANNEL})
+    );
+    assert_eq!(msg["attachments"][0]["id"], "att-1");
+    assert!(msg["attachments"][0]["content"].is_string());
+    assert!(msg["from"]["user"]["displayName"].is_string());
+    assert!(msg["createdDateTime"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    assert!(msg["webUrl"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("https://teams.microsoft.com/l/message/")));
+
+    let resp = f
+        .post_json(
+            &f.url(&format!("v1.0/chats/{CHAT}/messages")),
+            &user,
+            &text_message("Hello &amp; welcome"),
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let chat_msg: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(chat_msg["chatId"], CHAT);
+    assert_eq!(chat_msg["channelIdentity"], Value::Null);
+
+    let first = rx.recv_timeout(Duration::from_secs(2)).expect("delivered");
+    assert_eq!(first.target, format!("{TEAM}/{CHANNEL}"));
+    assert_eq!(first.summary, "Sales order 42");
+    let second = rx.recv_timeout(Duration::from_secs(2)).expect("delivered");
+    assert_eq!(second.target, CHAT);
+    assert_eq!(second.summary, "Hello & welcome");
+
+    let stored = f.sim.channel_messages(TEAM, CHANNEL);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].body_content_type, "html");
+    assert_eq!(
+        stored[0].raw,
+        msg.as_object()
+            .map(|o| {
+                let mut o = o.clone();
+                o.remove("@odata.context");
+                Value::Object(o)
+            })
+            .unwrap_or(Value::Null)
+    );
+
+    // Attachment not referenced in the body.
+    let mut bad = card_message("att-2", "x");
+    bad["body"]["content"] = json!("<attachment id=\"other\"></attachment>");
+    let resp = f.post_json(&f.channel_messages_url(), &user, &bad).await;
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(body["error"]["code"], "BadRequest");
+    // Card content must be a JSON string.
+    let mut bad = card_message("att-3", "x");
+    bad["attachments"][0]["content"] = json!({"type": "AdaptiveCard"});
+    let resp = f.post_json(&f.channel_messages_url(), &user, &bad).await;
+    assert_eq!(resp.status().as_u16(), 400);
+    // Unknown chat.
+    let resp = f
+        .post_json(
+            &f.url("v1.0/chats/19:none@thread.v2/messages"),
+            &user,
+            &text_message("x"),
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(f.sim.stats().posts_accepted, 2);
+}
+
+#[tokio::test]
+async fn rate_window_and_injected_throttle_give_429_with_retry_after() {
+    let f = fixture(MsSandboxConfig {
+        channel_rps: Some(2),
+        ..Default::default()
+    });
+    let user = f.user_token().await;
+    let url = f.channel_messages_url();
+    for i in 0..2 {
+        let resp = f
+            .post_json(&url, &user, &text_message(&format!("m{i}")))
+            .await;
+        assert_eq!(resp.status().as_u16(), 201);
+    }
+    let resp = f.post_json(&url, &user, &text_message("m2")).await;
+    assert_eq!(resp.status().as_u16(), 429);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(body["error"]["code"], "TooManyRequests");
+    assert_eq!(body["error"]["innerError"]["status"], "429");
+    // The chat has its own window.
+    let resp = f
+        .post_json(
+            &f.url(&format!("v1.0/chats/{CHAT}/messages")),
+            &user,
+            &text_message("c"),
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 201);
+
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    let resp = f.post_json(&url, &user, &text_message("m3")).await;
+    assert_eq!(resp.status().as_u16(), 201);
+
+    f.sim.inject(MsFault::Throttle {
+        retry_after_secs: 7,
+    });
+    let resp = f.post_json(&url, &user, &text_message("m4")).await;
+    assert_eq!(resp.status().as_u16(), 429);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("7")
+    );
+    assert_eq!(f.sim.channel_messages(TEAM, CHANNEL).len(), 3);
+    assert_eq!(f.sim.stats().throttled_429, 2);
+}
+
+#[tokio::test]
+async fn oversized_message_gets_413() {
+    let f = fixture(MsSandboxConfig {
+        max_message_bytes: 1_000,
+        ..no_rate_limit()
+    });
+    let user = f.user_token().await;
+    let resp = f
+        .post_json(
+            &f.channel_messages_url(),
+            &user,
+            &text_message(&"x".repeat(2_000)),
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 413);
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(body["error"]["code"], "RequestEntityTooLarge");
+    assert!(f.sim.channel_messages(TEAM, CHANNEL).is_empty());
+}
+
+#[tokio::test]
+async fn after_store_faults_store_then_fail_or_delay() {
+    let f = fixture(no_rate_limit());
+    let user = f.user_token().await;
+    let url = f.channel_messages_url();
+
+    f.sim.inject(MsFault::ErrorAfterStore { status: 500 });
+    let resp = f.post_json(&url, &user, &text_message("ambiguous")).await;
+    assert_eq!(resp.status().as_u16(), 500);
+    let stored = f.sim.channel_messages(TEAM, CHANNEL);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].content, "<p>ambiguous</p>");
+
+    f.sim.inject(MsFault::DelayAfterStore {
+        delay: Duration::from_millis(600),
+    });
+    let err = f
+        .http
+        .post(&url)
+        .bearer_auth(&user)
+        .json(&text_message("slow"))
+        .timeout(Duration::from_millis(150))
+        .send()
+        .await
+        .expect_err("client times out");
+    assert!(err.is_timeout());
+    assert_eq!(f.sim.channel_messages(TEAM, CHANNEL).len(), 2);
+
+    f.sim.inject(MsFault::Status {
+        status: 503,
+        code: "ServiceNotAvailable".into(),
+        message: "Try later".into(),
+    });
+    let resp = f.post_json(&url, &user, &text_message("refused")).await;
+    assert_eq!(resp.status().as_u16(), 503);
+    let resp = f.post_json(&url, &user, &text_message("ok")).await;
+    assert_eq!(resp.status().as_u16(), 201);
+    assert_eq!(f.sim.channel_messages(TEAM, CHANNEL).len(), 3);
+    assert_eq!(f.sim.pending_faults(), 0);
+}
+
+#[tokio::test]
+async fn list_pages_newest_first_with_absolute_next_link() {
+    let f = fixture(no_rate_limit());
+    let user = f.user_token().await;
+    for i in 0..5 {
+        let resp = f
+            .post_json(
+                &f.channel_messages_url(),
+                &user,
+                &text_message(&format!("n{i}")),
+            )
+            .await;
+        assert_eq!(resp.status().as_u16(), 201);
+    }
+    let app = f.app_token().await;
+    let mut url = format!("{}?$top=2", f.channel_messages_url());
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (status, body) = f.get(&url, &app).await;
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        let values = body["value"].as_array().cloned().unwrap_or_default();
+        assert_eq!(body["@odata.count"], values.len());
+        seen.extend(values.iter().map(|m| {
+            m["body"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }));
+        match body["@odata.nextLink"].as_str() {
+            Some(next) => {
+                assert!(next.starts_with(f.base.as_str()), "{next}");
+                assert!(next.contains("$skiptoken="));
+                url = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        seen,
+        [
+            "<p>n4</p>",
+            "<p>n3</p>",
+            "<p>n2</p>",
+            "<p>n1</p>",
+            "<p>n0</p>"
+        ]
+    );
+
+    let (status, body) = f
+        .get(&format!("{}?$top=51", f.channel_messages_url()), &app)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = f
+        .get(&f.url(&format!("v1.0/chats/{CHAT}/messages")), &app)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["value"], json!([]));
+    assert_eq!(f.sim.stats().list_requests, 4);
+}
+
+#[tokio::test]
+async fn workflow_accepts_valid_envelopes_with_202() {
+    let f = fixture(MsSandboxConfig::default());
+    let rx = f.sim.subscribe();
+    let envelope = json!({"type":"message","attachments":[{"contentType":CARD,"contentUrl":null,
+        "content":{"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"Invoice 7 overdue"}]}}]});
+    let resp = f
+        .http
+        .post(f.url("workflows/flow-1"))
+        .json(&envelope)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(resp.bytes().await.map(|b| b.len()).unwrap_or(1), 0);
+    assert_eq!(f.sim.workflow_posts("flow-1"), vec![envelope.clone()]);
+    let d = rx.recv_timeout(Duration::from_secs(2)).expect("delivered");
+    assert_eq!(d.target, "workflow:flow-1");
+    assert_eq!(d.summary, "Invoice 7 overdue");
+
+    let mut bad = envelope.clone();
+    bad["attachments"][0]["content"] = json!("{\"type\":\"AdaptiveCard\"}");
+    let resp = f
+        .http
+        .post(f.url("workflows/flow-1"))
+        .json(&bad)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(body["error"]["code"], "TriggerInputSchemaMismatch");
+
+    let resp = f
+        .http
+        .post(f.url("workflows/nope"))
+        .json(&envelope)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 404);
+
+    f.sim.inject(MsFault::WorkflowStatus { status: 429 });
+    let resp = f
+        .http
+        .post(f.url("workflows/flow-1/triggers/manual/paths/invoke"))
+        .json(&envelope)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 429);
+    assert_eq!(f.sim.workflow_posts("flow-1").len(), 1);
+    let stats = f.sim.stats();
+    assert_eq!(stats.workflow_posts_accepted, 1);
+    assert_eq!(stats.posts_accepted, 1);
+}
+
+#[tokio::test]
+async fn tokens_expire_on_the_sandbox_clock() {
+    let f = fixture(MsSandboxConfig {
+        token_lifetime: Duration::from_secs(60),
+        refresh_token_inactivity: Duration::from_secs(24 * 3600),
+        ..no_rate_limit()
+    });
+    let user = f.user_token().await;
+    let resp = f
+        .post_json(&f.channel_messages_url(), &user, &text_message("a"))
+        .await;
+    assert_eq!(resp.status().as_u16(), 201);
+
+    f.sim.set_time_offset(Duration::from_secs(61));
+    let resp = f
+        .post_json(&f.channel_messages_url(), &user, &text_message("b"))
+        .await;
+    assert_eq!(resp.status().as_u16(), 401);
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
+    assert_eq!(
+        body["error"]["message"],
+        "Access token has expired or is not yet valid."
+    );
+
+    let fresh = f.user_token().await;
+    let resp = f
+        .post_json(&f.channel_messages_url(), &fresh, &text_message("c"))
+        .await;
+    assert_eq!(resp.status().as_u16(), 201);
+
+    // The refresh token dies after the configured inactivity.
+    f.sim
+        .set_time_offset(Duration::from_secs(61 + 24 * 3600 + 1));
+    let (status, body) = f.refresh(&f.sim.current_refresh_token()).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error_codes"], json!([700082]));
+}
+
+#[tokio::test]
+async fn concurrent_posts_get_unique_increasing_ids() {
+    let f = fixture(no_rate_limit());
+    let user = f.user_token().await;
+    let url = f.channel_messages_url();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (http, url, user) = (f.http.clone(), url.clone(), user.clone());
+        tasks.push(tokio::spawn(async move {
+            http.post(&url)
+                .bearer_auth(&user)
+                .json(&text_message(&format!("p{i}")))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap_or(0), 201);
+    }
+    let stored = f.sim.channel_messages(TEAM, CHANNEL);
+    assert_eq!(stored.len(), 200);
+    assert!(stored.windows(2).all(|w| w[0].created_ms < w[1].created_ms));
+}

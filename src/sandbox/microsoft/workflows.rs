@@ -1,0 +1,132 @@
+//! Teams Workflows webhook (Power Automate "When a Teams webhook request is received"):
+//! `POST /workflows/{flow_id}` (also `/workflows/{flow_id}/triggers/manual/paths/invoke`, the
+//! Logic Apps form of the URL). Accepts the envelope
+//! `{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive",
+//! "contentUrl":null,"content":{card object}}]}` with 202 and an empty body; a malformed envelope
+//! gets 400 `TriggerInputSchemaMismatch`, an unknown flow 404. Send-only: nothing comes back.
+//! Source: learn.microsoft.com "Create incoming webhooks with Workflows for Microsoft Teams",
+//! "Azure Logic Apps Request trigger".
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use serde_json::{json, Value};
+
+use super::chat_message::ADAPTIVE_CARD;
+use super::fault::MsFault;
+use super::records::Delivered;
+use super::summary::summarize_cards;
+use super::MsSim;
+
+fn logic_apps_error(status: u16, code: &str, message: &str) -> HttpResponse {
+    let mut resp =
+        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST));
+    if status == 429 || status == 503 {
+        resp.insert_header(("Retry-After", "1"));
+    }
+    resp.json(json!({ "error": { "code": code, "message": message } }))
+}
+
+/// Validate an envelope; `Ok` holds the card objects, `Err` the schema mismatch detail.
+pub(crate) fn validate_envelope(body: &[u8]) -> Result<(Value, Vec<Value>), String> {
+    let envelope: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("The request content is not valid JSON: {e}"))?;
+    if envelope.get("type").and_then(Value::as_str) != Some("message") {
+        return Err("Property 'type' must be 'message'.".to_string());
+    }
+    let attachments = envelope
+        .get("attachments")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| "Property 'attachments' must be a non-empty array.".to_string())?;
+    let mut cards = Vec::with_capacity(attachments.len());
+    for (i, att) in attachments.iter().enumerate() {
+        if att.get("contentType").and_then(Value::as_str) != Some(ADAPTIVE_CARD) {
+            return Err(format!(
+                "attachments[{i}].contentType must be '{ADAPTIVE_CARD}'."
+            ));
+        }
+        if !matches!(att.get("contentUrl"), None | Some(Value::Null)) {
+            return Err(format!("attachments[{i}].contentUrl must be null."));
+        }
+        let card = att
+            .get("content")
+            .filter(|c| c.is_object())
+            .ok_or_else(|| format!("attachments[{i}].content must be an Adaptive Card object."))?;
+        if card.get("type").and_then(Value::as_str) != Some("AdaptiveCard") {
+            return Err(format!(
+                "attachments[{i}].content.type must be 'AdaptiveCard'."
+            ));
+        }
+        cards.push(card.clone());
+    }
+    Ok((envelope, cards))
+}
+
+/// Handle one Workflows POST.
+pub(crate) fn post(sim: &MsSim, flow_id: &str, body: &[u8]) -> HttpResponse {
+    let validated = validate_envelope(body);
+    let mut state = sim.lock();
+    if !state.workflows.contains_key(flow_id) {
+        return logic_apps_error(
+            404,
+            "WorkflowNotFound",
+            &format!("The workflow '{flow_id}' could not be found."),
+        );
+    }
+    if let Some(MsFault::WorkflowStatus { status }) =
+        state.take_fault(|f| matches!(f, MsFault::WorkflowStatus { .. }))
+    {
+        let (code, message) = match status {
+            429 => (
+                "WorkflowRequestsThrottled",
+                "Number of workflow requests exceeded the limit. Please retry later.",
+            ),
+            400..=499 => ("BadRequest", "The request was rejected by the workflow."),
+            _ => (
+                "ServiceUnavailable",
+                "The workflow service is temporarily unavailable.",
+            ),
+        };
+        if status == 429 {
+            state.stats.throttled_429 += 1;
+        }
+        return logic_apps_error(status, code, message);
+    }
+    let (envelope, cards) = match validated {
+        Ok(v) => v,
+        Err(detail) => {
+            return logic_apps_error(
+                400,
+                "TriggerInputSchemaMismatch",
+                &format!("The input body for trigger 'manual' of type 'Request' did not match its schema definition. Error details: '{detail}'."),
+            )
+        }
+    };
+    if let Some(posts) = state.workflows.get_mut(flow_id) {
+        posts.push(envelope);
+    }
+    state.stats.posts_accepted += 1;
+    state.stats.workflow_posts_accepted += 1;
+    state.notify(Delivered {
+        target: format!("workflow:{flow_id}"),
+        summary: summarize_cards(&cards),
+    });
+    HttpResponse::Accepted().finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_rules() {
+        let ok = json!({"type":"message","attachments":[{"contentType":ADAPTIVE_CARD,"contentUrl":null,
+            "content":{"type":"AdaptiveCard","version":"1.4","body":[]}}]});
+        assert!(validate_envelope(ok.to_string().as_bytes()).is_ok());
+        let string_card = json!({"type":"message","attachments":[{"contentType":ADAPTIVE_CARD,
+            "content":"{\"type\":\"AdaptiveCard\"}"}]});
+        assert!(validate_envelope(string_card.to_string().as_bytes()).is_err());
+        assert!(validate_envelope(br#"{"type":"message","attachments":[]}"#).is_err());
+        assert!(validate_envelope(br#"{"text":"hi"}"#).is_err());
+    }
+}
