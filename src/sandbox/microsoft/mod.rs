@@ -281,6 +281,11 @@ impl MsSim {
         self.lock().refresh_token.clone()
     }
 
+    /// Every access token issued so far (tests check none of them reaches a log).
+    pub fn issued_access_tokens(&self) -> Vec<String> {
+        self.lock().access_tokens.keys().cloned().collect()
+    }
+
     /// The configuration this sandbox runs with.
     pub fn config(&self) -> MsSandboxConfig {
         self.lock().config.clone()
