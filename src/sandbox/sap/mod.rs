@@ -227,6 +227,11 @@ impl SapSim {
         self.lock().sessions.len()
     }
 
+    /// Every SessionId (the `B1SESSION` cookie value) issued so far.
+    pub fn session_ids(&self) -> Vec<String> {
+        self.lock().issued_sessions.clone()
+    }
+
     /// Queue a fault; see [`SapFault`].
     pub fn inject(&self, fault: SapFault) {
         self.lock().faults.push_back(fault);

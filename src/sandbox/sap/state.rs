@@ -98,6 +98,8 @@ pub struct State {
     pub series_next: HashMap<(String, i64), i64>,
     /// Live sessions: SessionId → last use (sandbox clock).
     pub sessions: HashMap<String, OffsetDateTime>,
+    /// Every SessionId ever issued (tests check none reaches a log).
+    pub issued_sessions: Vec<String>,
     pub faults: VecDeque<SapFault>,
     pub stats: SapStats,
     pub clock: Clock,
@@ -114,6 +116,7 @@ impl State {
             entities,
             series_next: HashMap::new(),
             sessions: HashMap::new(),
+            issued_sessions: Vec::new(),
             faults: VecDeque::new(),
             stats: SapStats::default(),
             clock: Clock::default(),
@@ -267,6 +270,7 @@ impl State {
             .retain(|_, last_use| now - *last_use <= timeout);
         let id = new_session_id();
         self.sessions.insert(id.clone(), now);
+        self.issued_sessions.push(id.clone());
         self.stats.logins += 1;
         Ok(id)
     }
