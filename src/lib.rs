@@ -4,7 +4,11 @@
 //! crate; this crate holds the vendors (`connectors`), what goes where (`routes`), the HTTP
 //! surface (`http`), configuration, secrets, the sandbox and the CLI commands.
 
+pub mod app;
+pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod telemetry;
 pub mod connectors;
 pub mod http;
 pub mod routes;

@@ -1,1 +1,333 @@
-//! delivery
+//! Delivery: one actor per destination drains its outbox with its own rate limit.
+//!
+//! A batch goes: lookups for entries that may already be at the destination → one commit
+//! marking the rest "attempt started" → sends (concurrent up to `concurrency`, each through the
+//! rate limiter) → one commit with every outcome. A crash between the two commits leaves the
+//! entries marked `maybe_sent`, so they are looked up, never blindly re-sent (invariant 4).
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::stream::{self, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::clock::SharedClock;
+use crate::metrics_names as m;
+use crate::retry::BackoffPolicy;
+use crate::sink::{Lookup, Outcome, Sink};
+use crate::store::{OutboxEntry, Resolution, Store, StoreError};
+use crate::supervisor::{blocking, Lifecycle, Nudges};
+
+/// What to do with an entry whose earlier attempt may have arrived, when the destination
+/// cannot be asked (send-only webhooks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unverifiable {
+    /// Move it to the dead-letter table for a human to check and replay (default: no blind
+    /// re-POST).
+    DeadLetter,
+    /// Send again (accepts a possible duplicate).
+    Resend,
+}
+
+/// Settings of one destination's delivery.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Destination name.
+    pub destination: String,
+    /// Requests per second; `0.0` disables the limiter (benchmarks).
+    pub rate_per_second: f64,
+    /// Requests allowed at once above the steady rate.
+    pub burst: u32,
+    /// Sends in flight at once.
+    pub concurrency: usize,
+    /// Entries per batch.
+    pub batch: usize,
+    /// Failures after which an entry is dead-lettered.
+    pub max_attempts: u32,
+    /// Retry schedule.
+    pub backoff: BackoffPolicy,
+    /// Policy for ambiguous outcomes at send-only destinations.
+    pub on_unverifiable: Unverifiable,
+}
+
+impl DeliveryConfig {
+    /// Defaults for a Teams channel: 4 requests/s (Graph: "4 requests per second per app on a
+    /// given team or channel"), burst 1, concurrency 4, batch 32, 20 attempts.
+    pub fn new(destination: &str) -> Self {
+        Self {
+            destination: destination.to_string(),
+            rate_per_second: 4.0,
+            burst: 1,
+            concurrency: 4,
+            batch: 32,
+            max_attempts: 20,
+            backoff: BackoffPolicy::DELIVERY,
+            on_unverifiable: Unverifiable::DeadLetter,
+        }
+    }
+}
+
+/// The destination's delivery loop state.
+pub struct DeliveryContext<K: Sink> {
+    pub config: DeliveryConfig,
+    pub sink: Arc<K>,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub nudges: Nudges,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+}
+
+impl<K: Sink> Clone for DeliveryContext<K> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            sink: self.sink.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            nudges: self.nudges.clone(),
+            limiter: self.limiter.clone(),
+        }
+    }
+}
+
+/// What one batch did (for tests and logs).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct BatchReport {
+    pub delivered: usize,
+    pub found_existing: usize,
+    pub retried: usize,
+    pub unknown: usize,
+    pub dead: usize,
+    /// Pause the whole destination until this time (UTC ms) after a throttling answer.
+    pub pause_until_ms: Option<i64>,
+}
+
+impl<K: Sink> DeliveryContext<K> {
+    /// Build the context; the rate limiter is created here (one per destination).
+    pub fn new(config: DeliveryConfig, sink: Arc<K>, store: Store, clock: SharedClock, nudges: Nudges) -> Self {
+        let limiter = (config.rate_per_second > 0.0).then(|| {
+            let period = Duration::from_secs_f64(1.0 / config.rate_per_second);
+            let burst = NonZeroU32::new(config.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+            let quota = Quota::with_period(period)
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(burst);
+            Arc::new(RateLimiter::direct(quota))
+        });
+        Self { config, sink, store, clock, nudges, limiter }
+    }
+
+    fn label(&self) -> String {
+        self.config.destination.clone()
+    }
+
+    fn count(&self, outcome: &'static str) {
+        metrics::counter!(m::DELIVERIES, "destination" => self.label(), "outcome" => outcome).increment(1);
+    }
+
+    fn retry_at(&self, entry: &OutboxEntry, after: Option<Duration>) -> i64 {
+        let delay = after.unwrap_or_else(|| self.config.backoff.delay(entry.attempts.max(1)));
+        self.clock.now_ms() + delay.as_millis() as i64
+    }
+
+    fn give_up(&self, entry: &OutboxEntry, reason: &str) -> Option<Resolution> {
+        (entry.attempts >= self.config.max_attempts).then(|| Resolution::Dead {
+            status: None,
+            reason: format!("gave up after {} attempts; last error: {reason}", entry.attempts),
+        })
+    }
+
+    /// Process up to one batch of due entries. Returns `Ok(None)` when nothing was due
+    /// (with the time the next entry becomes due, if any).
+    pub async fn batch(&self) -> Result<Result<BatchReport, Option<i64>>, StoreError> {
+        let store = self.store.clone();
+        let dest = self.config.destination.clone();
+        let now = self.clock.now_ms();
+        let limit = self.config.batch;
+        let scan = blocking(move || store.due_entries(&dest, now, limit)).await?;
+        if scan.due.is_empty() {
+            return Ok(Err(scan.next_due_ms));
+        }
+        let mut report = BatchReport::default();
+        let mut resolutions: Vec<(u64, Resolution)> = Vec::new();
+        let mut to_send: Vec<OutboxEntry> = Vec::new();
+        for entry in scan.due {
+            if !entry.maybe_sent {
+                to_send.push(entry);
+                continue;
+            }
+            let lookup = self.sink.find_existing(&entry).await;
+            let outcome = match &lookup {
+                Lookup::Found { .. } => "found",
+                Lookup::NotFound => "not_found",
+                Lookup::Unsupported => "unsupported",
+                Lookup::Failed { .. } => "failed",
+            };
+            metrics::counter!(m::LOOKUPS, "destination" => self.label(), "outcome" => outcome).increment(1);
+            match lookup {
+                Lookup::Found { remote_id } => {
+                    tracing::info!(destination = %self.config.destination, key = %entry.dedupe_key, %remote_id, "earlier attempt had arrived; not sending again");
+                    report.found_existing += 1;
+                    self.count("found_existing");
+                    resolutions.push((entry.seq, Resolution::Delivered { remote_id }));
+                }
+                Lookup::NotFound => to_send.push(entry),
+                Lookup::Unsupported => match self.config.on_unverifiable {
+                    Unverifiable::Resend => to_send.push(entry),
+                    Unverifiable::DeadLetter => {
+                        report.dead += 1;
+                        resolutions.push((entry.seq, Resolution::Dead {
+                            status: None,
+                            reason: format!(
+                                "outcome unknown ({}) and this destination cannot be queried; check the channel and replay the dead letter if the message is missing",
+                                entry.last_error.as_deref().unwrap_or("interrupted")
+                            ),
+                        }));
+                    }
+                },
+                Lookup::Failed { reason } => {
+                    report.unknown += 1;
+                    let at_ms = self.retry_at(&entry, None);
+                    resolutions.push((entry.seq, Resolution::RetryAt {
+                        at_ms,
+                        reason: format!("lookup failed: {reason}"),
+                        maybe_sent: true,
+                    }));
+                }
+            }
+        }
+        let seqs: Vec<u64> = to_send.iter().map(|e| e.seq).collect();
+        let store = self.store.clone();
+        let dest = self.config.destination.clone();
+        blocking(move || store.begin_attempts(&dest, &seqs)).await?;
+        let sent: Vec<(OutboxEntry, Outcome)> = stream::iter(to_send)
+            .map(|mut entry| async move {
+                if let Some(l) = &self.limiter {
+                    l.until_ready().await;
+                }
+                entry.attempts += 1;
+                let outcome = self.sink.deliver(&entry).await;
+                (entry, outcome)
+            })
+            .buffer_unordered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        for (entry, outcome) in sent {
+            let resolution = self.resolve_outcome(&entry, outcome, &mut report);
+            resolutions.push((entry.seq, resolution));
+        }
+        let store = self.store.clone();
+        let dest = self.config.destination.clone();
+        blocking(move || store.resolve(&dest, &resolutions)).await?;
+        Ok(Ok(report))
+    }
+
+    fn resolve_outcome(&self, entry: &OutboxEntry, outcome: Outcome, report: &mut BatchReport) -> Resolution {
+        let dest = &self.config.destination;
+        match outcome {
+            Outcome::Delivered { remote_id } => {
+                report.delivered += 1;
+                self.count("delivered");
+                let latency = (self.clock.now_ms() - entry.created_ms).max(0) as f64 / 1000.0;
+                metrics::histogram!(m::DELIVERY_LATENCY, "destination" => self.label()).record(latency);
+                Resolution::Delivered { remote_id }
+            }
+            Outcome::Retry { after, reason, throttled } => {
+                report.retried += 1;
+                self.count("retry");
+                metrics::counter!(m::DELIVERY_RETRIES, "destination" => self.label()).increment(1);
+                if throttled {
+                    metrics::counter!(m::THROTTLED, "destination" => self.label()).increment(1);
+                }
+                let at_ms = self.retry_at(entry, after);
+                if after.is_some() {
+                    report.pause_until_ms = Some(report.pause_until_ms.map_or(at_ms, |p| p.max(at_ms)));
+                }
+                tracing::info!(destination = %dest, key = %entry.dedupe_key, attempt = entry.attempts, %reason, retry_in_ms = at_ms - self.clock.now_ms(), "delivery will be retried");
+                self.give_up(entry, &reason).unwrap_or(Resolution::RetryAt { at_ms, reason, maybe_sent: false })
+            }
+            Outcome::Permanent { status, reason } => {
+                report.dead += 1;
+                self.count("dead");
+                metrics::counter!(m::DEAD_LETTERED, "destination" => self.label()).increment(1);
+                tracing::error!(destination = %dest, key = %entry.dedupe_key, status, %reason, "delivery failed permanently; dead-lettered");
+                Resolution::Dead { status, reason }
+            }
+            Outcome::Unknown { reason } => {
+                report.unknown += 1;
+                self.count("unknown");
+                metrics::counter!(m::DELIVERY_RETRIES, "destination" => self.label()).increment(1);
+                tracing::warn!(destination = %dest, key = %entry.dedupe_key, attempt = entry.attempts, %reason, "delivery outcome unknown; will look it up before any resend");
+                let at_ms = self.retry_at(entry, None);
+                Resolution::RetryAt { at_ms, reason, maybe_sent: true }
+            }
+        }
+    }
+
+    /// Deliver until the lifecycle stops. Returns `Err` only on store failures (the actor then
+    /// stops and is restarted).
+    pub async fn run(self, lifecycle: Lifecycle) -> Result<(), StoreError> {
+        let nudge = self.nudges.get(&Nudges::destination(&self.config.destination));
+        let mut paused_until: Option<i64> = None;
+        while !lifecycle.is_stopping() {
+            if let Some(until) = paused_until.take() {
+                let wait = (until - self.clock.now_ms()).max(0) as u64;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                    _ = lifecycle.stopped() => break,
+                }
+            }
+            let guard = lifecycle.guard();
+            let result = self.batch().await?;
+            drop(guard);
+            match result {
+                Ok(report) => paused_until = report.pause_until_ms,
+                Err(next_due) => {
+                    let wait = next_due
+                        .map(|t| (t - self.clock.now_ms()).clamp(0, 1000) as u64)
+                        .unwrap_or(1000);
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                        _ = nudge.notified() => {}
+                        _ = lifecycle.stopped() => break,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Supervised actor around [`DeliveryContext::run`].
+pub struct DeliveryActor<K: Sink> {
+    ctx: DeliveryContext<K>,
+    lifecycle: Lifecycle,
+}
+
+impl<K: Sink> DeliveryActor<K> {
+    /// Create the actor (start it with `actix::Supervisor::start`).
+    pub fn new(ctx: DeliveryContext<K>, lifecycle: Lifecycle) -> Self {
+        Self { ctx, lifecycle }
+    }
+}
+
+impl<K: Sink> Actor for DeliveryActor<K> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let run = self.ctx.clone().run(self.lifecycle.clone());
+        ctx.spawn(run.into_actor(self).map(|res, act, ctx| {
+            if let Err(e) = res {
+                tracing::error!(destination = %act.ctx.config.destination, error = %e, "delivery stopped on a store error; restarting");
+                ctx.stop();
+            }
+        }));
+    }
+}
+
+impl<K: Sink> Supervised for DeliveryActor<K> {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        metrics::counter!(m::ACTOR_RESTARTS, "actor" => "delivery").increment(1);
+    }
+}

@@ -1,1 +1,74 @@
-//! health
+//! Readiness registry behind `/health/ready`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+/// State of one component (`store`, `session:acme`, `destination:finance-channel`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ComponentStatus {
+    /// Ready to do its job.
+    pub ready: bool,
+    /// What it is doing or why it is not ready (operator text, never a secret).
+    pub detail: String,
+}
+
+/// Shared readiness registry; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Health(Arc<RwLock<BTreeMap<String, ComponentStatus>>>);
+
+impl Health {
+    /// Mark a component ready.
+    pub fn ready(&self, component: &str, detail: impl Into<String>) {
+        self.set(component, true, detail.into());
+    }
+
+    /// Mark a component not ready, with the reason and the fix.
+    pub fn not_ready(&self, component: &str, reason: impl Into<String>) {
+        self.set(component, false, reason.into());
+    }
+
+    /// Forget a component (removed by a configuration reload).
+    pub fn remove(&self, component: &str) {
+        if let Ok(mut map) = self.0.write() {
+            map.remove(component);
+        }
+    }
+
+    /// Forget every component whose name starts with `prefix`.
+    pub fn remove_prefix(&self, prefix: &str) {
+        if let Ok(mut map) = self.0.write() {
+            map.retain(|k, _| !k.starts_with(prefix));
+        }
+    }
+
+    fn set(&self, component: &str, ready: bool, detail: String) {
+        if let Ok(mut map) = self.0.write() {
+            map.insert(component.to_string(), ComponentStatus { ready, detail });
+        }
+    }
+
+    /// `(all ready, every component)`. Empty registry counts as not ready.
+    pub fn report(&self) -> (bool, BTreeMap<String, ComponentStatus>) {
+        let map = self.0.read().map(|m| m.clone()).unwrap_or_default();
+        let ready = !map.is_empty() && map.values().all(|c| c.ready);
+        (ready, map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_ready_until_all_components_are() {
+        let h = Health::default();
+        assert!(!h.report().0);
+        h.ready("store", "open");
+        h.not_ready("session:acme", "wrong password");
+        assert!(!h.report().0);
+        h.ready("session:acme", "logged in");
+        assert!(h.report().0);
+    }
+}

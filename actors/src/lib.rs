@@ -35,3 +35,9 @@ pub use event::{Event, EventKind, Intent, Router};
 pub use sink::{Lookup, Outcome, Sink};
 pub use source::{Page, Record, Source, SourceError};
 
+pub use poller::{CycleError, CycleReport, PollContext, PollerActor, PollerConfig};
+pub use session::{SessionActor, SessionHandle};
+pub use store::Store;
+pub use supervisor::{Lifecycle, LifecycleOwner, Nudges};
+pub use delivery::{DeliveryActor, DeliveryConfig, DeliveryContext, Unverifiable};
+pub use health::Health;

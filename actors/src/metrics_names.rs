@@ -1,1 +1,66 @@
-//! metrics_names
+//! Metric names (one prefix, base units, `_total` counters) and their descriptions.
+//! Labels are bounded: tenant, entity, destination, system, outcome, error_type.
+
+/// Poll cycles, label `tenant`, `entity`, `outcome` (`ok`, `error`).
+pub const POLLS: &str = "mlc_polls_total";
+/// Records read from sources, labels `tenant`, `entity`.
+pub const RECORDS_SEEN: &str = "mlc_records_seen_total";
+/// Events detected, labels `tenant`, `entity`, `event`.
+pub const EVENTS: &str = "mlc_events_total";
+/// Source errors, labels `tenant`, `entity`, `error_type`.
+pub const SOURCE_ERRORS: &str = "mlc_source_errors_total";
+/// Duration of a poll cycle in seconds, labels `tenant`, `entity`.
+pub const POLL_DURATION: &str = "mlc_poll_duration_seconds";
+/// Delivery attempts by outcome (`delivered`, `retry`, `unknown`, `dead`, `found_existing`),
+/// label `destination`.
+pub const DELIVERIES: &str = "mlc_deliveries_total";
+/// Retries scheduled, label `destination`.
+pub const DELIVERY_RETRIES: &str = "mlc_delivery_retries_total";
+/// HTTP 429 answers received, label `destination`.
+pub const THROTTLED: &str = "mlc_throttled_total";
+/// Seconds from outbox commit to confirmed delivery, label `destination`.
+pub const DELIVERY_LATENCY: &str = "mlc_delivery_latency_seconds";
+/// Lookups after ambiguous outcomes, labels `destination`, `outcome`.
+pub const LOOKUPS: &str = "mlc_lookups_total";
+/// Logins, labels `credential`, `system`, `outcome` (`ok`, `rejected`, `transient`).
+pub const LOGINS: &str = "mlc_logins_total";
+/// Keepalives / proactive refreshes, labels `credential`, `system`, `outcome`.
+pub const SESSION_REFRESHES: &str = "mlc_session_refreshes_total";
+/// Sessions dropped because the server said they were gone, labels `credential`, `system`.
+pub const SESSION_INVALIDATIONS: &str = "mlc_session_invalidations_total";
+/// Outbox entries waiting, label `destination` (gauge).
+pub const OUTBOX_DEPTH: &str = "mlc_outbox_depth";
+/// Age in seconds of the oldest undelivered entry, label `destination` (gauge).
+pub const OLDEST_UNDELIVERED_AGE: &str = "mlc_oldest_undelivered_age_seconds";
+/// Entries in the dead-letter table (gauge).
+pub const DEAD_LETTERS: &str = "mlc_dead_letters";
+/// Entries moved to the dead-letter table, label `destination`.
+pub const DEAD_LETTERED: &str = "mlc_dead_lettered_total";
+/// Inbound webhooks, labels `source`, `outcome` (`accepted`, `refused`, `malformed`).
+pub const WEBHOOKS: &str = "mlc_webhooks_total";
+/// Actor restarts by the supervisor, label `actor`.
+pub const ACTOR_RESTARTS: &str = "mlc_actor_restarts_total";
+
+/// Register descriptions with the installed recorder (call once after installing it).
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(POLLS, "Poll cycles by outcome");
+    describe_counter!(RECORDS_SEEN, "Records read from source systems");
+    describe_counter!(EVENTS, "Business events detected");
+    describe_counter!(SOURCE_ERRORS, "Errors reading source systems by type");
+    describe_histogram!(POLL_DURATION, Unit::Seconds, "Duration of one poll cycle");
+    describe_counter!(DELIVERIES, "Delivery attempts by outcome");
+    describe_counter!(DELIVERY_RETRIES, "Delivery retries scheduled");
+    describe_counter!(THROTTLED, "HTTP 429 answers from destinations");
+    describe_histogram!(DELIVERY_LATENCY, Unit::Seconds, "Outbox commit to confirmed delivery");
+    describe_counter!(LOOKUPS, "Lookups of earlier attempts after ambiguous outcomes");
+    describe_counter!(LOGINS, "Logins by outcome");
+    describe_counter!(SESSION_REFRESHES, "Proactive session keepalives and token refreshes");
+    describe_counter!(SESSION_INVALIDATIONS, "Sessions the server reported gone");
+    describe_gauge!(OUTBOX_DEPTH, "Outbox entries waiting per destination");
+    describe_gauge!(OLDEST_UNDELIVERED_AGE, Unit::Seconds, "Age of the oldest undelivered entry");
+    describe_gauge!(DEAD_LETTERS, "Entries in the dead-letter table");
+    describe_counter!(DEAD_LETTERED, "Entries moved to the dead-letter table");
+    describe_counter!(WEBHOOKS, "Inbound webhook requests by outcome");
+    describe_counter!(ACTOR_RESTARTS, "Actor restarts by the supervisor");
+}

@@ -1,1 +1,289 @@
-//! poller
+//! Poller: one per (tenant, entity). Reads pages from the stored cursor to the end, commits
+//! each page (events → outbox + ledger) and moves the cursor only with the last page.
+//!
+//! Cursor rule. Paging by `$skip` over data that changes can skip a record when an already
+//! read record is updated and moves behind the reading position. Such a move is visible: the
+//! same key comes back later in the same cycle. When that happens the cursor only advances to
+//! the last position of the first page (every skipped record lies after it), so the next cycle
+//! re-reads the rest and the ledger drops what was already queued. Otherwise the cursor
+//! advances to the largest position read. The source applies an overlap window on top.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use crate::auth::{AuthError, Authenticator};
+use crate::event::Router;
+use crate::metrics_names as m;
+use crate::session::SessionHandle;
+use crate::source::{Page, Source, SourceError};
+use crate::store::{PageInput, Store, StoreError};
+use crate::supervisor::{blocking, Lifecycle, Nudges};
+
+/// Poller settings.
+#[derive(Debug, Clone)]
+pub struct PollerConfig {
+    /// Tenant name (metrics label, dedupe keys).
+    pub tenant: String,
+    /// Time between the end of one cycle and the start of the next.
+    pub interval: Duration,
+}
+
+/// Why a cycle stopped early. Nothing after the last committed page is lost: the cursor has
+/// not moved past it.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    /// No session (login failing or backing off).
+    #[error("no session: {0}")]
+    Auth(#[from] AuthError),
+    /// The source failed.
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    /// The store failed: the actor stops and is restarted.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// What one cycle did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CycleReport {
+    /// Pages read (including a final empty page).
+    pub pages: usize,
+    /// Records read.
+    pub records: usize,
+    /// Events detected.
+    pub events: usize,
+    /// Outbox entries written.
+    pub enqueued: usize,
+    /// A key came back within the cycle (data moved while paging).
+    pub unstable: bool,
+    /// Cursor stored at the end.
+    pub cursor: Option<String>,
+}
+
+/// Everything a cycle needs; cheap to clone.
+pub struct PollContext<S: Source, A: Authenticator<Credentials = S::Credentials>> {
+    pub config: PollerConfig,
+    pub source: Arc<S>,
+    pub session: SessionHandle<A>,
+    pub store: Store,
+    pub router: Arc<dyn Router>,
+    pub nudges: Nudges,
+}
+
+impl<S: Source, A: Authenticator<Credentials = S::Credentials>> Clone for PollContext<S, A> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            source: self.source.clone(),
+            session: self.session.clone(),
+            store: self.store.clone(),
+            router: self.router.clone(),
+            nudges: self.nudges.clone(),
+        }
+    }
+}
+
+impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A> {
+    fn stream(&self) -> String {
+        format!("{}/{}", self.config.tenant, self.source.entity())
+    }
+
+    /// Fetch one page with the shared session; on "session gone" invalidate, log in again
+    /// (single flight) and retry once. A second refusal right after a fresh login is not a
+    /// session problem (SAP `-5002` on a fresh session is a validation error): `Refused`.
+    async fn fetch(&self, page: &str) -> Result<Page, CycleError> {
+        let (creds, generation) = self.session.get().await?;
+        match self.source.fetch(&creds, page).await {
+            Ok(p) => {
+                self.session.touch();
+                Ok(p)
+            }
+            Err(SourceError::SessionGone { reason }) => {
+                tracing::info!(stream = %self.stream(), %reason, "session gone while reading; logging in again");
+                self.session.invalidate(generation).await;
+                let (creds, generation) = self.session.get().await?;
+                match self.source.fetch(&creds, page).await {
+                    Ok(p) => {
+                        self.session.touch();
+                        Ok(p)
+                    }
+                    Err(SourceError::SessionGone { reason }) => {
+                        self.session.invalidate(generation).await;
+                        Err(SourceError::Refused {
+                            reason: format!("refused again on a fresh session: {reason}"),
+                        }
+                        .into())
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One poll cycle from the stored cursor to the last page.
+    pub async fn cycle(&self) -> Result<CycleReport, CycleError> {
+        let stream = self.stream();
+        let store = self.store.clone();
+        let key = stream.clone();
+        let stored = blocking(move || store.cursor(&key)).await?;
+        let mut page_ref = self.source.first_page(stored.as_deref());
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut report = CycleReport::default();
+        let mut max_pos = stored.clone();
+        let mut first_page_last: Option<String> = None;
+        loop {
+            let page = self.fetch(&page_ref).await?;
+            for r in &page.records {
+                if !seen.insert(r.key.clone()) {
+                    report.unstable = true;
+                }
+                if max_pos.as_deref().is_none_or(|m| r.position.as_str() > m) {
+                    max_pos = Some(r.position.clone());
+                }
+            }
+            if report.pages == 0 {
+                first_page_last = page.records.last().map(|r| r.position.clone());
+            }
+            report.pages += 1;
+            report.records += page.records.len();
+            let cursor = if page.next.is_none() {
+                let candidate = if report.unstable {
+                    first_page_last.clone()
+                } else {
+                    max_pos.clone()
+                };
+                match (&stored, candidate) {
+                    (Some(old), Some(new)) if new.as_str() > old.as_str() => Some(new),
+                    (None, Some(new)) => Some(new),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            let ctx = self.clone();
+            let records = page.records;
+            let cursor_for_commit = cursor.clone();
+            let summary = blocking(move || {
+                ctx.store.commit_page(PageInput {
+                    tenant: &ctx.config.tenant,
+                    entity: ctx.source.entity(),
+                    records: &records,
+                    watched: ctx.source.watched_fields(),
+                    router: ctx.router.as_ref(),
+                    cursor: cursor_for_commit.as_deref(),
+                })
+            })
+            .await?;
+            report.events += summary.events;
+            report.enqueued += summary.enqueued;
+            for dest in &summary.destinations {
+                self.nudges.nudge(&Nudges::destination(dest));
+            }
+            if cursor.is_some() {
+                report.cursor = cursor;
+            }
+            match page.next {
+                Some(next) => page_ref = next,
+                None => break,
+            }
+        }
+        if report.cursor.is_none() {
+            report.cursor = stored;
+        }
+        Ok(report)
+    }
+
+    fn record_metrics(&self, result: &Result<CycleReport, CycleError>, took: Duration) {
+        let tenant = self.config.tenant.clone();
+        let entity = self.source.entity().to_string();
+        metrics::histogram!(m::POLL_DURATION, "tenant" => tenant.clone(), "entity" => entity.clone())
+            .record(took.as_secs_f64());
+        match result {
+            Ok(r) => {
+                metrics::counter!(m::POLLS, "tenant" => tenant.clone(), "entity" => entity.clone(), "outcome" => "ok").increment(1);
+                metrics::counter!(m::RECORDS_SEEN, "tenant" => tenant.clone(), "entity" => entity.clone()).increment(r.records as u64);
+                metrics::counter!(m::EVENTS, "tenant" => tenant, "entity" => entity).increment(r.events as u64);
+            }
+            Err(e) => {
+                let error_type = match e {
+                    CycleError::Auth(_) => "auth",
+                    CycleError::Source(s) => s.kind(),
+                    CycleError::Store(StoreError::Route(_)) => "route",
+                    CycleError::Store(_) => "store",
+                };
+                metrics::counter!(m::POLLS, "tenant" => tenant.clone(), "entity" => entity.clone(), "outcome" => "error").increment(1);
+                metrics::counter!(m::SOURCE_ERRORS, "tenant" => tenant, "entity" => entity, "error_type" => error_type).increment(1);
+            }
+        }
+    }
+
+    /// Poll until the lifecycle stops. Returns `Err` only for store failures (the actor then
+    /// stops and its supervisor restarts it).
+    pub async fn run(self, lifecycle: Lifecycle) -> Result<(), StoreError> {
+        let nudge = self.nudges.get(&Nudges::poller(&self.config.tenant, self.source.entity()));
+        while !lifecycle.is_stopping() {
+            let started = Instant::now();
+            let result = tokio::select! {
+                r = self.cycle() => r,
+                _ = lifecycle.stopped() => break,
+            };
+            self.record_metrics(&result, started.elapsed());
+            match result {
+                Ok(r) if r.records > 0 || r.events > 0 => tracing::debug!(
+                    stream = %self.stream(), pages = r.pages, records = r.records, events = r.events,
+                    enqueued = r.enqueued, unstable = r.unstable, "poll cycle"
+                ),
+                Ok(_) => {}
+                Err(CycleError::Store(StoreError::Route(reason))) => {
+                    tracing::error!(stream = %self.stream(), %reason, "a message could not be rendered; cursor kept");
+                }
+                Err(CycleError::Store(e)) => return Err(e),
+                Err(e) => tracing::warn!(stream = %self.stream(), error = %e, "poll cycle failed; cursor kept, retrying next interval"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.interval) => {}
+                _ = nudge.notified() => {}
+                _ = lifecycle.stopped() => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Supervised actor around [`PollContext::run`]. A store failure stops it; the supervisor
+/// restarts it and the new loop starts from the stored cursor.
+pub struct PollerActor<S: Source, A: Authenticator<Credentials = S::Credentials>> {
+    ctx: PollContext<S, A>,
+    lifecycle: Lifecycle,
+}
+
+impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollerActor<S, A> {
+    /// Create the actor (start it with `actix::Supervisor::start`).
+    pub fn new(ctx: PollContext<S, A>, lifecycle: Lifecycle) -> Self {
+        Self { ctx, lifecycle }
+    }
+}
+
+impl<S: Source, A: Authenticator<Credentials = S::Credentials>> Actor for PollerActor<S, A> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let run = self.ctx.clone().run(self.lifecycle.clone());
+        ctx.spawn(run.into_actor(self).map(|res, act, ctx| {
+            if let Err(e) = res {
+                tracing::error!(stream = %act.ctx.stream(), error = %e, "poller stopped on a store error; restarting");
+                ctx.stop();
+            }
+        }));
+    }
+}
+
+impl<S: Source, A: Authenticator<Credentials = S::Credentials>> Supervised for PollerActor<S, A> {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        metrics::counter!(m::ACTOR_RESTARTS, "actor" => "poller").increment(1);
+    }
+}

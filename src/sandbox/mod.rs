@@ -2,4 +2,5 @@
 //! They power the test suite, `ml-connector demo` and `ml-connector bench`.
 
 pub mod microsoft;
+pub mod env;
 pub mod sap;

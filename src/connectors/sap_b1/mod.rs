@@ -1,1 +1,38 @@
 //! SAP Business One Service Layer connector.
+//!
+//! - [`auth`]: [`SapAuthenticator`] logs in (`POST Login`), keeps the session alive and logs
+//!   out; the session is the cookie pair `B1SESSION`/`ROUTEID` ([`SapSession`]).
+//! - [`source`]: [`SapSource`] polls one entity (documents by `UpdateDate`/`UpdateTime`,
+//!   payments by `DocEntry`) page by page with `@odata.nextLink`.
+//! - [`webhook`]: verifies and parses SAP B1 webhook deliveries (10.0 FP 2602+, v2 only).
+//! - [`wire`]: login and error shapes of v1 and v2 and the error classification.
+//!
+//! Source: SAP's guide "Working with SAP Business One Service Layer" and
+//! `/work/shared/api-notes/sap-business-one.md`.
+
+pub mod auth;
+pub mod source;
+pub mod webhook;
+pub mod wire;
+
+#[cfg(test)]
+mod test_server;
+
+pub use auth::{SapAuthenticator, SapSession, SapSettings};
+pub use source::{PollKind, SapSource, SapSourceSettings, StartFrom};
+pub use webhook::{
+    challenge_response, parse_events, verify_signature, verify_signature_with, SignatureAlgorithm,
+    WebhookEvent,
+};
+
+/// The service root with a trailing slash (`https://h:50000/b1s/v2` → `.../b1s/v2/`), so that
+/// relative references such as `Login` or an `@odata.nextLink` resolve below it.
+pub fn service_root(mut url: url::Url) -> url::Url {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    url
+}

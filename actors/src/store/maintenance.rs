@@ -1,0 +1,108 @@
+//! Operator views: outbox statistics, dead-letter listing and replay.
+
+use std::collections::BTreeMap;
+
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use super::tables::*;
+use super::{append_audit, decode, encode, next_seq, AuditLine, DeadLetter, LedgerEntry, LedgerState, Store, StoreError};
+use crate::clock::UnixMillis;
+
+/// Outbox figures of one destination.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct OutboxStats {
+    /// Entries waiting.
+    pub depth: u64,
+    /// `created_ms` of the oldest waiting entry.
+    pub oldest_created_ms: Option<UnixMillis>,
+}
+
+impl Store {
+    /// Outbox depth and oldest entry per destination.
+    pub fn outbox_stats(&self) -> Result<BTreeMap<String, OutboxStats>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(OUTBOX)?;
+        let mut out: BTreeMap<String, OutboxStats> = BTreeMap::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let dest = k.value().split('\x1f').next().unwrap_or_default().to_string();
+            let entry: super::OutboxEntry = decode(OUTBOX_NAME, v.value())?;
+            let s = out.entry(dest).or_default();
+            s.depth += 1;
+            s.oldest_created_ms = Some(
+                s.oldest_created_ms
+                    .map_or(entry.created_ms, |o| o.min(entry.created_ms)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Dead letters, oldest first, at most `limit`.
+    pub fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(DEAD_LETTERS)?;
+        let mut out = Vec::new();
+        for row in table.iter()?.take(limit) {
+            out.push(decode(DEAD_LETTERS_NAME, row?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Number of dead letters.
+    pub fn dead_letter_count(&self) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        Ok(txn.open_table(DEAD_LETTERS)?.len()?)
+    }
+
+    /// One dead letter by its id (the outbox `seq` it had).
+    pub fn dead_letter(&self, id: u64) -> Result<Option<DeadLetter>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(DEAD_LETTERS)?;
+        match table.get(id)? {
+            Some(v) => Ok(Some(decode(DEAD_LETTERS_NAME, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Put a dead letter back into the outbox through the dedupe ledger: if the ledger says the
+    /// event was delivered meanwhile, nothing is queued and `Ok(None)` is returned; otherwise the
+    /// new outbox `seq`. Errors: [`StoreError::NotFound`] for an unknown id.
+    pub fn replay_dead_letter(&self, id: u64) -> Result<Option<u64>, StoreError> {
+        let now = self.now_ms();
+        self.write(|txn| {
+            let mut dead = txn.open_table(DEAD_LETTERS)?;
+            let letter: DeadLetter = match dead.remove(id)? {
+                Some(v) => decode(DEAD_LETTERS_NAME, v.value())?,
+                None => return Err(StoreError::NotFound(format!("dead letter {id}"))),
+            };
+            let mut ledger = txn.open_table(DEDUPE)?;
+            let state: Option<LedgerEntry> = match ledger.get(letter.entry.dedupe_key.as_str())? {
+                Some(v) => Some(decode(DEDUPE_NAME, v.value())?),
+                None => None,
+            };
+            let detail;
+            let result = if state.is_some_and(|s| s.state == LedgerState::Delivered) {
+                detail = format!("dead letter {id} not replayed: {} already delivered", letter.entry.dedupe_key);
+                None
+            } else {
+                let seq = next_seq(txn, "outbox_seq")?;
+                let mut entry = letter.entry.clone();
+                entry.seq = seq;
+                entry.attempts = 0;
+                entry.next_attempt_ms = now;
+                entry.maybe_sent = false;
+                entry.last_error = None;
+                txn.open_table(OUTBOX)?.insert(
+                    outbox_key(&entry.destination, seq).as_str(),
+                    encode(&entry).as_slice(),
+                )?;
+                let led = LedgerEntry { state: LedgerState::Queued, remote_id: None, at_ms: now };
+                ledger.insert(entry.dedupe_key.as_str(), encode(&led).as_slice())?;
+                detail = format!("dead letter {id} replayed as outbox entry {seq} for {}", entry.destination);
+                Some(seq)
+            };
+            append_audit(txn, &AuditLine { at_ms: now, kind: "replay".into(), detail })?;
+            Ok(result)
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! `ml-connector bench`: 10,000 documents from the sandbox SAP to the sandbox Teams channel,
+//! rate limits off, durable commits on. The gateway runs as a child process (the real binary,
+//! `run --config`), so its peak RSS is measured alone; the sandbox runs in this process.
+//! Prints records/s, p50/p99 latency from creation in SAP to arrival in Teams, and peak RSS.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use ml_connector_actors::{clock, Store};
+
+use crate::sandbox::env::{GatewayToml, SandboxEnv, REFRESH_TOKEN_SECRET, SAP_PASSWORD_ENV};
+use crate::sandbox::microsoft::MsSandboxConfig;
+use crate::sandbox::sap::SapSandboxConfig;
+use crate::secrets::SecretKey;
+
+/// Figures of one run.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    pub docs: usize,
+    pub delivered: usize,
+    pub duplicates: usize,
+    pub seconds: f64,
+    pub records_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub peak_rss_kib: u64,
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "documents          {}", self.docs)?;
+        writeln!(f, "delivered          {} (duplicates: {})", self.delivered, self.duplicates)?;
+        writeln!(f, "wall time          {:.2} s (first insert to last delivery)", self.seconds)?;
+        writeln!(f, "throughput         {:.0} records/s", self.records_per_second)?;
+        writeln!(f, "latency p50        {:.0} ms (creation in SAP to arrival in Teams)", self.p50_ms)?;
+        writeln!(f, "latency p99        {:.0} ms", self.p99_ms)?;
+        write!(f, "gateway peak RSS   {:.1} MiB (VmHWM of the gateway process)", self.peak_rss_kib as f64 / 1024.0)
+    }
+}
+
+/// Peak resident set size (`VmHWM`, KiB) of a process, from `/proc/<pid>/status`.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Seed the delegated refresh token into a state directory's store.
+pub fn seed_refresh_token(state_dir: &Path, token: &str) -> Result<(), String> {
+    std::fs::create_dir_all(state_dir).map_err(|e| e.to_string())?;
+    let store = Store::open(&state_dir.join(super::STORE_FILE), clock::system()).map_err(|e| e.to_string())?;
+    let key = SecretKey::load_or_create(state_dir).map_err(|e| e.to_string())?;
+    crate::secrets::set(REFRESH_TOKEN_SECRET, token, &key, &store).map_err(|e| e.to_string())
+}
+
+/// Run the benchmark with the gateway binary at `binary`.
+pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
+    let env = SandboxEnv::start(
+        SapSandboxConfig::default(),
+        MsSandboxConfig { channel_rps: None, ..Default::default() },
+    )
+    .map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let state = dir.path().join("state");
+    seed_refresh_token(&state, &env.ms.current_refresh_token())?;
+    let toml = env.gateway_toml(
+        &state,
+        &GatewayToml {
+            page_size: 1000,
+            concurrency: 32,
+            rate_per_second: 0.0,
+            log_level: "warn".into(),
+            summary_template: Some("bench {{ doc.DocEntry }}".into()),
+            entities: vec![("PurchaseOrders", 1)],
+            ..Default::default()
+        },
+    );
+    let config = dir.path().join("bench.toml");
+    std::fs::write(&config, toml).map_err(|e| e.to_string())?;
+    let mut child = Command::new(binary)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env(SAP_PASSWORD_ENV, SapSandboxConfig::default().password)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let pid = child.id();
+    let mut created_ms: Vec<i64> = vec![0; docs + 1];
+    let started = Instant::now();
+    let first_insert = clock::system().now_ms();
+    let mut entries = Vec::with_capacity(docs);
+    for i in 0..docs {
+        let doc = env.sap.generate("PurchaseOrders", i as u64);
+        let entry = env.sap.insert("PurchaseOrders", doc);
+        entries.push(entry);
+        if let Some(slot) = created_ms.get_mut(i + 1) {
+            *slot = clock::system().now_ms();
+        }
+    }
+    let by_entry: std::collections::HashMap<i64, i64> =
+        entries.iter().enumerate().map(|(i, e)| (*e, created_ms[i + 1])).collect();
+    let deadline = started + Duration::from_secs(600);
+    let mut peak = 0;
+    let messages = loop {
+        peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
+        let msgs = env.ms.channel_messages(crate::sandbox::env::TEAM_ID, crate::sandbox::env::CHANNEL_ID);
+        if msgs.len() >= docs || Instant::now() > deadline {
+            break msgs;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("gateway exited early: {status}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = child.wait();
+    let mut latencies = Vec::with_capacity(messages.len());
+    let mut seen = std::collections::HashSet::new();
+    let mut duplicates = 0;
+    let mut last = first_insert;
+    for m in &messages {
+        let entry = m.content.split("bench ").nth(1).and_then(|s| {
+            s.chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse::<i64>().ok()
+        });
+        let Some(entry) = entry else { continue };
+        if !seen.insert(entry) {
+            duplicates += 1;
+            continue;
+        }
+        if let Some(c) = by_entry.get(&entry) {
+            latencies.push((m.created_ms - c).max(0) as f64);
+        }
+        last = last.max(m.created_ms);
+    }
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    let seconds = ((last - first_insert).max(1)) as f64 / 1000.0;
+    Ok(BenchReport {
+        docs,
+        delivered: seen.len(),
+        duplicates,
+        seconds,
+        records_per_second: seen.len() as f64 / seconds,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        peak_rss_kib: peak,
+    })
+}
+
+/// `ml-connector bench --docs N`.
+pub fn run(docs: usize) -> ExitCode {
+    let binary = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ml-connector"));
+    println!("bench: {docs} PurchaseOrders, sandbox SAP → gateway (child process) → sandbox Teams channel; rate limits off, durable commits on");
+    match measure(docs, &binary) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

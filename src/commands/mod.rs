@@ -1,0 +1,39 @@
+//! One file per CLI command.
+
+pub mod bench;
+pub mod check;
+pub mod dead_letters;
+pub mod demo;
+pub mod run;
+pub mod secret;
+
+use std::path::Path;
+
+use ml_connector_actors::{clock, Store};
+
+use crate::config::Config;
+use crate::secrets::SecretKey;
+
+/// Load the configuration or print its error (file, line, key) and return exit code 2.
+pub fn load_config(path: &Path) -> Result<Config, std::process::ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        std::process::ExitCode::from(2)
+    })
+}
+
+/// Open the store file and the secrets key of a configuration's state directory.
+/// Errors name the path and say what to do (e.g. the service holds the lock).
+pub fn open_state(config: &Config) -> Result<(Store, SecretKey), String> {
+    let dir = config.state_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create state directory {}: {e}", dir.display()))?;
+    let path = dir.join(STORE_FILE);
+    let store = Store::open(&path, clock::system()).map_err(|e| {
+        format!("{e}\nhint: if the service is running it holds the store; stop it (systemctl stop ml-connector) or use the admin API")
+    })?;
+    let key = SecretKey::load_or_create(&dir).map_err(|e| e.to_string())?;
+    Ok((store, key))
+}
+
+/// Name of the redb file inside the state directory.
+pub const STORE_FILE: &str = "ml-connector.redb";

@@ -1,0 +1,132 @@
+//! `ml-connector run`: the service. Ready notification and watchdog for systemd
+//! (`Type=notify`), SIGHUP reloads the configuration, SIGTERM/SIGINT stop cleanly.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ml_connector_actors::{clock, Health};
+use secrecy::SecretString;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::app::{Gateway, GatewayOptions};
+use crate::config::{Config, ListenerTls};
+use crate::http::{self, HttpState};
+
+/// Run until SIGTERM/SIGINT. Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
+pub fn run(config_path: &Path) -> ExitCode {
+    let config = match super::load_config(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    crate::telemetry::init_logging(config.log_format(), &config.service.log_level);
+    let (store, key) = match super::open_state(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = actix::System::new().block_on(serve(config_path, config, store, key));
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped cleanly");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "stopped on an error");
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(
+    config_path: &Path,
+    config: Config,
+    store: ml_connector_actors::Store,
+    key: crate::secrets::SecretKey,
+) -> Result<(), String> {
+    let health = Health::default();
+    let mut gateway = Gateway::new(store.clone(), key.clone(), clock::system(), health.clone(), GatewayOptions::default());
+    gateway.start(&config).await.map_err(|e| e.to_string())?;
+    let wiring = Arc::new(RwLock::new(gateway.webhook_wiring(&config).map_err(|e| e.to_string())?));
+    let admin_token: Option<SecretString> = match &config.http.admin_token {
+        Some(r) => Some(crate::secrets::resolve(r, &key, &store).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let tls = match config.http.tls {
+        ListenerTls::Off => None,
+        ListenerTls::SelfSigned => Some(crate::tls::listener_config(&config.state_dir()).map_err(|e| e.to_string())?),
+    };
+    let state = HttpState {
+        store: store.clone(),
+        health: health.clone(),
+        admin_token,
+        webhooks: wiring.clone(),
+        webhook: gateway.webhook.clone(),
+    };
+    let listen = config.http.listen.to_string();
+    let (server, addr) = http::serve(state, &listen, tls).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let server_handle = server.handle();
+    actix::spawn(server);
+    tracing::info!(%addr, "HTTP listening (/metrics, /health/live, /health/ready)");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    let upkeep = actix::spawn(async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            crate::telemetry::metrics_handle().run_upkeep();
+        }
+    });
+    let mut watchdog_usec = 0u64;
+    let watchdog = if sd_notify::watchdog_enabled(&mut watchdog_usec) {
+        Duration::from_micros(watchdog_usec / 2)
+    } else {
+        Duration::from_secs(3600)
+    };
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                match Config::load(config_path) {
+                    Ok(new) => {
+                        match gateway.start(&new).await {
+                            Ok(()) => {
+                                if let Ok(w) = gateway.webhook_wiring(&new) {
+                                    *wiring.write().unwrap_or_else(|p| p.into_inner()) = w;
+                                }
+                                let _ = store.audit("config_reload", &format!("reloaded {}", config_path.display()));
+                                tracing::info!(path = %config_path.display(), "configuration reloaded");
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "new configuration could not start; restarting the previous one");
+                                gateway.start(&config).await.map_err(|e| e.to_string())?;
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "configuration not reloaded; the running one stays"),
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+            _ = tokio::time::sleep(watchdog) => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        }
+    }
+    tracing::info!("stopping: polling stops, in-flight deliveries finish, sessions log out");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    gateway.stop().await;
+    upkeep.abort();
+    server_handle.stop(true).await;
+    drop(gateway);
+    drop(store);
+    Ok(())
+}
