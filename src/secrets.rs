@@ -111,6 +111,22 @@ pub trait SecretStore {
     fn secret_names(&self) -> Result<Vec<String>, Self::Error>;
 }
 
+impl SecretStore for ml_connector_actors::Store {
+    type Error = ml_connector_actors::store::StoreError;
+
+    fn put_secret(&self, name: &str, sealed: &[u8]) -> Result<(), Self::Error> {
+        ml_connector_actors::Store::put_secret(self, name, sealed)
+    }
+
+    fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, Self::Error> {
+        ml_connector_actors::Store::get_secret(self, name)
+    }
+
+    fn secret_names(&self) -> Result<Vec<String>, Self::Error> {
+        ml_connector_actors::Store::secret_names(self)
+    }
+}
+
 /// The 32-byte XChaCha20-Poly1305 key that seals every secret. Cheap to clone (shared, zeroed
 /// on drop of the last clone); `Debug` shows only where it came from.
 #[derive(Clone)]
@@ -517,6 +533,36 @@ mod tests {
         let err = SecretKey::load_or_create_from(Some(creds.path()), state.path())
             .expect_err("short key");
         assert!(err.to_string().contains("expected 32 raw bytes"), "{err}");
+    }
+
+    #[test]
+    fn resolve_and_set_through_the_redb_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ml_connector_actors::Store::open(
+            &dir.path().join("ml-connector.redb"),
+            ml_connector_actors::clock::system(),
+        )
+        .expect("store");
+        let key = SecretKey::load_or_create_from(None, dir.path()).expect("key");
+        set("graph-refresh", "rt-1", &key, &store).expect("set");
+        set("graph-refresh", "rt-2", &key, &store).expect("rotate");
+        let r = SecretRef::Secret("graph-refresh".into());
+        assert_eq!(
+            resolve(&r, &key, &store).expect("resolve").expose_secret(),
+            "rt-2"
+        );
+        assert_eq!(
+            SecretStore::secret_names(&store).expect("names"),
+            vec!["graph-refresh".to_string()]
+        );
+        // What the store holds is sealed, not the token.
+        let sealed = store
+            .get_secret("graph-refresh")
+            .expect("get")
+            .expect("present");
+        assert!(!sealed.windows(4).any(|w| w == b"rt-2"));
+        let missing = resolve(&SecretRef::Secret("sap".into()), &key, &store).expect_err("missing");
+        assert!(matches!(missing, SecretError::SecretMissing { .. }));
     }
 
     #[test]

@@ -152,6 +152,14 @@ impl Config {
         self.service.state_dir.clone()
     }
 
+    /// `[service] log_format` in the form [`crate::telemetry::init_logging`] takes.
+    pub fn log_format(&self) -> crate::telemetry::LogFormat {
+        match self.service.log_format {
+            LogFormat::Text => crate::telemetry::LogFormat::Text,
+            LogFormat::Json => crate::telemetry::LogFormat::Json,
+        }
+    }
+
     /// The tenant called `name`.
     pub fn tenant(&self, name: &str) -> Option<&TenantConfig> {
         self.tenants.iter().find(|t| t.name == name)

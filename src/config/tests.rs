@@ -47,6 +47,8 @@ fn example_toml_parses() {
         Some("graph-contoso-refresh-token")
     );
     assert_eq!(config.secret_refs().len(), 6);
+    // The routes also pass the router's own checks (events, filter syntax, templates).
+    crate::routes::RouteTable::new(config.routes.clone()).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -101,6 +103,7 @@ fn demo_toml_parses_with_defaults() {
     let ms = &config.microsoft[0];
     assert_eq!(ms.scope_app, DEFAULT_SCOPE_APP);
     assert_eq!(ms.login_base_url.as_str(), "http://127.0.0.1:0/");
+    crate::routes::RouteTable::new(config.routes.clone()).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
