@@ -223,7 +223,7 @@ impl Gateway {
             running.sap_sessions.push(session.clone());
             for e in &t.entities {
                 let mut s = SapSourceSettings::new(sap_b1::service_root(t.sap.base_url.clone()), e.name.as_str());
-                s.page_size = t.sap.page_size as usize;
+                s.page_size = t.sap.page_size;
                 s.overlap = t.sap.overlap();
                 s.start = match &t.sap.start_from {
                     config::StartFrom::Now => sap_b1::StartFrom::Now,

@@ -125,7 +125,7 @@ fn seed_demo_secrets(
     key: &SecretKey,
 ) -> Result<(), String> {
     let sap = SapSandboxConfig::default();
-    let mut put = |r: &SecretRef, value: &str| -> Result<(), String> {
+    let put = |r: &SecretRef, value: &str| -> Result<(), String> {
         if let SecretRef::Secret(name) = r {
             crate::secrets::set(name, value, key, store).map_err(|e| e.to_string())?;
         }

@@ -73,7 +73,7 @@ async fn serve(
     let server_handle = server.handle();
     actix::spawn(server);
     tracing::info!(%addr, "HTTP listening (/metrics, /health/live, /health/ready)");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     let upkeep = actix::spawn(async {
         loop {
@@ -82,7 +82,7 @@ async fn serve(
         }
     });
     let mut watchdog_usec = 0u64;
-    let watchdog = if sd_notify::watchdog_enabled(&mut watchdog_usec) {
+    let watchdog = if sd_notify::watchdog_enabled(false, &mut watchdog_usec) {
         Duration::from_micros(watchdog_usec / 2)
     } else {
         Duration::from_secs(3600)
@@ -95,7 +95,7 @@ async fn serve(
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
                 match Config::load(config_path) {
                     Ok(new) => {
                         match gateway.start(&new).await {
@@ -114,15 +114,15 @@ async fn serve(
                     }
                     Err(e) => tracing::error!(error = %e, "configuration not reloaded; the running one stays"),
                 }
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             }
             _ = tokio::time::sleep(watchdog) => {
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
             }
         }
     }
     tracing::info!("stopping: polling stops, in-flight deliveries finish, sessions log out");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     gateway.stop().await;
     upkeep.abort();
     server_handle.stop(true).await;
