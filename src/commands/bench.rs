@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ml_connector_actors::{clock, Store};
 
-use crate::sandbox::env::{GatewayToml, SandboxEnv, REFRESH_TOKEN_SECRET, SAP_PASSWORD_ENV};
+use crate::sandbox::env::{GatewayToml, SandboxEnv, REFRESH_TOKEN_SECRET};
 use crate::sandbox::microsoft::MsSandboxConfig;
 use crate::sandbox::sap::SapSandboxConfig;
 use crate::secrets::SecretKey;
@@ -86,7 +86,7 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
     let mut child = Command::new(binary)
         .args(["run", "--config"])
         .arg(&config)
-        .env(SAP_PASSWORD_ENV, SapSandboxConfig::default().password)
+        .envs(env.child_env())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

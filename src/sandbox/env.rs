@@ -43,6 +43,14 @@ impl SandboxEnv {
         Ok(Self { sap, ms, sap_url, ms_url, _servers: (sap_server, ms_server) })
     }
 
+    /// Environment variables a gateway needs for a generated configuration.
+    pub fn child_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (SAP_PASSWORD_ENV, SapSandboxConfig::default().password),
+            (CLIENT_SECRET_ENV, self.ms.config().client_secret),
+        ]
+    }
+
     /// URL of the sandbox Workflows webhook.
     pub fn workflow_url(&self) -> String {
         format!("{}workflows/{FLOW_ID}", self.ms_url)
@@ -90,6 +98,8 @@ impl Default for GatewayToml {
 
 /// Names of the secrets a generated configuration refers to.
 pub const SAP_PASSWORD_ENV: &str = "MLC_SANDBOX_SAP_PASSWORD";
+/// Environment variable holding the Entra client secret in a generated configuration.
+pub const CLIENT_SECRET_ENV: &str = "MLC_SANDBOX_CLIENT_SECRET";
 /// Stored secret holding the delegated refresh token.
 pub const REFRESH_TOKEN_SECRET: &str = "sandbox-refresh-token";
 
@@ -97,7 +107,8 @@ impl SandboxEnv {
     /// A configuration file text for a gateway talking to this sandbox: one tenant `acme`,
     /// one Microsoft credential `contoso` (delegated), the channel destination `finance` and
     /// one route per entity (`created` and `status_changed`) to it.
-    /// The SAP password comes from `$MLC_SANDBOX_SAP_PASSWORD`; the refresh token must be
+    /// The SAP password comes from `$MLC_SANDBOX_SAP_PASSWORD`, the client secret from
+    /// `$MLC_SANDBOX_CLIENT_SECRET` (see [`SandboxEnv::child_env`]); the refresh token must be
     /// stored with [`crate::secrets::set`] under [`REFRESH_TOKEN_SECRET`] first.
     pub fn gateway_toml(&self, state_dir: &Path, o: &GatewayToml) -> String {
         let mut t = String::new();
@@ -123,7 +134,7 @@ impl SandboxEnv {
         let _ = write!(
             t,
             "\n[[microsoft]]\nname = \"contoso\"\ntenant_id = \"{tenant}\"\nclient_id = \"{client}\"\n\
-             refresh_token = {{ secret = \"{REFRESH_TOKEN_SECRET}\" }}\nlogin_base_url = \"{ms}\"\ngraph_base_url = \"{ms}\"\n\n\
+             client_secret = {{ env = \"{CLIENT_SECRET_ENV}\" }}\nrefresh_token = {{ secret = \"{REFRESH_TOKEN_SECRET}\" }}\nlogin_base_url = \"{ms}\"\ngraph_base_url = \"{ms}\"\n\n\
              [[destinations]]\nname = \"finance\"\nkind = \"graph_channel\"\ncredential = \"contoso\"\n\
              team_id = \"{TEAM_ID}\"\nchannel_id = \"{CHANNEL_ID}\"\nformat = \"{format}\"\nrate_per_second = {rate:?}\nconcurrency = {conc}\n",
             tenant = MsSandboxConfig::default().tenant_id,

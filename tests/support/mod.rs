@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ml_connector::app::{Gateway, GatewayOptions};
 use ml_connector::config::Config;
-use ml_connector::sandbox::env::{GatewayToml, SandboxEnv, CHANNEL_ID, SAP_PASSWORD_ENV, TEAM_ID};
+use ml_connector::sandbox::env::{GatewayToml, SandboxEnv, CHANNEL_ID, TEAM_ID};
 use ml_connector::sandbox::microsoft::{MsSandboxConfig, StoredMessage};
 use ml_connector::sandbox::sap::SapSandboxConfig;
 use ml_connector_actors::{clock, Health};
@@ -38,6 +38,7 @@ pub struct World {
 impl World {
     pub fn new(sap: SapSandboxConfig, ms: MsSandboxConfig, toml: GatewayToml) -> World {
         ml_connector::tls::install_crypto_provider();
+        ml_connector::telemetry::init_logging(ml_connector::telemetry::LogFormat::Text, "warn");
         let env = SandboxEnv::start(sap, ms).expect("sandbox starts");
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state");
@@ -45,7 +46,9 @@ impl World {
         let text = env.gateway_toml(&state, &toml);
         let config_path = dir.path().join("gateway.toml");
         std::fs::write(&config_path, text).expect("write config");
-        std::env::set_var(SAP_PASSWORD_ENV, SapSandboxConfig::default().password);
+        for (k, v) in env.child_env() {
+            std::env::set_var(k, v);
+        }
         World { env, dir, config_path }
     }
 
