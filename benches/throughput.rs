@@ -3,7 +3,10 @@
 
 fn main() {
     ml_connector::tls::install_crypto_provider();
-    let docs = std::env::var("MLC_BENCH_DOCS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let docs = std::env::var("MLC_BENCH_DOCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let binary = std::path::Path::new(env!("CARGO_BIN_EXE_ml-connector"));
     match ml_connector::commands::bench::measure(docs, binary) {
         Ok(report) => println!("{report}"),

@@ -30,14 +30,24 @@ pub enum Command {
     Secret {
         #[command(subcommand)]
         action: SecretAction,
-        #[arg(long, short, default_value = "/etc/ml-connector/config.toml", global = true)]
+        #[arg(
+            long,
+            short,
+            default_value = "/etc/ml-connector/config.toml",
+            global = true
+        )]
         config: PathBuf,
     },
     /// Inspect and replay dead letters (the service must be stopped; else use the admin API).
     DeadLetters {
         #[command(subcommand)]
         action: DeadLetterAction,
-        #[arg(long, short, default_value = "/etc/ml-connector/config.toml", global = true)]
+        #[arg(
+            long,
+            short,
+            default_value = "/etc/ml-connector/config.toml",
+            global = true
+        )]
         config: PathBuf,
     },
     /// Run the built-in sandbox (simulated SAP and Teams) and the gateway together and show

@@ -14,7 +14,12 @@ fn main() -> ExitCode {
         Command::Check { config } => commands::check::run(&config),
         Command::Secret { action, config } => commands::secret::run(&config, action),
         Command::DeadLetters { action, config } => commands::dead_letters::run(&config, action),
-        Command::Demo { config, seconds, rate, listen } => commands::demo::run(&config, seconds, rate, &listen),
+        Command::Demo {
+            config,
+            seconds,
+            rate,
+            listen,
+        } => commands::demo::run(&config, seconds, rate, &listen),
         Command::Bench { docs } => commands::bench::run(docs),
     }
 }

@@ -11,11 +11,14 @@ use ml_connector::sandbox::env::GatewayToml;
 use rand::Rng;
 use support::*;
 
-/// 9. `kill -9` of the real binary at several random moments while documents keep arriving:
+/// Scenario 9: `kill -9` of the real binary at several random moments while documents keep arriving:
 /// after a final restart every document is in Teams; duplicates are reported (target: zero).
 #[test]
 fn kill_dash_nine_loses_nothing_and_duplicates_nothing() {
-    let w = World::default_with(GatewayToml { concurrency: 8, ..keyed_toml() });
+    let w = World::default_with(GatewayToml {
+        concurrency: 8,
+        ..keyed_toml()
+    });
     let sap = w.env.sap.clone();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let producer = {
@@ -40,14 +43,21 @@ fn kill_dash_nine_loses_nothing_and_duplicates_nothing() {
         std::thread::sleep(Duration::from_millis(rng.random_range(300..1500)));
         child.kill().expect("kill -9"); // SIGKILL
         let _ = child.wait();
-        eprintln!("round {round}: killed after {} messages", w.messages().len());
+        eprintln!(
+            "round {round}: killed after {} messages",
+            w.messages().len()
+        );
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let entries = producer.join().expect("producer");
     let mut child = w.spawn_binary(&[]);
-    let all = wait_until(Duration::from_secs(90), || w.messages().len() >= entries.len());
+    let all = wait_until(Duration::from_secs(90), || {
+        w.messages().len() >= entries.len()
+    });
     std::thread::sleep(Duration::from_millis(1500));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let status = child.wait().expect("wait");
     let keys = w.delivered_keys();
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -55,15 +65,28 @@ fn kill_dash_nine_loses_nothing_and_duplicates_nothing() {
         *counts.entry(k.as_str()).or_default() += 1;
     }
     let duplicates: usize = counts.values().map(|n| n.saturating_sub(1)).sum();
-    let missing: Vec<i64> = entries.iter().copied().filter(|e| !counts.contains_key(format!("{e} created").as_str())).collect();
-    eprintln!("kill -9 test: {} documents, {} messages, {} duplicates, {} missing", entries.len(), keys.len(), duplicates, missing.len());
-    assert!(all, "every document delivered after the final restart; missing {missing:?}");
+    let missing: Vec<i64> = entries
+        .iter()
+        .copied()
+        .filter(|e| !counts.contains_key(format!("{e} created").as_str()))
+        .collect();
+    eprintln!(
+        "kill -9 test: {} documents, {} messages, {} duplicates, {} missing",
+        entries.len(),
+        keys.len(),
+        duplicates,
+        missing.len()
+    );
+    assert!(
+        all,
+        "every document delivered after the final restart; missing {missing:?}"
+    );
     assert!(missing.is_empty(), "missing {missing:?}");
     assert_eq!(duplicates, 0, "duplicates after kill -9");
     assert!(status.success(), "SIGTERM gives a clean stop: {status}");
 }
 
-/// 11. A malformed or incomplete config → non-zero exit and an error naming file, line, key.
+/// Scenario 11: A malformed or incomplete config → non-zero exit and an error naming file, line, key.
 #[test]
 fn bad_config_names_file_line_and_key() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -74,32 +97,51 @@ fn bad_config_names_file_line_and_key() {
     for (i, (text, line, key)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("bad{i}.toml"));
         std::fs::write(&path, text).expect("write");
-        let out = Command::new(BIN).args(["check", "--config"]).arg(&path).output().expect("runs");
+        let out = Command::new(BIN)
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .expect("runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "exit 2 for {text:?}: {stderr}");
-        assert!(stderr.contains(&format!("{}:{line}", path.display())), "file:line in {stderr:?}");
+        assert!(
+            stderr.contains(&format!("{}:{line}", path.display())),
+            "file:line in {stderr:?}"
+        );
         assert!(stderr.contains(key), "key {key} in {stderr:?}");
-        let out = Command::new(BIN).args(["run", "--config"]).arg(&path).output().expect("runs");
+        let out = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&path)
+            .output()
+            .expect("runs");
         assert_eq!(out.status.code(), Some(2), "run refuses it too");
     }
 }
 
-/// 12. With debug logging on, no password, token or secret value appears in the output.
+/// Scenario 12: With debug logging on, no password, token or secret value appears in the output.
 #[test]
 fn debug_logs_hold_no_secrets() {
-    let w = World::default_with(GatewayToml { log_level: "debug".into(), ..keyed_toml() });
+    let w = World::default_with(GatewayToml {
+        log_level: "debug".into(),
+        ..keyed_toml()
+    });
     let initial_refresh = w.env.ms.current_refresh_token();
-    let mut i = 0;
-    for _ in 0..3 {
+    for i in 0..3 {
         let doc = w.env.sap.generate("PurchaseOrders", 777 + i);
         w.env.sap.insert("PurchaseOrders", doc);
-        i += 1;
     }
     let mut child = w.spawn_binary(&[("RUST_LOG", "debug")]);
     assert!(wait_until(Duration::from_secs(30), || w.messages().len() >= 3));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let mut stderr = String::new();
-    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
     let _ = child.wait();
     assert!(stderr.contains("DEBUG"), "debug logging was on");
     let password = ml_connector::sandbox::sap::SapSandboxConfig::default().password;
@@ -111,7 +153,10 @@ fn debug_logs_hold_no_secrets() {
         assert!(!stderr.contains(&session), "B1SESSION leaked into the logs");
     }
     for token in w.env.ms.issued_access_tokens() {
-        assert!(!stderr.contains(&token), "access token leaked into the logs");
+        assert!(
+            !stderr.contains(&token),
+            "access token leaked into the logs"
+        );
     }
     let _ = Stdio::null();
 }

@@ -106,7 +106,13 @@ pub struct BatchReport {
 
 impl<K: Sink> DeliveryContext<K> {
     /// Build the context; the rate limiter is created here (one per destination).
-    pub fn new(config: DeliveryConfig, sink: Arc<K>, store: Store, clock: SharedClock, nudges: Nudges) -> Self {
+    pub fn new(
+        config: DeliveryConfig,
+        sink: Arc<K>,
+        store: Store,
+        clock: SharedClock,
+        nudges: Nudges,
+    ) -> Self {
         let limiter = (config.rate_per_second > 0.0).then(|| {
             let period = Duration::from_secs_f64(1.0 / config.rate_per_second);
             let burst = NonZeroU32::new(config.burst.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -115,7 +121,14 @@ impl<K: Sink> DeliveryContext<K> {
                 .allow_burst(burst);
             Arc::new(RateLimiter::direct(quota))
         });
-        Self { config, sink, store, clock, nudges, limiter }
+        Self {
+            config,
+            sink,
+            store,
+            clock,
+            nudges,
+            limiter,
+        }
     }
 
     fn label(&self) -> String {
@@ -123,7 +136,8 @@ impl<K: Sink> DeliveryContext<K> {
     }
 
     fn count(&self, outcome: &'static str) {
-        metrics::counter!(m::DELIVERIES, "destination" => self.label(), "outcome" => outcome).increment(1);
+        metrics::counter!(m::DELIVERIES, "destination" => self.label(), "outcome" => outcome)
+            .increment(1);
     }
 
     fn retry_at(&self, entry: &OutboxEntry, after: Option<Duration>) -> i64 {
@@ -134,7 +148,10 @@ impl<K: Sink> DeliveryContext<K> {
     fn give_up(&self, entry: &OutboxEntry, reason: &str) -> Option<Resolution> {
         (entry.attempts >= self.config.max_attempts).then(|| Resolution::Dead {
             status: None,
-            reason: format!("gave up after {} attempts; last error: {reason}", entry.attempts),
+            reason: format!(
+                "gave up after {} attempts; last error: {reason}",
+                entry.attempts
+            ),
         })
     }
 
@@ -164,7 +181,8 @@ impl<K: Sink> DeliveryContext<K> {
                 Lookup::Unsupported => "unsupported",
                 Lookup::Failed { .. } => "failed",
             };
-            metrics::counter!(m::LOOKUPS, "destination" => self.label(), "outcome" => outcome).increment(1);
+            metrics::counter!(m::LOOKUPS, "destination" => self.label(), "outcome" => outcome)
+                .increment(1);
             match lookup {
                 Lookup::Found { remote_id } => {
                     tracing::info!(destination = %self.config.destination, key = %entry.dedupe_key, %remote_id, "earlier attempt had arrived; not sending again");
@@ -189,11 +207,14 @@ impl<K: Sink> DeliveryContext<K> {
                 Lookup::Failed { reason } => {
                     report.unknown += 1;
                     let at_ms = self.retry_at(&entry, None);
-                    resolutions.push((entry.seq, Resolution::RetryAt {
-                        at_ms,
-                        reason: format!("lookup failed: {reason}"),
-                        maybe_sent: true,
-                    }));
+                    resolutions.push((
+                        entry.seq,
+                        Resolution::RetryAt {
+                            at_ms,
+                            reason: format!("lookup failed: {reason}"),
+                            maybe_sent: true,
+                        },
+                    ));
                 }
             }
         }
@@ -223,17 +244,27 @@ impl<K: Sink> DeliveryContext<K> {
         Ok(Ok(report))
     }
 
-    fn resolve_outcome(&self, entry: &OutboxEntry, outcome: Outcome, report: &mut BatchReport) -> Resolution {
+    fn resolve_outcome(
+        &self,
+        entry: &OutboxEntry,
+        outcome: Outcome,
+        report: &mut BatchReport,
+    ) -> Resolution {
         let dest = &self.config.destination;
         match outcome {
             Outcome::Delivered { remote_id } => {
                 report.delivered += 1;
                 self.count("delivered");
                 let latency = (self.clock.now_ms() - entry.created_ms).max(0) as f64 / 1000.0;
-                metrics::histogram!(m::DELIVERY_LATENCY, "destination" => self.label()).record(latency);
+                metrics::histogram!(m::DELIVERY_LATENCY, "destination" => self.label())
+                    .record(latency);
                 Resolution::Delivered { remote_id }
             }
-            Outcome::Retry { after, reason, throttled } => {
+            Outcome::Retry {
+                after,
+                reason,
+                throttled,
+            } => {
                 report.retried += 1;
                 self.count("retry");
                 metrics::counter!(m::DELIVERY_RETRIES, "destination" => self.label()).increment(1);
@@ -242,10 +273,15 @@ impl<K: Sink> DeliveryContext<K> {
                 }
                 let at_ms = self.retry_at(entry, after);
                 if after.is_some() {
-                    report.pause_until_ms = Some(report.pause_until_ms.map_or(at_ms, |p| p.max(at_ms)));
+                    report.pause_until_ms =
+                        Some(report.pause_until_ms.map_or(at_ms, |p| p.max(at_ms)));
                 }
                 tracing::info!(destination = %dest, key = %entry.dedupe_key, attempt = entry.attempts, %reason, retry_in_ms = at_ms - self.clock.now_ms(), "delivery will be retried");
-                self.give_up(entry, &reason).unwrap_or(Resolution::RetryAt { at_ms, reason, maybe_sent: false })
+                self.give_up(entry, &reason).unwrap_or(Resolution::RetryAt {
+                    at_ms,
+                    reason,
+                    maybe_sent: false,
+                })
             }
             Outcome::Permanent { status, reason } => {
                 report.dead += 1;
@@ -260,7 +296,11 @@ impl<K: Sink> DeliveryContext<K> {
                 metrics::counter!(m::DELIVERY_RETRIES, "destination" => self.label()).increment(1);
                 tracing::warn!(destination = %dest, key = %entry.dedupe_key, attempt = entry.attempts, %reason, "delivery outcome unknown; will look it up before any resend");
                 let at_ms = self.retry_at(entry, None);
-                Resolution::RetryAt { at_ms, reason, maybe_sent: true }
+                Resolution::RetryAt {
+                    at_ms,
+                    reason,
+                    maybe_sent: true,
+                }
             }
         }
     }
@@ -268,7 +308,9 @@ impl<K: Sink> DeliveryContext<K> {
     /// Deliver until the lifecycle stops. Returns `Err` only on store failures (the actor then
     /// stops and is restarted).
     pub async fn run(self, lifecycle: Lifecycle) -> Result<(), StoreError> {
-        let nudge = self.nudges.get(&Nudges::destination(&self.config.destination));
+        let nudge = self
+            .nudges
+            .get(&Nudges::destination(&self.config.destination));
         let mut paused_until: Option<i64> = None;
         while !lifecycle.is_stopping() {
             if let Some(until) = paused_until.take() {

@@ -30,14 +30,12 @@ pub use clock::{Clock, ManualClock, SystemClock};
 
 pub use event::{Event, EventKind, Intent, Router};
 
-
-
 pub use sink::{Lookup, Outcome, Sink};
 pub use source::{Page, Record, Source, SourceError};
 
+pub use delivery::{DeliveryActor, DeliveryConfig, DeliveryContext, Unverifiable};
+pub use health::Health;
 pub use poller::{CycleError, CycleReport, PollContext, PollerActor, PollerConfig};
 pub use session::{SessionActor, SessionHandle};
 pub use store::Store;
 pub use supervisor::{Lifecycle, LifecycleOwner, Nudges};
-pub use delivery::{DeliveryActor, DeliveryConfig, DeliveryContext, Unverifiable};
-pub use health::Health;

@@ -52,13 +52,27 @@ pub fn describe() {
     describe_counter!(DELIVERIES, "Delivery attempts by outcome");
     describe_counter!(DELIVERY_RETRIES, "Delivery retries scheduled");
     describe_counter!(THROTTLED, "HTTP 429 answers from destinations");
-    describe_histogram!(DELIVERY_LATENCY, Unit::Seconds, "Outbox commit to confirmed delivery");
-    describe_counter!(LOOKUPS, "Lookups of earlier attempts after ambiguous outcomes");
+    describe_histogram!(
+        DELIVERY_LATENCY,
+        Unit::Seconds,
+        "Outbox commit to confirmed delivery"
+    );
+    describe_counter!(
+        LOOKUPS,
+        "Lookups of earlier attempts after ambiguous outcomes"
+    );
     describe_counter!(LOGINS, "Logins by outcome");
-    describe_counter!(SESSION_REFRESHES, "Proactive session keepalives and token refreshes");
+    describe_counter!(
+        SESSION_REFRESHES,
+        "Proactive session keepalives and token refreshes"
+    );
     describe_counter!(SESSION_INVALIDATIONS, "Sessions the server reported gone");
     describe_gauge!(OUTBOX_DEPTH, "Outbox entries waiting per destination");
-    describe_gauge!(OLDEST_UNDELIVERED_AGE, Unit::Seconds, "Age of the oldest undelivered entry");
+    describe_gauge!(
+        OLDEST_UNDELIVERED_AGE,
+        Unit::Seconds,
+        "Age of the oldest undelivered entry"
+    );
     describe_gauge!(DEAD_LETTERS, "Entries in the dead-letter table");
     describe_counter!(DEAD_LETTERED, "Entries moved to the dead-letter table");
     describe_counter!(WEBHOOKS, "Inbound webhook requests by outcome");

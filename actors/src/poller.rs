@@ -206,7 +206,8 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A
             Ok(r) => {
                 metrics::counter!(m::POLLS, "tenant" => tenant.clone(), "entity" => entity.clone(), "outcome" => "ok").increment(1);
                 metrics::counter!(m::RECORDS_SEEN, "tenant" => tenant.clone(), "entity" => entity.clone()).increment(r.records as u64);
-                metrics::counter!(m::EVENTS, "tenant" => tenant, "entity" => entity).increment(r.events as u64);
+                metrics::counter!(m::EVENTS, "tenant" => tenant, "entity" => entity)
+                    .increment(r.events as u64);
             }
             Err(e) => {
                 let error_type = match e {
@@ -224,7 +225,9 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A
     /// Poll until the lifecycle stops. Returns `Err` only for store failures (the actor then
     /// stops and its supervisor restarts it).
     pub async fn run(self, lifecycle: Lifecycle) -> Result<(), StoreError> {
-        let nudge = self.nudges.get(&Nudges::poller(&self.config.tenant, self.source.entity()));
+        let nudge = self
+            .nudges
+            .get(&Nudges::poller(&self.config.tenant, self.source.entity()));
         while !lifecycle.is_stopping() {
             let started = Instant::now();
             let result = tokio::select! {
@@ -242,7 +245,9 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A
                     tracing::error!(stream = %self.stream(), %reason, "a message could not be rendered; cursor kept");
                 }
                 Err(CycleError::Store(e)) => return Err(e),
-                Err(e) => tracing::warn!(stream = %self.stream(), error = %e, "poll cycle failed; cursor kept, retrying next interval"),
+                Err(e) => {
+                    tracing::warn!(stream = %self.stream(), error = %e, "poll cycle failed; cursor kept, retrying next interval")
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.interval) => {}

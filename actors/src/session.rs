@@ -199,7 +199,11 @@ impl<A: Authenticator> SessionHandle<A> {
             }
             Expiry::Inactivity(idle) => {
                 let idle_ms = idle.as_millis() as i64;
-                let last = self.inner.last_used_ms.load(Ordering::SeqCst).max(cur.login_ms);
+                let last = self
+                    .inner
+                    .last_used_ms
+                    .load(Ordering::SeqCst)
+                    .max(cur.login_ms);
                 let margin = (idle_ms / 10).min(60_000);
                 now - last >= ((idle_ms - margin) as f64 * fraction) as i64
             }
@@ -244,22 +248,30 @@ impl<A: Authenticator> SessionHandle<A> {
                 self.inner.health.ready(&component, "logged in");
                 tracing::info!(credential = %self.inner.name, system, generation = state.generation, "logged in");
                 let cur = state.current.as_ref().map(|c| c.credentials.clone());
-                cur.map(|c| (c, state.generation)).ok_or(AuthError::SessionGone)
+                cur.map(|c| (c, state.generation))
+                    .ok_or(AuthError::SessionGone)
             }
             Err(e) => {
                 state.failures += 1;
                 let (outcome, delay) = match &e {
-                    AuthError::Rejected { .. } => ("rejected", BackoffPolicy::REJECTED.delay(state.failures)),
+                    AuthError::Rejected { .. } => {
+                        ("rejected", BackoffPolicy::REJECTED.delay(state.failures))
+                    }
                     AuthError::Transient { retry_after, .. } => (
                         "transient",
                         retry_after.unwrap_or_else(|| BackoffPolicy::LOGIN.delay(state.failures)),
                     ),
-                    AuthError::SessionGone => ("transient", BackoffPolicy::LOGIN.delay(state.failures)),
+                    AuthError::SessionGone => {
+                        ("transient", BackoffPolicy::LOGIN.delay(state.failures))
+                    }
                 };
                 state.blocked_until_ms = now + delay.as_millis() as i64;
                 state.last_error = Some(e.clone());
                 metrics::counter!(m::LOGINS, "credential" => self.inner.name.clone(), "system" => system, "outcome" => outcome).increment(1);
-                self.inner.health.not_ready(&component, format!("{e}; next attempt in {}s", delay.as_secs()));
+                self.inner.health.not_ready(
+                    &component,
+                    format!("{e}; next attempt in {}s", delay.as_secs()),
+                );
                 tracing::warn!(credential = %self.inner.name, system, error = %e, retry_in_s = delay.as_secs(), "login failed");
                 Err(e)
             }

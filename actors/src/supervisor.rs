@@ -139,19 +139,27 @@ pub async fn publish_store_gauges(store: Store, lifecycle: Lifecycle, every: Dur
     loop {
         let s = store.clone();
         let res = tokio::task::spawn_blocking(move || {
-            Ok::<_, crate::store::StoreError>((s.outbox_stats()?, s.dead_letter_count()?, s.now_ms()))
+            Ok::<_, crate::store::StoreError>((
+                s.outbox_stats()?,
+                s.dead_letter_count()?,
+                s.now_ms(),
+            ))
         })
         .await;
         if let Ok(Ok((stats, dead, now))) = res {
             for name in &known {
                 if !stats.contains_key(name) {
                     metrics::gauge!(m::OUTBOX_DEPTH, "destination" => name.clone()).set(0.0);
-                    metrics::gauge!(m::OLDEST_UNDELIVERED_AGE, "destination" => name.clone()).set(0.0);
+                    metrics::gauge!(m::OLDEST_UNDELIVERED_AGE, "destination" => name.clone())
+                        .set(0.0);
                 }
             }
             for (name, st) in &stats {
-                metrics::gauge!(m::OUTBOX_DEPTH, "destination" => name.clone()).set(st.depth as f64);
-                let age = st.oldest_created_ms.map_or(0.0, |c| ((now - c).max(0)) as f64 / 1000.0);
+                metrics::gauge!(m::OUTBOX_DEPTH, "destination" => name.clone())
+                    .set(st.depth as f64);
+                let age = st
+                    .oldest_created_ms
+                    .map_or(0.0, |c| ((now - c).max(0)) as f64 / 1000.0);
                 metrics::gauge!(m::OLDEST_UNDELIVERED_AGE, "destination" => name.clone()).set(age);
             }
             known = stats.keys().cloned().collect();

@@ -53,7 +53,8 @@ impl Supervised for WebhookActor {
 impl Handler<Changed> for WebhookActor {
     type Result = ();
     fn handle(&mut self, msg: Changed, _ctx: &mut Context<Self>) {
-        metrics::counter!(m::WEBHOOKS, "source" => msg.source, "outcome" => "accepted").increment(1);
+        metrics::counter!(m::WEBHOOKS, "source" => msg.source, "outcome" => "accepted")
+            .increment(1);
         self.nudges.nudge(&Nudges::poller(&msg.tenant, &msg.entity));
     }
 }
@@ -66,7 +67,8 @@ impl Handler<Refused> for WebhookActor {
         let store = self.store.clone();
         Box::pin(async move {
             let detail = format!("{} webhook refused: {}", msg.source, msg.reason);
-            let _ = crate::supervisor::blocking(move || store.audit("webhook_refused", &detail)).await;
+            let _ =
+                crate::supervisor::blocking(move || store.audit("webhook_refused", &detail)).await;
         })
     }
 }

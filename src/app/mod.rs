@@ -16,8 +16,8 @@ use ml_connector_actors::poller::PollContext;
 use ml_connector_actors::supervisor::publish_store_gauges;
 use ml_connector_actors::webhook::WebhookActor;
 use ml_connector_actors::{
-    DeliveryActor, DeliveryConfig, DeliveryContext, Health, LifecycleOwner, Nudges, PollerActor, PollerConfig,
-    Router, SessionActor, SessionHandle, Store,
+    DeliveryActor, DeliveryConfig, DeliveryContext, Health, LifecycleOwner, Nudges, PollerActor,
+    PollerConfig, Router, SessionActor, SessionHandle, Store,
 };
 use secrecy::SecretString;
 
@@ -25,10 +25,12 @@ pub use sinks::{SessionTokens, TeamsSink};
 pub use vault::StoreVault;
 
 use crate::config::{self, Config, DestinationTarget, OnUnverifiable};
-use crate::connectors::sap_b1::{self, SapAuthenticator, SapSettings, SapSource, SapSourceSettings};
+use crate::connectors::sap_b1::{
+    self, SapAuthenticator, SapSettings, SapSource, SapSourceSettings,
+};
 use crate::connectors::teams::{
-    EntraDelegatedToken, EntraSettings, GraphSink, GraphSinkOptions, GraphTarget, MessageFormat, WorkflowsSink,
-    WorkflowsSinkOptions,
+    EntraDelegatedToken, EntraSettings, GraphSink, GraphSinkOptions, GraphTarget, MessageFormat,
+    WorkflowsSink, WorkflowsSinkOptions,
 };
 use crate::routes::RouteTable;
 use crate::secrets::{self, SecretKey};
@@ -100,7 +102,13 @@ pub struct Gateway {
 
 impl Gateway {
     /// Create an idle gateway over an open store (call from inside an actix `System`).
-    pub fn new(store: Store, key: SecretKey, clock: SharedClock, health: Health, options: GatewayOptions) -> Self {
+    pub fn new(
+        store: Store,
+        key: SecretKey,
+        clock: SharedClock,
+        health: Health,
+        options: GatewayOptions,
+    ) -> Self {
         crate::telemetry::metrics_handle();
         let nudges = Nudges::default();
         let webhook = {
@@ -108,7 +116,16 @@ impl Gateway {
             Supervisor::start(move |_| WebhookActor::new(store, nudges))
         };
         health.ready("store", "open");
-        Self { store, health, clock, nudges, webhook, key, options, running: None }
+        Self {
+            store,
+            health,
+            clock,
+            nudges,
+            webhook,
+            key,
+            options,
+            running: None,
+        }
     }
 
     fn secret(&self, r: &config::SecretRef) -> Result<SecretString, StartError> {
@@ -122,7 +139,13 @@ impl Gateway {
             if let Some(r) = &t.sap.webhook_secret {
                 wiring.secrets.insert(t.name.clone(), self.secret(r)?);
             }
-            wiring.entities.insert(t.name.clone(), t.entities.iter().map(|e| e.name.as_str().to_string()).collect());
+            wiring.entities.insert(
+                t.name.clone(),
+                t.entities
+                    .iter()
+                    .map(|e| e.name.as_str().to_string())
+                    .collect(),
+            );
         }
         Ok(wiring)
     }
@@ -130,17 +153,27 @@ impl Gateway {
     /// Build and start every actor of `config`. Errors leave nothing running.
     pub async fn start(&mut self, config: &Config) -> Result<(), StartError> {
         self.stop().await;
-        let router: Arc<dyn Router> =
-            Arc::new(RouteTable::new(config.routes.clone()).map_err(|e| StartError::Routes(e.to_string()))?);
+        let router: Arc<dyn Router> = Arc::new(
+            RouteTable::new(config.routes.clone())
+                .map_err(|e| StartError::Routes(e.to_string()))?,
+        );
         let owner = LifecycleOwner::default();
         let lifecycle = owner.lifecycle();
-        let mut running = Running { owner, sap_sessions: Vec::new(), ms_sessions: Vec::new(), keep_alive: Vec::new() };
+        let mut running = Running {
+            owner,
+            sap_sessions: Vec::new(),
+            ms_sessions: Vec::new(),
+            keep_alive: Vec::new(),
+        };
 
         // Microsoft delegated credentials (token refreshers).
         let mut ms: HashMap<String, (DelegatedSession, url::Url, reqwest::Client)> = HashMap::new();
         for m in &config.microsoft {
-            let client = crate::tls::default_client(Duration::from_secs(30)).map_err(|e| StartError::Client(e.to_string()))?;
-            let Some(refresh_name) = m.refresh_token_secret() else { continue };
+            let client = crate::tls::default_client(Duration::from_secs(30))
+                .map_err(|e| StartError::Client(e.to_string()))?;
+            let Some(refresh_name) = m.refresh_token_secret() else {
+                continue;
+            };
             let client_secret = match &m.client_secret {
                 Some(r) => self.secret(r)?,
                 None => SecretString::from(String::new()),
@@ -152,13 +185,27 @@ impl Gateway {
                 client_secret,
                 scope: m.scope_delegated.clone(),
             };
-            let vault = StoreVault { store: self.store.clone(), key: self.key.clone(), name: refresh_name.to_string() };
-            let auth = EntraDelegatedToken::new(client.clone(), settings, Arc::new(vault), refresh_name)
-                .map_err(|e| StartError::Client(e.to_string()))?;
-            let handle = SessionHandle::new(auth, &format!("microsoft:{}", m.name), self.clock.clone(), self.health.clone());
+            let vault = StoreVault {
+                store: self.store.clone(),
+                key: self.key.clone(),
+                name: refresh_name.to_string(),
+            };
+            let auth =
+                EntraDelegatedToken::new(client.clone(), settings, Arc::new(vault), refresh_name)
+                    .map_err(|e| StartError::Client(e.to_string()))?;
+            let handle = SessionHandle::new(
+                auth,
+                &format!("microsoft:{}", m.name),
+                self.clock.clone(),
+                self.health.clone(),
+            );
             let actor_handle = handle.clone();
             let tick = self.options.session_tick;
-            running.keep_alive.push(Box::new(Supervisor::start(move |_| SessionActor::new(actor_handle, tick))));
+            running
+                .keep_alive
+                .push(Box::new(Supervisor::start(move |_| {
+                    SessionActor::new(actor_handle, tick)
+                })));
             running.ms_sessions.push(handle.clone());
             ms.insert(m.name.clone(), (handle, m.graph_base_url.clone(), client));
         }
@@ -170,20 +217,53 @@ impl Gateway {
                 config::MessageFormat::Card => MessageFormat::Card,
             };
             let sink = match &d.target {
-                DestinationTarget::GraphChannel { credential, team_id, channel_id } => {
-                    let (h, base, client) = ms.get(credential).ok_or_else(|| StartError::Client(format!("destination {}: credential {credential} has no refresh_token", d.name)))?;
-                    let target = GraphTarget::Channel { team_id: team_id.clone(), channel_id: channel_id.clone() };
+                DestinationTarget::GraphChannel {
+                    credential,
+                    team_id,
+                    channel_id,
+                } => {
+                    let (h, base, client) = ms.get(credential).ok_or_else(|| {
+                        StartError::Client(format!(
+                            "destination {}: credential {credential} has no refresh_token",
+                            d.name
+                        ))
+                    })?;
+                    let target = GraphTarget::Channel {
+                        team_id: team_id.clone(),
+                        channel_id: channel_id.clone(),
+                    };
                     graph_sink(client, base, target, format, h, d.max_message_bytes)?
                 }
-                DestinationTarget::GraphChat { credential, chat_id } => {
-                    let (h, base, client) = ms.get(credential).ok_or_else(|| StartError::Client(format!("destination {}: credential {credential} has no refresh_token", d.name)))?;
-                    graph_sink(client, base, GraphTarget::Chat { chat_id: chat_id.clone() }, format, h, d.max_message_bytes)?
+                DestinationTarget::GraphChat {
+                    credential,
+                    chat_id,
+                } => {
+                    let (h, base, client) = ms.get(credential).ok_or_else(|| {
+                        StartError::Client(format!(
+                            "destination {}: credential {credential} has no refresh_token",
+                            d.name
+                        ))
+                    })?;
+                    graph_sink(
+                        client,
+                        base,
+                        GraphTarget::Chat {
+                            chat_id: chat_id.clone(),
+                        },
+                        format,
+                        h,
+                        d.max_message_bytes,
+                    )?
                 }
                 DestinationTarget::Workflows { url } => {
-                    let client = crate::tls::default_client(Duration::from_secs(30)).map_err(|e| StartError::Client(e.to_string()))?;
+                    let client = crate::tls::default_client(Duration::from_secs(30))
+                        .map_err(|e| StartError::Client(e.to_string()))?;
                     let url = self.secret(url)?;
-                    let sink = WorkflowsSink::new(client, &url).map_err(|e| StartError::Client(format!("destination {}: {e}", d.name)))?;
-                    TeamsSink::Workflows(sink.with_options(WorkflowsSinkOptions { max_request_bytes: d.max_message_bytes, ..Default::default() }))
+                    let sink = WorkflowsSink::new(client, &url)
+                        .map_err(|e| StartError::Client(format!("destination {}: {e}", d.name)))?;
+                    TeamsSink::Workflows(sink.with_options(WorkflowsSinkOptions {
+                        max_request_bytes: d.max_message_bytes,
+                    }))
                 }
             };
             let mut dc = DeliveryConfig::new(&d.name);
@@ -195,15 +275,27 @@ impl Gateway {
                 OnUnverifiable::DeadLetter => Unverifiable::DeadLetter,
                 OnUnverifiable::Resend => Unverifiable::Resend,
             };
-            let ctx = DeliveryContext::new(dc, Arc::new(sink), self.store.clone(), self.clock.clone(), self.nudges.clone());
+            let ctx = DeliveryContext::new(
+                dc,
+                Arc::new(sink),
+                self.store.clone(),
+                self.clock.clone(),
+                self.nudges.clone(),
+            );
             let lc = lifecycle.clone();
-            running.keep_alive.push(Box::new(Supervisor::start(move |_| DeliveryActor::new(ctx, lc))));
-            self.health.ready(&format!("destination:{}", d.name), "delivering");
+            running
+                .keep_alive
+                .push(Box::new(Supervisor::start(move |_| {
+                    DeliveryActor::new(ctx, lc)
+                })));
+            self.health
+                .ready(&format!("destination:{}", d.name), "delivering");
         }
 
         // Tenants: one SAP session each, one poller per entity.
         for t in &config.tenants {
-            let client = crate::tls::http_client(&t.sap.tls, t.sap.request_timeout()).map_err(|e| StartError::Client(format!("tenant {}: {e}", t.name)))?;
+            let client = crate::tls::http_client(&t.sap.tls, t.sap.request_timeout())
+                .map_err(|e| StartError::Client(format!("tenant {}: {e}", t.name)))?;
             let password_secret = match &t.sap.password {
                 config::SecretRef::Secret(n) => n.clone(),
                 config::SecretRef::Env(v) => format!("(environment variable {v})"),
@@ -216,13 +308,25 @@ impl Gateway {
                 session_timeout_override: t.sap.session_timeout(),
                 password_secret,
             };
-            let session = SessionHandle::new(SapAuthenticator::new(client.clone(), settings), &t.name, self.clock.clone(), self.health.clone());
+            let session = SessionHandle::new(
+                SapAuthenticator::new(client.clone(), settings),
+                &t.name,
+                self.clock.clone(),
+                self.health.clone(),
+            );
             let actor_handle = session.clone();
             let tick = self.options.session_tick;
-            running.keep_alive.push(Box::new(Supervisor::start(move |_| SessionActor::new(actor_handle, tick))));
+            running
+                .keep_alive
+                .push(Box::new(Supervisor::start(move |_| {
+                    SessionActor::new(actor_handle, tick)
+                })));
             running.sap_sessions.push(session.clone());
             for e in &t.entities {
-                let mut s = SapSourceSettings::new(sap_b1::service_root(t.sap.base_url.clone()), e.name.as_str());
+                let mut s = SapSourceSettings::new(
+                    sap_b1::service_root(t.sap.base_url.clone()),
+                    e.name.as_str(),
+                );
                 s.page_size = t.sap.page_size;
                 s.overlap = t.sap.overlap();
                 s.start = match &t.sap.start_from {
@@ -232,7 +336,10 @@ impl Gateway {
                 };
                 let source = SapSource::new(client.clone(), s, self.clock.clone());
                 let ctx = PollContext {
-                    config: PollerConfig { tenant: t.name.clone(), interval: e.interval() },
+                    config: PollerConfig {
+                        tenant: t.name.clone(),
+                        interval: e.interval(),
+                    },
                     source: Arc::new(source),
                     session: session.clone(),
                     store: self.store.clone(),
@@ -240,7 +347,11 @@ impl Gateway {
                     nudges: self.nudges.clone(),
                 };
                 let lc = lifecycle.clone();
-                running.keep_alive.push(Box::new(Supervisor::start(move |_| PollerActor::new(ctx, lc))));
+                running
+                    .keep_alive
+                    .push(Box::new(Supervisor::start(move |_| {
+                        PollerActor::new(ctx, lc)
+                    })));
             }
         }
         {
@@ -256,9 +367,13 @@ impl Gateway {
     /// Stop polling, finish in-flight delivery batches (up to the stop timeout), log out of
     /// every session. Safe to call when nothing runs.
     pub async fn stop(&mut self) {
-        let Some(running) = self.running.take() else { return };
+        let Some(running) = self.running.take() else {
+            return;
+        };
         if !running.owner.stop_and_wait(self.options.stop_timeout).await {
-            tracing::warn!("in-flight deliveries did not finish in time; they will be looked up after restart");
+            tracing::warn!(
+                "in-flight deliveries did not finish in time; they will be looked up after restart"
+            );
         }
         for s in &running.sap_sessions {
             s.logout().await;
@@ -266,7 +381,12 @@ impl Gateway {
         for s in &running.ms_sessions {
             s.logout().await;
         }
-        for s in running.sap_sessions.iter().map(|s| s.name().to_string()).chain(running.ms_sessions.iter().map(|s| s.name().to_string())) {
+        for s in running
+            .sap_sessions
+            .iter()
+            .map(|s| s.name().to_string())
+            .chain(running.ms_sessions.iter().map(|s| s.name().to_string()))
+        {
             self.health.remove(&format!("session:{s}"));
         }
         self.health.remove_prefix("destination:");
@@ -282,7 +402,16 @@ fn graph_sink(
     handle: &DelegatedSession,
     max_bytes: usize,
 ) -> Result<TeamsSink<EntraDelegatedToken>, StartError> {
-    let sink = GraphSink::new(client.clone(), base.clone(), target, format, SessionTokens(handle.clone()))
-        .map_err(|e| StartError::Client(e.to_string()))?;
-    Ok(TeamsSink::Graph(sink.with_options(GraphSinkOptions { max_request_bytes: max_bytes, ..Default::default() })))
+    let sink = GraphSink::new(
+        client.clone(),
+        base.clone(),
+        target,
+        format,
+        SessionTokens(handle.clone()),
+    )
+    .map_err(|e| StartError::Client(e.to_string()))?;
+    Ok(TeamsSink::Graph(sink.with_options(GraphSinkOptions {
+        max_request_bytes: max_bytes,
+        ..Default::default()
+    })))
 }

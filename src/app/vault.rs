@@ -20,8 +20,15 @@ impl RefreshTokenVault for StoreVault {
             .store
             .get_secret(&self.name)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("secret '{}' is not in the store: run `ml-connector secret set {}`", self.name, self.name))?;
-        self.key.open(&self.name, &sealed).map_err(|e| e.to_string())
+            .ok_or_else(|| {
+                format!(
+                    "secret '{}' is not in the store: run `ml-connector secret set {}`",
+                    self.name, self.name
+                )
+            })?;
+        self.key
+            .open(&self.name, &sealed)
+            .map_err(|e| e.to_string())
     }
 
     fn store(&self, new_token: &SecretString) -> Result<(), String> {
@@ -30,6 +37,8 @@ impl RefreshTokenVault for StoreVault {
             .key
             .seal(&self.name, new_token.expose_secret().as_bytes())
             .map_err(|e| e.to_string())?;
-        self.store.put_secret(&self.name, &sealed).map_err(|e| e.to_string())
+        self.store
+            .put_secret(&self.name, &sealed)
+            .map_err(|e| e.to_string())
     }
 }

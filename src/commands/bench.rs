@@ -30,12 +30,32 @@ pub struct BenchReport {
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "documents          {}", self.docs)?;
-        writeln!(f, "delivered          {} (duplicates: {})", self.delivered, self.duplicates)?;
-        writeln!(f, "wall time          {:.2} s (first insert to last delivery)", self.seconds)?;
-        writeln!(f, "throughput         {:.0} records/s", self.records_per_second)?;
-        writeln!(f, "latency p50        {:.0} ms (creation in SAP to arrival in Teams)", self.p50_ms)?;
+        writeln!(
+            f,
+            "delivered          {} (duplicates: {})",
+            self.delivered, self.duplicates
+        )?;
+        writeln!(
+            f,
+            "wall time          {:.2} s (first insert to last delivery)",
+            self.seconds
+        )?;
+        writeln!(
+            f,
+            "throughput         {:.0} records/s",
+            self.records_per_second
+        )?;
+        writeln!(
+            f,
+            "latency p50        {:.0} ms (creation in SAP to arrival in Teams)",
+            self.p50_ms
+        )?;
         writeln!(f, "latency p99        {:.0} ms", self.p99_ms)?;
-        write!(f, "gateway peak RSS   {:.1} MiB (VmHWM of the gateway process)", self.peak_rss_kib as f64 / 1024.0)
+        write!(
+            f,
+            "gateway peak RSS   {:.1} MiB (VmHWM of the gateway process)",
+            self.peak_rss_kib as f64 / 1024.0
+        )
     }
 }
 
@@ -54,7 +74,8 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
 /// Seed the delegated refresh token into a state directory's store.
 pub fn seed_refresh_token(state_dir: &Path, token: &str) -> Result<(), String> {
     std::fs::create_dir_all(state_dir).map_err(|e| e.to_string())?;
-    let store = Store::open(&state_dir.join(super::STORE_FILE), clock::system()).map_err(|e| e.to_string())?;
+    let store = Store::open(&state_dir.join(super::STORE_FILE), clock::system())
+        .map_err(|e| e.to_string())?;
     let key = SecretKey::load_or_create(state_dir).map_err(|e| e.to_string())?;
     crate::secrets::set(REFRESH_TOKEN_SECRET, token, &key, &store).map_err(|e| e.to_string())
 }
@@ -63,7 +84,10 @@ pub fn seed_refresh_token(state_dir: &Path, token: &str) -> Result<(), String> {
 pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
     let env = SandboxEnv::start(
         SapSandboxConfig::default(),
-        MsSandboxConfig { channel_rps: None, ..Default::default() },
+        MsSandboxConfig {
+            channel_rps: None,
+            ..Default::default()
+        },
     )
     .map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -104,13 +128,19 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
             *slot = clock::system().now_ms();
         }
     }
-    let by_entry: std::collections::HashMap<i64, i64> =
-        entries.iter().enumerate().map(|(i, e)| (*e, created_ms[i + 1])).collect();
+    let by_entry: std::collections::HashMap<i64, i64> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (*e, created_ms[i + 1]))
+        .collect();
     let deadline = started + Duration::from_secs(600);
     let mut peak = 0;
     let messages = loop {
         peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
-        let msgs = env.ms.channel_messages(crate::sandbox::env::TEAM_ID, crate::sandbox::env::CHANNEL_ID);
+        let msgs = env.ms.channel_messages(
+            crate::sandbox::env::TEAM_ID,
+            crate::sandbox::env::CHANNEL_ID,
+        );
         if msgs.len() >= docs || Instant::now() > deadline {
             break msgs;
         }
@@ -120,7 +150,9 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
         std::thread::sleep(Duration::from_millis(50));
     };
     peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = child.wait();
     let mut latencies = Vec::with_capacity(messages.len());
     let mut seen = std::collections::HashSet::new();
@@ -128,7 +160,11 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
     let mut last = first_insert;
     for m in &messages {
         let entry = m.content.split("bench ").nth(1).and_then(|s| {
-            s.chars().take_while(|c| c.is_ascii_digit()).collect::<String>().parse::<i64>().ok()
+            s.chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect::<String>()
+                .parse::<i64>()
+                .ok()
         });
         let Some(entry) = entry else { continue };
         if !seen.insert(entry) {
@@ -141,7 +177,12 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
         last = last.max(m.created_ms);
     }
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
     let seconds = ((last - first_insert).max(1)) as f64 / 1000.0;
     Ok(BenchReport {
         docs,

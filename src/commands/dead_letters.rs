@@ -41,8 +41,12 @@ pub fn run(config: &Path, action: DeadLetterAction) -> ExitCode {
             None => println!("dead letter {id} not found"),
         }),
         DeadLetterAction::Replay { id } => store.replay_dead_letter(id).map(|r| match r {
-            Some(seq) => println!("dead letter {id} replayed as outbox entry {seq}; it is sent when the service runs"),
-            None => println!("dead letter {id} not replayed: the ledger says it was delivered meanwhile"),
+            Some(seq) => println!(
+                "dead letter {id} replayed as outbox entry {seq}; it is sent when the service runs"
+            ),
+            None => println!(
+                "dead letter {id} not replayed: the ledger says it was delivered meanwhile"
+            ),
         }),
     };
     match result {

@@ -36,18 +36,24 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
     // Read the config once to learn the Microsoft tenant/client the sandbox must accept.
     std::env::set_var(WORKFLOW_ENV, "http://127.0.0.1:1/placeholder");
     let probe = Config::load(config_path).map_err(|e| e.to_string())?;
-    let m = probe.microsoft.first().ok_or("config/demo.toml needs a [[microsoft]] entry")?;
+    let m = probe
+        .microsoft
+        .first()
+        .ok_or("config/demo.toml needs a [[microsoft]] entry")?;
     let ms_config = MsSandboxConfig {
         tenant_id: m.tenant_id.clone(),
         client_id: m.client_id.clone(),
         ..Default::default()
     };
-    let env = SandboxEnv::start(SapSandboxConfig::default(), ms_config.clone()).map_err(|e| e.to_string())?;
+    let env = SandboxEnv::start(SapSandboxConfig::default(), ms_config.clone())
+        .map_err(|e| e.to_string())?;
     std::env::set_var(WORKFLOW_ENV, env.workflow_url());
     let mut config = Config::load(config_path).map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     config.service.state_dir = dir.path().to_path_buf();
-    config.http.listen = listen.parse().map_err(|e| format!("--listen {listen}: {e}"))?;
+    config.http.listen = listen
+        .parse()
+        .map_err(|e| format!("--listen {listen}: {e}"))?;
     for t in &mut config.tenants {
         t.sap.base_url = env.sap_url.clone();
     }
@@ -55,13 +61,20 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
         m.login_base_url = env.ms_url.clone();
         m.graph_base_url = env.ms_url.clone();
     }
-    let store = Store::open(&dir.path().join(super::STORE_FILE), clock::system()).map_err(|e| e.to_string())?;
+    let store = Store::open(&dir.path().join(super::STORE_FILE), clock::system())
+        .map_err(|e| e.to_string())?;
     let key = SecretKey::load_or_create(dir.path()).map_err(|e| e.to_string())?;
     seed_demo_secrets(&config, &env, &ms_config, &store, &key)?;
 
     println!("ml-connector demo");
-    println!("  simulated SAP Business One Service Layer  {}", env.sap_url);
-    println!("  simulated Microsoft Entra / Graph / Workflows  {}", env.ms_url);
+    println!(
+        "  simulated SAP Business One Service Layer  {}",
+        env.sap_url
+    );
+    println!(
+        "  simulated Microsoft Entra / Graph / Workflows  {}",
+        env.ms_url
+    );
     println!("  gateway metrics   http://{listen}/metrics   health  http://{listen}/health/ready");
     println!("  creating about {rate} document(s) per second in SAP; Ctrl-C to stop\n");
 
@@ -87,11 +100,26 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
     };
     let result = actix::System::new().block_on(async {
         let health = Health::default();
-        let mut gateway = Gateway::new(store.clone(), key.clone(), clock::system(), health.clone(), GatewayOptions::default());
+        let mut gateway = Gateway::new(
+            store.clone(),
+            key.clone(),
+            clock::system(),
+            health.clone(),
+            GatewayOptions::default(),
+        );
         gateway.start(&config).await.map_err(|e| e.to_string())?;
-        let wiring = Arc::new(RwLock::new(gateway.webhook_wiring(&config).map_err(|e| e.to_string())?));
-        let state = HttpState { store: store.clone(), health, admin_token: None, webhooks: wiring, webhook: gateway.webhook.clone() };
-        let (server, _addr) = http::serve(state, listen, None).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let wiring = Arc::new(RwLock::new(
+            gateway.webhook_wiring(&config).map_err(|e| e.to_string())?,
+        ));
+        let state = HttpState {
+            store: store.clone(),
+            health,
+            admin_token: None,
+            webhooks: wiring,
+            webhook: gateway.webhook.clone(),
+        };
+        let (server, _addr) = http::serve(state, listen, None)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let handle = server.handle();
         actix::spawn(server);
         let wait = async {
@@ -159,9 +187,13 @@ fn produce(sap: &crate::sandbox::sap::SapSim, rate: f64, stop: &AtomicBool) -> u
             9 => "VendorPayments",
             _ => "PurchaseOrders",
         };
-        if n % 6 == 0 && !orders.is_empty() {
+        if n.is_multiple_of(6) && !orders.is_empty() {
             let entry = orders[(n as usize / 6) % orders.len()];
-            sap.update("PurchaseOrders", entry, serde_json::json!({"DocumentStatus": "bost_Close"}));
+            sap.update(
+                "PurchaseOrders",
+                entry,
+                serde_json::json!({"DocumentStatus": "bost_Close"}),
+            );
             println!("  SAP    ▸ purchase order DocEntry {entry} closed");
         } else {
             let doc = sap.generate(entity, n);
@@ -172,7 +204,9 @@ fn produce(sap: &crate::sandbox::sap::SapSim, rate: f64, stop: &AtomicBool) -> u
             println!(
                 "  SAP    ▸ new {entity:<17} DocEntry {entry:<5} {} {}",
                 doc.get("CardName").and_then(|v| v.as_str()).unwrap_or(""),
-                doc.get("DocTotal").map(|v| v.to_string()).unwrap_or_default()
+                doc.get("DocTotal")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
             );
         }
         std::thread::sleep(period);

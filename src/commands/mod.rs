@@ -26,7 +26,8 @@ pub fn load_config(path: &Path) -> Result<Config, std::process::ExitCode> {
 /// Errors name the path and say what to do (e.g. the service holds the lock).
 pub fn open_state(config: &Config) -> Result<(Store, SecretKey), String> {
     let dir = config.state_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create state directory {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("cannot create state directory {}: {e}", dir.display()))?;
     let path = dir.join(STORE_FILE);
     let store = Store::open(&path, clock::system()).map_err(|e| {
         format!("{e}\nhint: if the service is running it holds the store; stop it (systemctl stop ml-connector) or use the admin API")

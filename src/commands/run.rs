@@ -50,16 +50,26 @@ async fn serve(
     key: crate::secrets::SecretKey,
 ) -> Result<(), String> {
     let health = Health::default();
-    let mut gateway = Gateway::new(store.clone(), key.clone(), clock::system(), health.clone(), GatewayOptions::default());
+    let mut gateway = Gateway::new(
+        store.clone(),
+        key.clone(),
+        clock::system(),
+        health.clone(),
+        GatewayOptions::default(),
+    );
     gateway.start(&config).await.map_err(|e| e.to_string())?;
-    let wiring = Arc::new(RwLock::new(gateway.webhook_wiring(&config).map_err(|e| e.to_string())?));
+    let wiring = Arc::new(RwLock::new(
+        gateway.webhook_wiring(&config).map_err(|e| e.to_string())?,
+    ));
     let admin_token: Option<SecretString> = match &config.http.admin_token {
         Some(r) => Some(crate::secrets::resolve(r, &key, &store).map_err(|e| e.to_string())?),
         None => None,
     };
     let tls = match config.http.tls {
         ListenerTls::Off => None,
-        ListenerTls::SelfSigned => Some(crate::tls::listener_config(&config.state_dir()).map_err(|e| e.to_string())?),
+        ListenerTls::SelfSigned => {
+            Some(crate::tls::listener_config(&config.state_dir()).map_err(|e| e.to_string())?)
+        }
     };
     let state = HttpState {
         store: store.clone(),
@@ -69,7 +79,8 @@ async fn serve(
         webhook: gateway.webhook.clone(),
     };
     let listen = config.http.listen.to_string();
-    let (server, addr) = http::serve(state, &listen, tls).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let (server, addr) =
+        http::serve(state, &listen, tls).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let server_handle = server.handle();
     actix::spawn(server);
     tracing::info!(%addr, "HTTP listening (/metrics, /health/live, /health/ready)");

@@ -21,9 +21,11 @@ pub fn scope() -> Scope {
         .route("/audit", web::get().to(audit))
 }
 
+#[allow(clippy::result_large_err)] // the Err is the ready-made HTTP answer
 fn authorized(req: &HttpRequest, state: &HttpState) -> Result<(), HttpResponse> {
     let Some(token) = &state.admin_token else {
-        return Err(HttpResponse::NotFound().json(json!({"error": "admin API disabled: set http.admin_token"})));
+        return Err(HttpResponse::NotFound()
+            .json(json!({"error": "admin API disabled: set http.admin_token"})));
     };
     let given = req
         .headers()
@@ -34,7 +36,11 @@ fn authorized(req: &HttpRequest, state: &HttpState) -> Result<(), HttpResponse> 
     let expected = token.expose_secret().as_bytes();
     // Constant-time comparison.
     let same = given.len() == expected.len()
-        && given.bytes().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        && given
+            .bytes()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
     if same {
         Ok(())
     } else {
@@ -44,7 +50,9 @@ fn authorized(req: &HttpRequest, state: &HttpState) -> Result<(), HttpResponse> 
 
 fn store_error(e: StoreError) -> HttpResponse {
     match e {
-        StoreError::NotFound(what) => HttpResponse::NotFound().json(json!({"error": format!("{what} not found")})),
+        StoreError::NotFound(what) => {
+            HttpResponse::NotFound().json(json!({"error": format!("{what} not found")}))
+        }
         other => HttpResponse::InternalServerError().json(json!({"error": other.to_string()})),
     }
 }
@@ -74,7 +82,9 @@ async fn show(req: HttpRequest, state: web::Data<HttpState>, id: web::Path<u64>)
     let id = id.into_inner();
     match blocking(move || store.dead_letter(id)).await {
         Ok(Some(d)) => HttpResponse::Ok().json(d),
-        Ok(None) => HttpResponse::NotFound().json(json!({"error": format!("dead letter {id} not found")})),
+        Ok(None) => {
+            HttpResponse::NotFound().json(json!({"error": format!("dead letter {id} not found")}))
+        }
         Err(e) => store_error(e),
     }
 }
@@ -87,7 +97,9 @@ async fn replay(req: HttpRequest, state: web::Data<HttpState>, id: web::Path<u64
     let id = id.into_inner();
     match blocking(move || store.replay_dead_letter(id)).await {
         Ok(Some(seq)) => HttpResponse::Ok().json(json!({"replayed": true, "outbox_seq": seq})),
-        Ok(None) => HttpResponse::Ok().json(json!({"replayed": false, "reason": "already delivered"})),
+        Ok(None) => {
+            HttpResponse::Ok().json(json!({"replayed": false, "reason": "already delivered"}))
+        }
         Err(e) => store_error(e),
     }
 }
@@ -97,7 +109,11 @@ struct AuditQuery {
     limit: Option<usize>,
 }
 
-async fn audit(req: HttpRequest, state: web::Data<HttpState>, q: web::Query<AuditQuery>) -> HttpResponse {
+async fn audit(
+    req: HttpRequest,
+    state: web::Data<HttpState>,
+    q: web::Query<AuditQuery>,
+) -> HttpResponse {
     if let Err(r) = authorized(&req, &state) {
         return r;
     }

@@ -19,14 +19,21 @@ pub fn scope() -> Scope {
 }
 
 async fn handshake(req: HttpRequest) -> HttpResponse {
-    match req.headers().get("X-B1-Webhook-Token").and_then(|v| v.to_str().ok()) {
+    match req
+        .headers()
+        .get("X-B1-Webhook-Token")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(token) => HttpResponse::Ok().json(sap::challenge_response(token)),
         None => HttpResponse::BadRequest().json(json!({"error": "missing X-B1-Webhook-Token"})),
     }
 }
 
 fn refuse(state: &HttpState, reason: String, status: actix_web::http::StatusCode) -> HttpResponse {
-    state.webhook.do_send(Refused { source: "sap_b1", reason: reason.clone() });
+    state.webhook.do_send(Refused {
+        source: "sap_b1",
+        reason: reason.clone(),
+    });
     HttpResponse::build(status).json(json!({"error": reason}))
 }
 
@@ -40,10 +47,17 @@ async fn receive(
     let tenant = tenant.into_inner();
     let (secret, polled) = {
         let wiring = state.webhooks.read().unwrap_or_else(|p| p.into_inner());
-        (wiring.secrets.get(&tenant).cloned(), wiring.entities.get(&tenant).cloned().unwrap_or_default())
+        (
+            wiring.secrets.get(&tenant).cloned(),
+            wiring.entities.get(&tenant).cloned().unwrap_or_default(),
+        )
     };
     let Some(secret) = secret else {
-        return refuse(&state, format!("no webhook secret configured for tenant '{tenant}'"), StatusCode::NOT_FOUND);
+        return refuse(
+            &state,
+            format!("no webhook secret configured for tenant '{tenant}'"),
+            StatusCode::NOT_FOUND,
+        );
     };
     let signature = req
         .headers()
@@ -51,17 +65,38 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !sap::verify_signature(secret.expose_secret().as_bytes(), &body, signature) {
-        return refuse(&state, format!("bad or missing signature for tenant '{tenant}' ({} bytes)", body.len()), StatusCode::UNAUTHORIZED);
+        return refuse(
+            &state,
+            format!(
+                "bad or missing signature for tenant '{tenant}' ({} bytes)",
+                body.len()
+            ),
+            StatusCode::UNAUTHORIZED,
+        );
     }
     let events = match sap::parse_events(&body) {
         Ok(e) => e,
-        Err(reason) => return refuse(&state, format!("malformed body for tenant '{tenant}': {reason}"), StatusCode::BAD_REQUEST),
+        Err(reason) => {
+            return refuse(
+                &state,
+                format!("malformed body for tenant '{tenant}': {reason}"),
+                StatusCode::BAD_REQUEST,
+            )
+        }
     };
-    let mut entities: Vec<String> = events.into_iter().map(|e| e.entity).filter(|e| polled.contains(e)).collect();
+    let mut entities: Vec<String> = events
+        .into_iter()
+        .map(|e| e.entity)
+        .filter(|e| polled.contains(e))
+        .collect();
     entities.sort();
     entities.dedup();
     for entity in entities {
-        state.webhook.do_send(Changed { source: "sap_b1", tenant: tenant.clone(), entity });
+        state.webhook.do_send(Changed {
+            source: "sap_b1",
+            tenant: tenant.clone(),
+            entity,
+        });
     }
     HttpResponse::Accepted().finish()
 }

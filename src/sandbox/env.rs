@@ -32,7 +32,10 @@ pub struct SandboxEnv {
 
 impl SandboxEnv {
     /// Start both simulators on ephemeral ports with the sandbox channel, chat and flow.
-    pub fn start(sap_config: SapSandboxConfig, ms_config: MsSandboxConfig) -> std::io::Result<Self> {
+    pub fn start(
+        sap_config: SapSandboxConfig,
+        ms_config: MsSandboxConfig,
+    ) -> std::io::Result<Self> {
         let sap = SapSim::new(sap_config);
         let ms = MsSim::new(ms_config);
         ms.add_team_channel(TEAM_ID, CHANNEL_ID);
@@ -40,7 +43,13 @@ impl SandboxEnv {
         ms.add_workflow(FLOW_ID);
         let (sap_url, sap_server) = sap::spawn(sap.clone())?;
         let (ms_url, ms_server) = microsoft::spawn(ms.clone())?;
-        Ok(Self { sap, ms, sap_url, ms_url, _servers: (sap_server, ms_server) })
+        Ok(Self {
+            sap,
+            ms,
+            sap_url,
+            ms_url,
+            _servers: (sap_server, ms_server),
+        })
     }
 
     /// Environment variables a gateway needs for a generated configuration.
@@ -129,7 +138,10 @@ impl SandboxEnv {
             let _ = writeln!(t, "session_timeout_seconds = {s}");
         }
         for (name, interval) in &o.entities {
-            let _ = write!(t, "\n[[tenants.entities]]\nname = \"{name}\"\ninterval_seconds = {interval}\n");
+            let _ = write!(
+                t,
+                "\n[[tenants.entities]]\nname = \"{name}\"\ninterval_seconds = {interval}\n"
+            );
         }
         let _ = write!(
             t,

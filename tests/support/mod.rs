@@ -42,18 +42,30 @@ impl World {
         let env = SandboxEnv::start(sap, ms).expect("sandbox starts");
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state");
-        ml_connector::commands::bench::seed_refresh_token(&state, &env.ms.current_refresh_token()).expect("seed secret");
+        ml_connector::commands::bench::seed_refresh_token(&state, &env.ms.current_refresh_token())
+            .expect("seed secret");
         let text = env.gateway_toml(&state, &toml);
         let config_path = dir.path().join("gateway.toml");
         std::fs::write(&config_path, text).expect("write config");
         for (k, v) in env.child_env() {
             std::env::set_var(k, v);
         }
-        World { env, dir, config_path }
+        World {
+            env,
+            dir,
+            config_path,
+        }
     }
 
     pub fn default_with(toml: GatewayToml) -> World {
-        World::new(SapSandboxConfig::default(), MsSandboxConfig { channel_rps: None, ..Default::default() }, toml)
+        World::new(
+            SapSandboxConfig::default(),
+            MsSandboxConfig {
+                channel_rps: None,
+                ..Default::default()
+            },
+            toml,
+        )
     }
 
     pub fn messages(&self) -> Vec<StoredMessage> {
@@ -65,7 +77,12 @@ impl World {
     pub fn delivered_keys(&self) -> Vec<String> {
         self.messages()
             .iter()
-            .filter_map(|m| m.content.split("doc ").nth(1).map(|s| s.split('<').next().unwrap_or("").trim().to_string()))
+            .filter_map(|m| {
+                m.content
+                    .split("doc ")
+                    .nth(1)
+                    .map(|s| s.split('<').next().unwrap_or("").trim().to_string())
+            })
             .collect()
     }
 
@@ -87,30 +104,40 @@ impl World {
                         return;
                     }
                 };
-                let opts = GatewayOptions { session_tick: Duration::from_millis(100), gauge_every: Duration::from_millis(200), ..Default::default() };
+                let opts = GatewayOptions {
+                    session_tick: Duration::from_millis(100),
+                    gauge_every: Duration::from_millis(200),
+                    ..Default::default()
+                };
                 let mut gw = Gateway::new(store, key, clock::system(), Health::default(), opts);
                 if let Err(e) = gw.start(&config).await {
                     let _ = ready_tx.send(Err(e.to_string()));
                     return;
                 }
                 let _ = ready_tx.send(Ok(()));
-                loop {
-                    match stop_rx.try_recv() {
-                        Err(mpsc::TryRecvError::Empty) => tokio::time::sleep(Duration::from_millis(20)).await,
-                        _ => break,
-                    }
+                while let Err(mpsc::TryRecvError::Empty) = stop_rx.try_recv() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 gw.stop().await;
             });
         });
-        ready_rx.recv().expect("gateway thread").expect("gateway starts");
-        GatewayGuard { stop: Some(stop_tx), thread: Some(thread) }
+        ready_rx
+            .recv()
+            .expect("gateway thread")
+            .expect("gateway starts");
+        GatewayGuard {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
     }
 
     /// Start the real binary (`run --config`).
     pub fn spawn_binary(&self, extra_env: &[(&str, &str)]) -> Child {
         let mut cmd = Command::new(BIN);
-        cmd.args(["run", "--config"]).arg(&self.config_path).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.args(["run", "--config"])
+            .arg(&self.config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         for (k, v) in extra_env {
             cmd.env(k, v);
         }

@@ -3,7 +3,10 @@
 use redb::ReadableTable;
 
 use super::tables::*;
-use super::{append_audit, decode, encode, AuditLine, DeadLetter, LedgerEntry, LedgerState, OutboxEntry, Store, StoreError};
+use super::{
+    append_audit, decode, encode, AuditLine, DeadLetter, LedgerEntry, LedgerState, OutboxEntry,
+    Store, StoreError,
+};
 use crate::clock::UnixMillis;
 
 /// How an attempt ended, as recorded in the store.

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::tables::*;
-use super::{append_audit, decode, encode, next_seq, AuditLine, DeadLetter, LedgerEntry, LedgerState, Store, StoreError};
+use super::{
+    append_audit, decode, encode, next_seq, AuditLine, DeadLetter, LedgerEntry, LedgerState, Store,
+    StoreError,
+};
 use crate::clock::UnixMillis;
 
 /// Outbox figures of one destination.
@@ -25,7 +28,12 @@ impl Store {
         let mut out: BTreeMap<String, OutboxStats> = BTreeMap::new();
         for row in table.iter()? {
             let (k, v) = row?;
-            let dest = k.value().split('\x1f').next().unwrap_or_default().to_string();
+            let dest = k
+                .value()
+                .split('\x1f')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             let entry: super::OutboxEntry = decode(OUTBOX_NAME, v.value())?;
             let s = out.entry(dest).or_default();
             s.depth += 1;
@@ -82,7 +90,10 @@ impl Store {
             };
             let detail;
             let result = if state.is_some_and(|s| s.state == LedgerState::Delivered) {
-                detail = format!("dead letter {id} not replayed: {} already delivered", letter.entry.dedupe_key);
+                detail = format!(
+                    "dead letter {id} not replayed: {} already delivered",
+                    letter.entry.dedupe_key
+                );
                 None
             } else {
                 let seq = next_seq(txn, "outbox_seq")?;
@@ -96,12 +107,26 @@ impl Store {
                     outbox_key(&entry.destination, seq).as_str(),
                     encode(&entry).as_slice(),
                 )?;
-                let led = LedgerEntry { state: LedgerState::Queued, remote_id: None, at_ms: now };
+                let led = LedgerEntry {
+                    state: LedgerState::Queued,
+                    remote_id: None,
+                    at_ms: now,
+                };
                 ledger.insert(entry.dedupe_key.as_str(), encode(&led).as_slice())?;
-                detail = format!("dead letter {id} replayed as outbox entry {seq} for {}", entry.destination);
+                detail = format!(
+                    "dead letter {id} replayed as outbox entry {seq} for {}",
+                    entry.destination
+                );
                 Some(seq)
             };
-            append_audit(txn, &AuditLine { at_ms: now, kind: "replay".into(), detail })?;
+            append_audit(
+                txn,
+                &AuditLine {
+                    at_ms: now,
+                    kind: "replay".into(),
+                    detail,
+                },
+            )?;
             Ok(result)
         })
     }

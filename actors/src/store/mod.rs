@@ -135,7 +135,8 @@ impl Store {
     pub fn cursor(&self, stream: &str) -> Result<Option<String>, StoreError> {
         let txn = self.read()?;
         let t = txn.open_table(CURSORS)?;
-        Ok(t.get(stream)?.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+        Ok(t.get(stream)?
+            .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
     }
 
     /// Store an encrypted secret (`sealed` is already AEAD-encrypted by the caller).

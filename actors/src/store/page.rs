@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use redb::ReadableTable;
 
 use super::tables::*;
-use super::{decode, encode, next_seq, LedgerEntry, LedgerState, OutboxEntry, Snapshot, Store, StoreError};
+use super::{
+    decode, encode, next_seq, LedgerEntry, LedgerState, OutboxEntry, Snapshot, Store, StoreError,
+};
 use crate::event::{Event, EventKind, Router};
 use crate::source::Record;
 
