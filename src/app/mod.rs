@@ -128,6 +128,27 @@ impl Gateway {
         }
     }
 
+    /// Create a gateway with the system clock and default timers, start `config` and return it
+    /// with its webhook wiring (shared with the HTTP server, replaced on reload).
+    /// Errors: the [`StartError`] of [`Gateway::start`], as text.
+    pub async fn launch(
+        store: Store,
+        key: SecretKey,
+        config: &Config,
+    ) -> Result<(Gateway, Arc<std::sync::RwLock<WebhookWiring>>), String> {
+        let clock = ml_connector_actors::clock::system();
+        let mut gateway = Gateway::new(
+            store,
+            key,
+            clock,
+            Health::default(),
+            GatewayOptions::default(),
+        );
+        gateway.start(config).await.map_err(|e| e.to_string())?;
+        let wiring = gateway.webhook_wiring(config).map_err(|e| e.to_string())?;
+        Ok((gateway, Arc::new(std::sync::RwLock::new(wiring))))
+    }
+
     fn secret(&self, r: &config::SecretRef) -> Result<SecretString, StartError> {
         secrets::resolve(r, &self.key, &self.store).map_err(|e| StartError::Secret(e.to_string()))
     }
@@ -193,19 +214,7 @@ impl Gateway {
             let auth =
                 EntraDelegatedToken::new(client.clone(), settings, Arc::new(vault), refresh_name)
                     .map_err(|e| StartError::Client(e.to_string()))?;
-            let handle = SessionHandle::new(
-                auth,
-                &format!("microsoft:{}", m.name),
-                self.clock.clone(),
-                self.health.clone(),
-            );
-            let actor_handle = handle.clone();
-            let tick = self.options.session_tick;
-            running
-                .keep_alive
-                .push(Box::new(Supervisor::start(move |_| {
-                    SessionActor::new(actor_handle, tick)
-                })));
+            let handle = self.start_session(auth, &format!("microsoft:{}", m.name), &mut running);
             running.ms_sessions.push(handle.clone());
             ms.insert(m.name.clone(), (handle, m.graph_base_url.clone(), client));
         }
@@ -308,19 +317,11 @@ impl Gateway {
                 session_timeout_override: t.sap.session_timeout(),
                 password_secret,
             };
-            let session = SessionHandle::new(
+            let session = self.start_session(
                 SapAuthenticator::new(client.clone(), settings),
                 &t.name,
-                self.clock.clone(),
-                self.health.clone(),
+                &mut running,
             );
-            let actor_handle = session.clone();
-            let tick = self.options.session_tick;
-            running
-                .keep_alive
-                .push(Box::new(Supervisor::start(move |_| {
-                    SessionActor::new(actor_handle, tick)
-                })));
             running.sap_sessions.push(session.clone());
             for e in &t.entities {
                 let mut s = SapSourceSettings::new(
@@ -362,6 +363,24 @@ impl Gateway {
         }
         self.running = Some(running);
         Ok(())
+    }
+
+    /// One shared session handle plus its supervised keepalive actor.
+    fn start_session<A: ml_connector_actors::Authenticator>(
+        &self,
+        auth: A,
+        name: &str,
+        running: &mut Running,
+    ) -> SessionHandle<A> {
+        let handle = SessionHandle::new(auth, name, self.clock.clone(), self.health.clone());
+        let actor_handle = handle.clone();
+        let tick = self.options.session_tick;
+        running
+            .keep_alive
+            .push(Box::new(Supervisor::start(move |_| {
+                SessionActor::new(actor_handle, tick)
+            })));
+        handle
     }
 
     /// Stop polling, finish in-flight delivery batches (up to the stop timeout), log out of

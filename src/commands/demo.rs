@@ -5,12 +5,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ml_connector_actors::{clock, Health, Store};
+use ml_connector_actors::{clock, Store};
 
-use crate::app::{Gateway, GatewayOptions};
+use crate::app::Gateway;
 use crate::config::{Config, SecretRef};
 use crate::http::{self, HttpState};
 use crate::sandbox::env::SandboxEnv;
@@ -99,18 +99,8 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
         std::thread::spawn(move || produce(&sap, rate, &stop))
     };
     let result = actix::System::new().block_on(async {
-        let health = Health::default();
-        let mut gateway = Gateway::new(
-            store.clone(),
-            key.clone(),
-            clock::system(),
-            health.clone(),
-            GatewayOptions::default(),
-        );
-        gateway.start(&config).await.map_err(|e| e.to_string())?;
-        let wiring = Arc::new(RwLock::new(
-            gateway.webhook_wiring(&config).map_err(|e| e.to_string())?,
-        ));
+        let (mut gateway, wiring) = Gateway::launch(store.clone(), key.clone(), &config).await?;
+        let health = gateway.health.clone();
         let state = HttpState {
             store: store.clone(),
             health,

@@ -3,14 +3,12 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ml_connector_actors::{clock, Health};
 use secrecy::SecretString;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::app::{Gateway, GatewayOptions};
+use crate::app::Gateway;
 use crate::config::{Config, ListenerTls};
 use crate::http::{self, HttpState};
 
@@ -49,18 +47,8 @@ async fn serve(
     store: ml_connector_actors::Store,
     key: crate::secrets::SecretKey,
 ) -> Result<(), String> {
-    let health = Health::default();
-    let mut gateway = Gateway::new(
-        store.clone(),
-        key.clone(),
-        clock::system(),
-        health.clone(),
-        GatewayOptions::default(),
-    );
-    gateway.start(&config).await.map_err(|e| e.to_string())?;
-    let wiring = Arc::new(RwLock::new(
-        gateway.webhook_wiring(&config).map_err(|e| e.to_string())?,
-    ));
+    let (mut gateway, wiring) = Gateway::launch(store.clone(), key.clone(), &config).await?;
+    let health = gateway.health.clone();
     let admin_token: Option<SecretString> = match &config.http.admin_token {
         Some(r) => Some(crate::secrets::resolve(r, &key, &store).map_err(|e| e.to_string())?),
         None => None,
