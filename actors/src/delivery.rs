@@ -155,6 +155,21 @@ impl<K: Sink> DeliveryContext<K> {
         })
     }
 
+    /// [`Self::give_up`], counted as a dead letter in the report, metrics and log.
+    fn gave_up(
+        &self,
+        entry: &OutboxEntry,
+        reason: &str,
+        report: &mut BatchReport,
+    ) -> Option<Resolution> {
+        let dead = self.give_up(entry, reason)?;
+        report.dead += 1;
+        self.count("dead");
+        metrics::counter!(m::DEAD_LETTERED, "destination" => self.label()).increment(1);
+        tracing::error!(destination = %self.config.destination, key = %entry.dedupe_key, attempt = entry.attempts, %reason, "delivery attempts exhausted; dead-lettered");
+        Some(dead)
+    }
+
     /// Process up to one batch of due entries. Returns `Ok(None)` when nothing was due
     /// (with the time the next entry becomes due, if any).
     pub async fn batch(&self) -> Result<Result<BatchReport, Option<i64>>, StoreError> {
@@ -195,6 +210,9 @@ impl<K: Sink> DeliveryContext<K> {
                     Unverifiable::Resend => to_send.push(entry),
                     Unverifiable::DeadLetter => {
                         report.dead += 1;
+                        self.count("dead");
+                        metrics::counter!(m::DEAD_LETTERED, "destination" => self.label())
+                            .increment(1);
                         resolutions.push((entry.seq, Resolution::Dead {
                             status: None,
                             reason: format!(
@@ -265,9 +283,6 @@ impl<K: Sink> DeliveryContext<K> {
                 reason,
                 throttled,
             } => {
-                report.retried += 1;
-                self.count("retry");
-                metrics::counter!(m::DELIVERY_RETRIES, "destination" => self.label()).increment(1);
                 if throttled {
                     metrics::counter!(m::THROTTLED, "destination" => self.label()).increment(1);
                 }
@@ -276,12 +291,18 @@ impl<K: Sink> DeliveryContext<K> {
                     report.pause_until_ms =
                         Some(report.pause_until_ms.map_or(at_ms, |p| p.max(at_ms)));
                 }
+                if let Some(dead) = self.gave_up(entry, &reason, report) {
+                    return dead;
+                }
+                report.retried += 1;
+                self.count("retry");
+                metrics::counter!(m::DELIVERY_RETRIES, "destination" => self.label()).increment(1);
                 tracing::info!(destination = %dest, key = %entry.dedupe_key, attempt = entry.attempts, %reason, retry_in_ms = at_ms - self.clock.now_ms(), "delivery will be retried");
-                self.give_up(entry, &reason).unwrap_or(Resolution::RetryAt {
+                Resolution::RetryAt {
                     at_ms,
                     reason,
                     maybe_sent: false,
-                })
+                }
             }
             Outcome::Permanent { status, reason } => {
                 report.dead += 1;
@@ -291,6 +312,10 @@ impl<K: Sink> DeliveryContext<K> {
                 Resolution::Dead { status, reason }
             }
             Outcome::Unknown { reason } => {
+                let last = format!("outcome unknown, the message may have arrived: {reason}");
+                if let Some(dead) = self.gave_up(entry, &last, report) {
+                    return dead;
+                }
                 report.unknown += 1;
                 self.count("unknown");
                 metrics::counter!(m::DELIVERY_RETRIES, "destination" => self.label()).increment(1);

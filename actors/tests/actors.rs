@@ -1,0 +1,128 @@
+//! The actors themselves: a `PollerActor` and a `DeliveryActor` under `actix::Supervisor` in an
+//! `actix::System`, wired only through the store and nudges, then stopped cleanly.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ml_connector_actors::supervisor::Nudges;
+use ml_connector_actors::{
+    DeliveryActor, DeliveryConfig, DeliveryContext, Expiry, Health, LifecycleOwner, PollContext,
+    PollerActor, PollerConfig, SessionHandle, SourceError,
+};
+use support::*;
+
+const DEST: &str = "finance-channel";
+
+/// Wait (real time, at most 10 s) until `done` holds.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn supervised_poller_and_delivery_deliver_every_change_once() {
+    let env = Env::new();
+    let store = env.open();
+    let source = Arc::new(FakeSource::new(records(5), 2));
+    // The first read of page 2 finds the session gone: the poller logs in again by itself.
+    source.script(vec![
+        None,
+        Some(SourceError::SessionGone {
+            reason: "401".into(),
+        }),
+    ]);
+    let auth = FakeAuth::new(Expiry::Inactivity(Duration::from_secs(1800)));
+    let health = Health::default();
+    let session = SessionHandle::new(
+        auth.clone(),
+        "acme-sap",
+        Arc::new(env.clock.clone()),
+        health.clone(),
+    );
+    let sink = Arc::new(FakeSink::default());
+    let nudges = Nudges::default();
+    let owner = LifecycleOwner::default();
+
+    let poll_ctx = PollContext {
+        config: PollerConfig {
+            tenant: TENANT.into(),
+            interval: Duration::from_millis(20),
+        },
+        source: source.clone(),
+        session,
+        store: store.clone(),
+        router: Arc::new(FakeRouter::to(&[DEST])),
+        nudges: nudges.clone(),
+    };
+    let delivery_ctx = DeliveryContext::new(
+        DeliveryConfig {
+            rate_per_second: 0.0,
+            ..DeliveryConfig::new(DEST)
+        },
+        sink.clone(),
+        store.clone(),
+        Arc::new(env.clock.clone()),
+        nudges.clone(),
+    );
+
+    let system = actix::System::new();
+    system.block_on(async {
+        let lifecycle = owner.lifecycle();
+        let poller = actix::Supervisor::start(move |_| PollerActor::new(poll_ctx, lifecycle));
+        let lifecycle = owner.lifecycle();
+        let delivery =
+            actix::Supervisor::start(move |_| DeliveryActor::new(delivery_ctx, lifecycle));
+
+        wait_until("5 deliveries", || sink.sends() >= 5).await;
+
+        // New data: DocEntry 6 is created and DocEntry 2 is closed (it moves to the end).
+        source.push(rec(6, 6, "bost_Open"));
+        {
+            let mut data = lock(&source.data);
+            let r = data.iter_mut().find(|r| r.key == "2").unwrap();
+            r.position = "p07".into();
+            r.fields["DocumentStatus"] = "bost_Close".into();
+        }
+        wait_until("7 deliveries", || sink.sends() >= 7).await;
+        wait_until("an empty outbox", || outbox(&store, DEST).is_empty()).await;
+
+        assert!(
+            owner.stop_and_wait(Duration::from_secs(5)).await,
+            "clean stop"
+        );
+        assert!(poller.connected() && delivery.connected(), "no actor died");
+        actix::System::current().stop();
+    });
+    drop(system);
+
+    let mut keys = sink.sent_keys();
+    keys.sort();
+    let mut expected: Vec<String> = (1..=6)
+        .map(|i| format!("{}->{DEST}", created_key(i)))
+        .collect();
+    expected.push(format!("acme/PurchaseOrders/2/status_changed/1->{DEST}"));
+    expected.sort();
+    assert_eq!(keys, expected, "every change delivered exactly once");
+    assert_eq!(
+        store
+            .cursor(&format!("{TENANT}/{ENTITY}"))
+            .unwrap()
+            .as_deref(),
+        Some("p07")
+    );
+    assert_eq!(
+        auth.logins(),
+        2,
+        "one login plus one re-login after the session was gone"
+    );
+    assert_eq!(store.dead_letter_count().unwrap(), 0);
+    assert!(health.report().0);
+}
