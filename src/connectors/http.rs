@@ -72,6 +72,23 @@ pub fn redact_urls(text: &str) -> String {
     out
 }
 
+/// The delivery outcome of a request that got no HTTP answer: [`Outcome::Retry`] when it never
+/// left (connection refused, DNS), [`Outcome::Unknown`] otherwise (timeout or reset after
+/// sending: it may have been processed). `what` names the destination in the reason.
+pub fn transport_outcome(err: &reqwest::Error, what: &str) -> ml_connector_actors::Outcome {
+    if failed_before_sending(err) {
+        ml_connector_actors::Outcome::Retry {
+            after: None,
+            reason: format!("{what} not reached: {}", describe(err)),
+            throttled: false,
+        }
+    } else {
+        ml_connector_actors::Outcome::Unknown {
+            reason: format!("{what} request outcome unknown: {}", describe(err)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use super::graph_error::GraphError;
 use super::marker::Marker;
 use super::message::TeamsMessage;
 use super::token_source::TokenSource;
-use crate::connectors::http::{describe, failed_before_sending, retry_after};
+use crate::connectors::http::{describe, retry_after, transport_outcome};
 
 /// Public-cloud Microsoft Graph base (`https://graph.microsoft.com/`).
 pub const GRAPH_BASE: &str = "https://graph.microsoft.com/";
@@ -386,18 +386,7 @@ impl<T: TokenSource> Sink for GraphSink<T> {
             .await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) if failed_before_sending(&e) => {
-                return Outcome::Retry {
-                    after: None,
-                    reason: format!("Graph not reached: {}", describe(&e)),
-                    throttled: false,
-                }
-            }
-            Err(e) => {
-                return Outcome::Unknown {
-                    reason: format!("Graph request outcome unknown: {}", describe(&e)),
-                }
-            }
+            Err(e) => return transport_outcome(&e, "Graph"),
         };
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());

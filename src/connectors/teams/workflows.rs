@@ -21,7 +21,7 @@ use super::endpoint::InvalidBaseUrl;
 use super::graph_error::GraphError;
 use super::marker::Marker;
 use super::message::TeamsMessage;
-use crate::connectors::http::{describe, failed_before_sending, retry_after};
+use crate::connectors::http::{describe, retry_after, transport_outcome};
 
 /// Text of the legacy connector's "throttled" answer (sent with HTTP 200).
 const LEGACY_THROTTLE_TEXT: &str = "Microsoft Teams endpoint returned HTTP error 429";
@@ -176,18 +176,7 @@ impl Sink for WorkflowsSink {
             .await;
         let response = match sent {
             Ok(r) => r,
-            Err(e) if failed_before_sending(&e) => {
-                return Outcome::Retry {
-                    after: None,
-                    reason: format!("Workflows webhook not reached: {}", describe(&e)),
-                    throttled: false,
-                }
-            }
-            Err(e) => {
-                return Outcome::Unknown {
-                    reason: format!("Workflows webhook outcome unknown: {}", describe(&e)),
-                }
-            }
+            Err(e) => return transport_outcome(&e, "Workflows webhook"),
         };
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());
