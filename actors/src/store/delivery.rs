@@ -29,7 +29,8 @@ pub enum Resolution {
 pub struct DueScan {
     /// Entries with `next_attempt_ms <= now`, oldest first, at most the limit.
     pub due: Vec<OutboxEntry>,
-    /// Earliest `next_attempt_ms` among the rest, if any.
+    /// Earliest `next_attempt_ms` among the entries read that are not due (complete only when
+    /// fewer than `limit` entries are due).
     pub next_due_ms: Option<UnixMillis>,
 }
 
@@ -47,9 +48,13 @@ impl Store {
         let mut scan = DueScan::default();
         for row in table.range(lo.as_str()..hi.as_str())? {
             let entry: OutboxEntry = decode(OUTBOX_NAME, row?.1.value())?;
-            if entry.next_attempt_ms <= now_ms && scan.due.len() < limit {
+            if entry.next_attempt_ms <= now_ms {
                 scan.due.push(entry);
-            } else if entry.next_attempt_ms > now_ms {
+                if scan.due.len() >= limit {
+                    // A full batch: the caller does not need `next_due_ms`, stop reading.
+                    break;
+                }
+            } else {
                 scan.next_due_ms = Some(
                     scan.next_due_ms
                         .map_or(entry.next_attempt_ms, |n| n.min(entry.next_attempt_ms)),
