@@ -44,7 +44,9 @@ pub struct DeliveryConfig {
     pub concurrency: usize,
     /// Entries per batch.
     pub batch: usize,
-    /// Failures after which an entry is dead-lettered.
+    /// Failures after which an entry is dead-lettered: sends started
+    /// ([`OutboxEntry::attempts`]), and lookups made when one fails
+    /// ([`OutboxEntry::lookups`]).
     pub max_attempts: u32,
     /// Retry schedule.
     pub backoff: BackoffPolicy,
@@ -170,6 +172,41 @@ impl<K: Sink> DeliveryContext<K> {
         Some(dead)
     }
 
+    /// A lookup of an entry that may have arrived failed (`entry.lookups` already counts it):
+    /// look again after a backoff based on the lookups made, or dead-letter the entry once
+    /// `max_attempts` lookups were made (the message may or may not be at the destination;
+    /// the letter keeps `maybe_sent`).
+    fn lookup_failed(
+        &self,
+        entry: &OutboxEntry,
+        reason: &str,
+        report: &mut BatchReport,
+    ) -> Resolution {
+        let dest = &self.config.destination;
+        if entry.lookups >= self.config.max_attempts {
+            report.dead += 1;
+            self.count("dead");
+            metrics::counter!(m::DEAD_LETTERED, "destination" => self.label()).increment(1);
+            tracing::error!(destination = %dest, key = %entry.dedupe_key, lookups = entry.lookups, %reason, "lookups exhausted; dead-lettered");
+            return Resolution::Dead {
+                status: None,
+                reason: format!(
+                    "gave up after {} lookups; the last lookup failed: {reason}; the message may have arrived: check the destination and replay the dead letter if it is missing",
+                    entry.lookups
+                ),
+            };
+        }
+        report.unknown += 1;
+        let delay = self.config.backoff.delay(entry.lookups.max(1));
+        let at_ms = self.clock.now_ms() + delay.as_millis() as i64;
+        tracing::warn!(destination = %dest, key = %entry.dedupe_key, lookups = entry.lookups, %reason, retry_in_ms = delay.as_millis() as u64, "lookup failed; will look again");
+        Resolution::RetryAt {
+            at_ms,
+            reason: format!("lookup failed: {reason}"),
+            maybe_sent: true,
+        }
+    }
+
     /// Process up to one batch of due entries. Returns `Ok(None)` when nothing was due
     /// (with the time the next entry becomes due, if any).
     pub async fn batch(&self) -> Result<Result<BatchReport, Option<i64>>, StoreError> {
@@ -184,12 +221,15 @@ impl<K: Sink> DeliveryContext<K> {
         let mut report = BatchReport::default();
         let mut resolutions: Vec<(u64, Resolution)> = Vec::new();
         let mut to_send: Vec<OutboxEntry> = Vec::new();
-        for entry in scan.due {
+        let mut looked_up: Vec<u64> = Vec::new();
+        for mut entry in scan.due {
             if !entry.maybe_sent {
                 to_send.push(entry);
                 continue;
             }
             let lookup = self.sink.find_existing(&entry).await;
+            entry.lookups = entry.lookups.saturating_add(1);
+            looked_up.push(entry.seq);
             let outcome = match &lookup {
                 Lookup::Found { .. } => "found",
                 Lookup::NotFound => "not_found",
@@ -223,16 +263,8 @@ impl<K: Sink> DeliveryContext<K> {
                     }
                 },
                 Lookup::Failed { reason } => {
-                    report.unknown += 1;
-                    let at_ms = self.retry_at(&entry, None);
-                    resolutions.push((
-                        entry.seq,
-                        Resolution::RetryAt {
-                            at_ms,
-                            reason: format!("lookup failed: {reason}"),
-                            maybe_sent: true,
-                        },
-                    ));
+                    let resolution = self.lookup_failed(&entry, &reason, &mut report);
+                    resolutions.push((entry.seq, resolution));
                 }
             }
         }
@@ -258,7 +290,7 @@ impl<K: Sink> DeliveryContext<K> {
         }
         let store = self.store.clone();
         let dest = self.config.destination.clone();
-        blocking(move || store.resolve(&dest, &resolutions)).await?;
+        blocking(move || store.resolve_with_lookups(&dest, &resolutions, &looked_up)).await?;
         Ok(Ok(report))
     }
 

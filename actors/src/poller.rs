@@ -93,7 +93,9 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A
 
     /// Fetch one page with the shared session; on "session gone" invalidate, log in again
     /// (single flight) and retry once. A second refusal right after a fresh login is not a
-    /// session problem (SAP `-5002` on a fresh session is a validation error): `Refused`.
+    /// session problem (SAP `-5002` on a fresh session is a validation error): `Refused`, and
+    /// the fresh session is kept (invalidating it would cost a login per cycle while the
+    /// error lasts).
     async fn fetch(&self, page: &str) -> Result<Page, CycleError> {
         let (creds, generation) = self.session.get().await?;
         match self.source.fetch(&creds, page).await {
@@ -104,19 +106,16 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A
             Err(SourceError::SessionGone { reason }) => {
                 tracing::info!(stream = %self.stream(), %reason, "session gone while reading; logging in again");
                 self.session.invalidate(generation).await;
-                let (creds, generation) = self.session.get().await?;
+                let (creds, _) = self.session.get().await?;
                 match self.source.fetch(&creds, page).await {
                     Ok(p) => {
                         self.session.touch();
                         Ok(p)
                     }
-                    Err(SourceError::SessionGone { reason }) => {
-                        self.session.invalidate(generation).await;
-                        Err(SourceError::Refused {
-                            reason: format!("refused again on a fresh session: {reason}"),
-                        }
-                        .into())
+                    Err(SourceError::SessionGone { reason }) => Err(SourceError::Refused {
+                        reason: format!("refused again on a fresh session: {reason}"),
                     }
+                    .into()),
                     Err(e) => Err(e.into()),
                 }
             }

@@ -108,6 +108,7 @@ impl<A: Authenticator> SessionHandle<A> {
                 return Ok((cur.credentials.clone(), state.generation));
             }
         }
+        self.retire_expired(&mut state).await;
         self.login_locked(&mut state).await
     }
 
@@ -168,6 +169,7 @@ impl<A: Authenticator> SessionHandle<A> {
             }
             _ => {
                 self.refreshed("relogin");
+                self.retire_expired(&mut state).await;
                 let _ = self.login_locked(&mut state).await;
             }
         }
@@ -182,10 +184,37 @@ impl<A: Authenticator> SessionHandle<A> {
         }
     }
 
-    /// Has this credential logged in at least once and is it not blocked now?
+    /// Does this credential hold valid credentials right now: a session that has not expired by
+    /// our clock (inactivity or absolute rule, with the same safety margin [`Self::get`] uses)
+    /// and no failed login it is backing off from? `false` before the first login, after
+    /// [`Self::invalidate`] or [`Self::logout`], once the session idled out, and while a
+    /// rejected or failed login waits for its next attempt.
     pub async fn is_ready(&self) -> bool {
         let state = self.inner.state.lock().await;
-        state.current.is_some()
+        let now = self.inner.clock.now_ms();
+        now >= state.blocked_until_ms
+            && state
+                .current
+                .as_ref()
+                .is_some_and(|cur| !self.expired(cur, now, 1.0))
+    }
+
+    /// Drop an inactivity session that expired by our clock before logging in again, logging
+    /// it out first (best effort): if it is still alive at the server (clock drift, our safety
+    /// margin), SAP would hold its licence until its own timeout. A session the server
+    /// reported gone was already dropped by [`Self::invalidate`] and needs no logout; absolute
+    /// tokens are simply replaced.
+    async fn retire_expired(&self, state: &mut State<A::Credentials>) {
+        let Some(cur) = &state.current else {
+            return;
+        };
+        if !matches!(cur.expiry, Expiry::Inactivity(_)) {
+            return;
+        }
+        if let Some(old) = state.current.take() {
+            self.inner.auth.logout(&old.credentials).await;
+            tracing::info!(credential = %self.inner.name, generation = state.generation, "logged out of the expired session before logging in again");
+        }
     }
 
     fn expired(&self, cur: &Current<A::Credentials>, now: UnixMillis, fraction: f64) -> bool {

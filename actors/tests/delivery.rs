@@ -240,6 +240,74 @@ async fn a_failed_lookup_is_retried_later_and_never_resends() {
 }
 
 #[tokio::test]
+async fn a_lookup_that_keeps_failing_backs_off_and_is_dead_lettered() {
+    // config(): max_attempts 5, the delivery backoff (1 s, 2 s, 4 s, ... with jitter).
+    let h = harness(1, config());
+    h.sink.script(vec![unknown()]);
+    h.batch().await;
+    for lookups in 1..=4u32 {
+        let due = h.idle().await.expect("the entry is due later");
+        h.env
+            .clock
+            .advance(Duration::from_millis((due - h.store.now_ms()).max(0) as u64));
+        h.sink.script_lookups(vec![Lookup::Failed {
+            reason: "503 Service Unavailable".into(),
+        }]);
+        let before = h.store.now_ms();
+        let r = h.batch().await;
+        assert_eq!((r.unknown, r.dead), (1, 0), "lookup {lookups}: {r:?}");
+        let e = &h.entries()[0];
+        assert_eq!(e.lookups, lookups, "every lookup is counted and stored");
+        assert_eq!(e.attempts, 1, "a lookup is not a send");
+        assert!(e.maybe_sent);
+        let wait_ms = e.next_attempt_ms - before;
+        let floor_ms = 1000 * (1i64 << (lookups - 1));
+        assert!(
+            wait_ms >= floor_ms && wait_ms < 2 * floor_ms,
+            "lookup {lookups}: the backoff grows with the lookups made ({wait_ms} ms)"
+        );
+    }
+    // The fifth failed lookup reaches max_attempts: dead letter naming the lookup error.
+    let due = h.idle().await.expect("the entry is due later");
+    h.env
+        .clock
+        .advance(Duration::from_millis((due - h.store.now_ms()).max(0) as u64));
+    h.sink.script_lookups(vec![Lookup::Failed {
+        reason: "503 Service Unavailable".into(),
+    }]);
+    let r = h.batch().await;
+    assert_eq!((r.unknown, r.dead), (0, 1), "{r:?}");
+    assert!(h.entries().is_empty());
+    assert_eq!(h.sink.sends(), 1, "never sent again");
+    let letter = h.store.dead_letter(1).unwrap().unwrap();
+    assert!(
+        letter.reason.starts_with("gave up after 5 lookups")
+            && letter.reason.contains("503 Service Unavailable"),
+        "{}",
+        letter.reason
+    );
+    assert_eq!(letter.status, None);
+    assert_eq!(letter.entry.lookups, 5);
+    assert!(letter.entry.maybe_sent, "it may have arrived");
+    assert_eq!(
+        h.store.ledger(&h.dedupe_key(1)).unwrap().unwrap().state,
+        LedgerState::Dead
+    );
+}
+
+#[tokio::test]
+async fn a_lookup_that_finds_nothing_is_counted_with_the_send() {
+    let h = harness(1, config());
+    h.sink.script(vec![unknown(), unknown()]);
+    h.batch().await;
+    h.env.clock.advance(Duration::from_secs(60));
+    h.batch().await; // lookup: NotFound → second send → unknown again
+    assert_eq!(h.sink.log(), vec!["send:1", "lookup:1", "send:1"]);
+    let e = &h.entries()[0];
+    assert_eq!((e.attempts, e.lookups), (2, 1));
+}
+
+#[tokio::test]
 async fn unverifiable_unknown_goes_to_dead_letters_by_default() {
     let h = harness(1, config());
     h.sink.script(vec![unknown()]);

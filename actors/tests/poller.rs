@@ -198,11 +198,19 @@ async fn session_gone_twice_is_refused_and_the_cursor_stays() {
     }
     assert_eq!(h.cursor().as_deref(), Some("p03"), "cursor did not move");
     assert_eq!(h.auth.logins(), 2, "exactly one re-login, no loop");
+    assert!(
+        h.ctx.session.is_ready().await,
+        "the fresh session is kept: a refusal on it is not a session problem"
+    );
 
-    // The next cycle logs in again (the second refusal invalidated the session) and reads
-    // everything after the cursor; page 1 was already committed and is not repeated.
+    // The next cycle reuses that fresh session (no third login) and reads everything after
+    // the cursor; page 1 was already committed and is not repeated.
+    let before = h.source.calls().len();
     let r = h.ctx.cycle().await.unwrap();
-    assert_eq!(h.auth.logins(), 3);
+    assert_eq!(h.auth.logins(), 2, "no login for the next cycle");
+    assert!(h.source.calls()[before..]
+        .iter()
+        .all(|(creds, _)| *creds == 2));
     assert_eq!(r.records, 4);
     assert_eq!(r.enqueued, 2);
     assert_eq!(h.cursor().as_deref(), Some("p07"));

@@ -74,14 +74,17 @@ async fn inactivity_session_is_kept_alive_then_renewed_before_it_times_out() {
 
     // 29.5 minutes idle, before SAP's 30 minutes are over: get() logs in again proactively
     // rather than handing out a session that may die mid-request.
+    // The dropped session is logged out first (it may still hold a licence at SAP).
     clock.advance(Duration::from_secs(15 * 60 + 30));
     assert_eq!(session.get().await.unwrap(), (2, 2));
     assert_eq!((auth.logins(), auth.keepalives()), (2, 1));
+    assert_eq!(auth.logged_out(), vec![1]);
 
-    // Past the timeout: a new login again.
+    // Past the timeout: a new login again, after a best-effort logout.
     clock.advance(Duration::from_secs(31 * 60));
     assert_eq!(session.get().await.unwrap(), (3, 3));
     assert_eq!(auth.logins(), 3);
+    assert_eq!(auth.logged_out(), vec![1, 2]);
 
     // Regular use keeps the session: a get every 10 minutes for an hour needs no login.
     for _ in 0..6 {
@@ -91,8 +94,102 @@ async fn inactivity_session_is_kept_alive_then_renewed_before_it_times_out() {
     assert_eq!(auth.logins(), 3);
 
     session.logout().await;
-    assert_eq!(auth.log.logouts.load(Ordering::SeqCst), 1);
+    assert_eq!(auth.log.logouts.load(Ordering::SeqCst), 3);
+    assert_eq!(auth.logged_out(), vec![1, 2, 3]);
     assert!(!session.is_ready().await);
+}
+
+#[tokio::test]
+async fn an_expired_inactivity_session_is_logged_out_before_the_next_login() {
+    let clock = ManualClock::new(T0);
+    let health = Health::default();
+    let auth = FakeAuth::new(Expiry::Inactivity(Duration::from_secs(30 * 60)));
+    let session = handle(&auth, &clock, &health);
+    assert_eq!(session.get().await.unwrap(), (1, 1));
+
+    // Idle past the timeout, then get(): log out session 1, log in session 2.
+    clock.advance(Duration::from_secs(31 * 60));
+    assert_eq!(session.get().await.unwrap(), (2, 2));
+    assert_eq!(auth.logged_out(), vec![1]);
+
+    // Idle past the timeout, then the keepalive timer: the same, through maintain().
+    clock.advance(Duration::from_secs(31 * 60));
+    session.maintain().await;
+    assert_eq!((auth.logins(), auth.keepalives()), (3, 0));
+    assert_eq!(auth.logged_out(), vec![1, 2]);
+    assert_eq!(session.get().await.unwrap(), (3, 3));
+
+    // A session the server reported gone needs no logout.
+    session.invalidate(3).await;
+    assert_eq!(session.get().await.unwrap(), (4, 4));
+    assert_eq!(auth.logged_out(), vec![1, 2]);
+
+    // A login that fails after the logout does not log the old session out twice.
+    clock.advance(Duration::from_secs(31 * 60));
+    auth.fail_next_login(AuthError::Transient {
+        reason: "500 (299) SAML Login Failed".into(),
+        retry_after: Some(Duration::from_secs(5)),
+    });
+    assert!(session.get().await.is_err());
+    assert_eq!(auth.logged_out(), vec![1, 2, 4]);
+    clock.advance(Duration::from_secs(6));
+    assert_eq!(session.get().await.unwrap(), (6, 5));
+    assert_eq!(auth.logged_out(), vec![1, 2, 4]);
+}
+
+#[tokio::test]
+async fn an_absolute_token_is_replaced_without_a_logout() {
+    let clock = ManualClock::new(T0);
+    let health = Health::default();
+    let auth = FakeAuth::new(Expiry::Absolute(Duration::from_secs(3600)));
+    let session = handle(&auth, &clock, &health);
+    assert_eq!(session.get().await.unwrap(), (1, 1));
+    clock.advance(Duration::from_secs(3700));
+    assert_eq!(session.get().await.unwrap(), (2, 2));
+    assert!(auth.logged_out().is_empty());
+}
+
+#[tokio::test]
+async fn ready_means_valid_credentials_and_no_backoff() {
+    let clock = ManualClock::new(T0);
+    let health = Health::default();
+    let auth = FakeAuth::new(Expiry::Inactivity(Duration::from_secs(30 * 60)));
+    let session = handle(&auth, &clock, &health);
+    assert!(!session.is_ready().await, "not logged in yet");
+    session.get().await.unwrap();
+    assert!(session.is_ready().await);
+
+    // Idle past SAP's timeout: the session object still exists but is no longer usable.
+    clock.advance(Duration::from_secs(31 * 60));
+    assert!(!session.is_ready().await, "expired by inactivity");
+    session.get().await.unwrap();
+    assert!(session.is_ready().await);
+
+    // Reported gone: not ready until the next login.
+    session.invalidate(2).await;
+    assert!(!session.is_ready().await, "invalidated");
+    session.get().await.unwrap();
+    assert!(session.is_ready().await);
+
+    // An absolute token in its renewal window whose renewal fails: the old token still
+    // works for a few minutes, but the credential is backing off from a failed login.
+    let auth = FakeAuth::new(Expiry::Absolute(Duration::from_secs(3600)));
+    let session = handle(&auth, &clock, &health);
+    session.get().await.unwrap();
+    clock.advance(Duration::from_secs(50 * 60));
+    auth.fail_next_login(AuthError::Transient {
+        reason: "503 Service Unavailable".into(),
+        retry_after: Some(Duration::from_secs(60)),
+    });
+    session.maintain().await;
+    assert_eq!(auth.logins(), 2);
+    assert!(
+        !session.is_ready().await,
+        "backing off after a failed login"
+    );
+    clock.advance(Duration::from_secs(61));
+    session.maintain().await;
+    assert!(session.is_ready().await);
 }
 
 #[tokio::test]

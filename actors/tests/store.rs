@@ -5,7 +5,7 @@ mod support;
 
 use std::sync::atomic::Ordering;
 
-use ml_connector_actors::store::{LedgerEntry, LedgerState, Resolution, StoreError};
+use ml_connector_actors::store::{LedgerEntry, LedgerState, OutboxEntry, Resolution, StoreError};
 use serde_json::json;
 use support::*;
 
@@ -466,4 +466,56 @@ fn everything_survives_reopening_the_file() {
     assert_eq!(s.enqueued, 1);
     let entries = outbox(&store, DEST);
     assert!(entries[1].seq > kept_seq);
+}
+
+#[test]
+fn outbox_entries_written_before_the_lookup_counter_still_decode() {
+    let old = serde_json::json!({
+        "seq": 12, "destination": "finance-channel", "route": "big-pos",
+        "dedupe_key": "acme/PurchaseOrders/42/created->finance-channel",
+        "event_key": "acme/PurchaseOrders/42/created", "payload": {"summary": "PO 42"},
+        "created_ms": T0, "attempts": 3, "next_attempt_ms": T0, "maybe_sent": true,
+        "last_error": "timeout"
+    });
+    let entry: OutboxEntry = serde_json::from_value(old).expect("decodes");
+    assert_eq!((entry.attempts, entry.lookups), (3, 0));
+    let round: OutboxEntry = serde_json::from_value(serde_json::to_value(&entry).unwrap()).unwrap();
+    assert_eq!(round, entry);
+}
+
+#[test]
+fn resolve_with_lookups_counts_each_lookup_in_the_same_commit() {
+    let env = Env::new();
+    let store = env.open();
+    commit(&store, &records(3), &FakeRouter::to(&[DEST]), None).unwrap();
+    let e = outbox(&store, DEST);
+    let (s1, s2, s3) = (e[0].seq, e[1].seq, e[2].seq);
+    store
+        .resolve_with_lookups(
+            DEST,
+            &[
+                (
+                    s1,
+                    Resolution::RetryAt {
+                        at_ms: T0 + 1000,
+                        reason: "lookup failed: 503".into(),
+                        maybe_sent: true,
+                    },
+                ),
+                (
+                    s2,
+                    Resolution::Dead {
+                        status: None,
+                        reason: "gave up after 1 lookups".into(),
+                    },
+                ),
+            ],
+            &[s1, s2, s3, 9999],
+        )
+        .unwrap();
+    let left = outbox(&store, DEST);
+    assert_eq!(left.len(), 2);
+    assert_eq!((left[0].seq, left[0].lookups), (s1, 1));
+    assert_eq!((left[1].seq, left[1].lookups), (s3, 1));
+    assert_eq!(store.dead_letter(s2).unwrap().unwrap().entry.lookups, 1);
 }

@@ -193,10 +193,23 @@ pub fn format_money(amount: f64, currency: Option<&str>) -> String {
     out
 }
 
-/// The record's total as an amount: `DocTotal` for documents; for payments (no `DocTotal`)
-/// the sum of `CashSum`, `TransferSum` and `CheckSum` (or of `PaymentChecks[].CheckSum`)
-/// present. `None` when none of these fields is present and numeric.
+/// The record's total as an amount in its `DocCurrency`.
+///
+/// Documents: SAP keeps `DocTotal` in the company's local currency and `DocTotalFc` in the
+/// document currency when `DocCurrency` is foreign (`DocTotalFc` is 0 on a local-currency
+/// document), so a present, non-zero `DocTotalFc` wins, otherwise `DocTotal`. Payments (no
+/// `DocTotal`): the sum of `CashSum`, `TransferSum` and `CheckSum` (or of
+/// `PaymentChecks[].CheckSum`) present. `None` when none of these fields is present and
+/// numeric. Route filters are not affected: they read the raw fields (`DocTotal >= 10000`
+/// compares the local-currency total).
 pub fn total_amount(doc: &Json) -> Option<f64> {
+    if let Some(fc) = doc
+        .get("DocTotalFc")
+        .and_then(json_number)
+        .filter(|fc| *fc != 0.0)
+    {
+        return Some(fc);
+    }
     if let Some(total) = doc.get("DocTotal").and_then(json_number) {
         return Some(total);
     }
@@ -221,8 +234,10 @@ pub fn total_amount(doc: &Json) -> Option<f64> {
     sum
 }
 
-/// The record's formatted total ([`total_amount`] with `DocCurrency`), e.g.
-/// `"12,500.00 EUR"`.
+/// The record's formatted total ([`total_amount`], in the document currency, with
+/// `DocCurrency`), e.g. `{"DocTotal": 13625.0, "DocTotalFc": 12500.0, "DocCurrency": "EUR"}`
+/// -> `"12,500.00 EUR"`, `{"DocTotal": 980.0, "DocTotalFc": 0.0, "DocCurrency": "USD"}` ->
+/// `"980.00 USD"`.
 pub fn total(doc: &Json) -> Option<String> {
     let amount = total_amount(doc)?;
     let currency = doc.get("DocCurrency").and_then(Json::as_str);
@@ -310,6 +325,32 @@ mod tests {
             Some("2,000.00 USD")
         );
         assert_eq!(total(&json!({"CardCode": "V1"})), None);
+    }
+
+    #[test]
+    fn foreign_currency_totals_use_doc_total_fc() {
+        // SAP: DocTotal is in the local currency (USD here), DocTotalFc in DocCurrency.
+        assert_eq!(
+            total(&json!({"DocTotal": 13625.0, "DocTotalFc": 12500.0, "DocCurrency": "EUR"}))
+                .as_deref(),
+            Some("12,500.00 EUR")
+        );
+        assert_eq!(
+            total(&json!({"DocTotal": "1270.0", "DocTotalFc": "1000", "DocCurrency": "GBP"}))
+                .as_deref(),
+            Some("1,000.00 GBP")
+        );
+        // Local-currency document: DocTotalFc is 0, DocTotal is the document's total.
+        assert_eq!(
+            total(&json!({"DocTotal": 980.0, "DocTotalFc": 0.0, "DocCurrency": "USD"})).as_deref(),
+            Some("980.00 USD")
+        );
+        // Missing or non-numeric DocTotalFc: DocTotal.
+        assert_eq!(
+            total(&json!({"DocTotal": 980.0, "DocTotalFc": null, "DocCurrency": "USD"})).as_deref(),
+            Some("980.00 USD")
+        );
+        assert_eq!(total_amount(&json!({"DocTotalFc": 0.0})), None);
     }
 
     #[test]

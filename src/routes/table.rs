@@ -406,6 +406,34 @@ mod tests {
     }
 
     #[test]
+    fn filters_read_the_local_doc_total_and_messages_show_the_document_currency() {
+        // SAP: DocTotal in the local currency (USD), DocTotalFc in DocCurrency (EUR).
+        let mut big = spec("big", "finance");
+        big.when = vec!["DocTotal >= 10000".into()];
+        let table = RouteTable::new(vec![big]).expect("valid");
+        let mut over = event("acme", "PurchaseOrders", EventKind::Created, 10900.0);
+        over.fields["DocTotalFc"] = json!(9500.0);
+        let intents = table.route(&over).expect("routes");
+        assert_eq!(
+            intents.len(),
+            1,
+            "10,900.00 USD local total passes the filter"
+        );
+        let msg: TeamsMessage =
+            serde_json::from_value(intents[0].payload.clone()).expect("TeamsMessage");
+        assert_eq!(
+            msg.summary,
+            "Purchase order 1042 · Acme Supplies (V10000) · 9,500.00 EUR · Open · due 2026-12-01"
+        );
+        let mut under = event("acme", "PurchaseOrders", EventKind::Created, 9800.0);
+        under.fields["DocTotalFc"] = json!(10500.0);
+        assert!(
+            table.route(&under).expect("routes").is_empty(),
+            "the filter does not read DocTotalFc"
+        );
+    }
+
+    #[test]
     fn shared_templates_render_once_and_agree() {
         let table = RouteTable::new(vec![spec("a", "x"), spec("b", "y")]).expect("valid");
         let intents = table

@@ -61,9 +61,11 @@ pub struct RouteTemplates {
 /// attribute access on a missing value yields undefined instead of failing.
 ///
 /// Extra filters:
-/// - `money` — `{{ doc.DocTotal|money }}` -> `12,500.00`, `{{ doc.DocTotal|money(doc.DocCurrency) }}`
+/// - `money` — `{{ doc.DocTotal|money }}` -> `12,500.00`, `{{ doc.DocTotalFc|money(doc.DocCurrency) }}`
 ///   -> `12,500.00 EUR`; accepts numbers and numeric strings; empty for a missing value;
-///   error for anything else.
+///   error for anything else. SAP's `DocTotal` is in the company's local currency and
+///   `DocTotalFc` in `DocCurrency` (0 on a local-currency document): to print a document's
+///   own total use `{{ total }}`, which picks the right one.
 /// - `date` — `{{ doc.DocDueDate|date }}` -> `2026-12-01`; with a `time` format description
 ///   `{{ doc.DocDueDate|date("[day].[month].[year]") }}` -> `01.12.2026`; empty for a missing
 ///   value; error for text that is not a date.

@@ -85,13 +85,25 @@ impl Store {
         })
     }
 
-    /// Record the outcomes of a batch in one commit.
+    /// Record the outcomes of a batch in one commit (no lookups were made).
     pub fn resolve(
         &self,
         destination: &str,
         outcomes: &[(u64, Resolution)],
     ) -> Result<(), StoreError> {
-        if outcomes.is_empty() {
+        self.resolve_with_lookups(destination, outcomes, &[])
+    }
+
+    /// Record the outcomes of a batch and the lookups made in it in one commit: every seq in
+    /// `looked_up` gets its [`OutboxEntry::lookups`] increased by one before its resolution is
+    /// applied (so a dead letter carries the final count). Unknown seqs are ignored.
+    pub fn resolve_with_lookups(
+        &self,
+        destination: &str,
+        outcomes: &[(u64, Resolution)],
+        looked_up: &[u64],
+    ) -> Result<(), StoreError> {
+        if outcomes.is_empty() && looked_up.is_empty() {
             return Ok(());
         }
         let now = self.now_ms();
@@ -99,6 +111,14 @@ impl Store {
             let mut table = txn.open_table(OUTBOX)?;
             let mut ledger = txn.open_table(DEDUPE)?;
             let mut dead = txn.open_table(DEAD_LETTERS)?;
+            for seq in looked_up {
+                let key = outbox_key(destination, *seq);
+                let Some(mut entry) = read_entry(&table, &key)? else {
+                    continue;
+                };
+                entry.lookups = entry.lookups.saturating_add(1);
+                table.insert(key.as_str(), encode(&entry).as_slice())?;
+            }
             for (seq, resolution) in outcomes {
                 let key = outbox_key(destination, *seq);
                 let Some(mut entry) = read_entry(&table, &key)? else {

@@ -100,6 +100,7 @@ impl Store {
                 let mut entry = letter.entry.clone();
                 entry.seq = seq;
                 entry.attempts = 0;
+                entry.lookups = 0;
                 entry.next_attempt_ms = now;
                 entry.maybe_sent = false;
                 entry.last_error = None;

@@ -115,6 +115,7 @@ impl Store {
                         payload: intent.payload,
                         created_ms: now,
                         attempts: 0,
+                        lookups: 0,
                         next_attempt_ms: now,
                         maybe_sent: false,
                         last_error: None,

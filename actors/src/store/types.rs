@@ -9,7 +9,9 @@ use crate::clock::UnixMillis;
 /// Shape in redb (`outbox` table, key `"<destination>\x1f<seq:020>"`), JSON:
 /// `{"seq":12,"destination":"finance-channel","route":"big-pos","dedupe_key":"acme/PurchaseOrders/42/created->finance-channel",
 ///   "event_key":"acme/PurchaseOrders/42/created","payload":{...},"created_ms":1763700000000,
-///   "attempts":0,"next_attempt_ms":1763700000000,"maybe_sent":false,"last_error":null}`
+///   "attempts":0,"lookups":0,"next_attempt_ms":1763700000000,"maybe_sent":false,"last_error":null}`
+///
+/// `lookups` may be absent in entries written before it existed; it then reads as 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     /// Store-wide sequence number (monotonic, assigned at commit).
@@ -29,6 +31,11 @@ pub struct OutboxEntry {
     pub created_ms: UnixMillis,
     /// Delivery attempts started so far.
     pub attempts: u32,
+    /// Lookups at the destination ([`crate::Sink::find_existing`]) made so far, whatever
+    /// their answer. Failed lookups back off on this count, and an entry whose lookup fails
+    /// when it has reached the destination's `max_attempts` is dead-lettered.
+    #[serde(default)]
+    pub lookups: u32,
     /// Not before this time, UTC milliseconds.
     pub next_attempt_ms: UnixMillis,
     /// An attempt may have reached the destination (the process stopped while sending, or the

@@ -163,6 +163,8 @@ pub struct AuthLog {
     pub logins: AtomicUsize,
     pub keepalives: AtomicUsize,
     pub logouts: AtomicUsize,
+    /// Credentials passed to each logout, in order.
+    pub logged_out: Mutex<Vec<u64>>,
     /// Logins in progress right now, and the most seen at once (single-flight check).
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
@@ -186,6 +188,7 @@ impl FakeAuth {
                 logins: AtomicUsize::new(0),
                 keepalives: AtomicUsize::new(0),
                 logouts: AtomicUsize::new(0),
+                logged_out: Mutex::new(Vec::new()),
                 in_flight: AtomicUsize::new(0),
                 max_in_flight: AtomicUsize::new(0),
                 script: Mutex::new(VecDeque::new()),
@@ -197,6 +200,11 @@ impl FakeAuth {
 
     pub fn logins(&self) -> usize {
         self.log.logins.load(Ordering::SeqCst)
+    }
+
+    /// Credentials logged out so far, in order.
+    pub fn logged_out(&self) -> Vec<u64> {
+        lock(&self.log.logged_out).clone()
     }
 
     pub fn keepalives(&self) -> usize {
@@ -239,8 +247,9 @@ impl Authenticator for FakeAuth {
         Ok(None)
     }
 
-    async fn logout(&self, _credentials: &u64) {
+    async fn logout(&self, credentials: &u64) {
         self.log.logouts.fetch_add(1, Ordering::SeqCst);
+        lock(&self.log.logged_out).push(*credentials);
     }
 }
 

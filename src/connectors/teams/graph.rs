@@ -496,6 +496,7 @@ mod tests {
             payload,
             created_ms: CREATED_MS,
             attempts: 0,
+            lookups: 0,
             next_attempt_ms: CREATED_MS,
             maybe_sent: false,
             last_error: None,

@@ -231,6 +231,7 @@ mod tests {
             }),
             created_ms: 0,
             attempts: 0,
+            lookups: 0,
             next_attempt_ms: 0,
             maybe_sent: false,
             last_error: None,
