@@ -214,7 +214,9 @@ impl<K: Sink> DeliveryContext<K> {
         let dest = self.config.destination.clone();
         let now = self.clock.now_ms();
         let limit = self.config.batch;
+        let t0 = std::time::Instant::now();
         let scan = blocking(move || store.due_entries(&dest, now, limit)).await?;
+        let t_scan = t0.elapsed();
         if scan.due.is_empty() {
             return Ok(Err(scan.next_due_ms));
         }
@@ -271,7 +273,10 @@ impl<K: Sink> DeliveryContext<K> {
         let seqs: Vec<u64> = to_send.iter().map(|e| e.seq).collect();
         let store = self.store.clone();
         let dest = self.config.destination.clone();
+        let t1 = std::time::Instant::now();
         blocking(move || store.begin_attempts(&dest, &seqs)).await?;
+        let t_mark = t1.elapsed();
+        let t2 = std::time::Instant::now();
         let sent: Vec<(OutboxEntry, Outcome)> = stream::iter(to_send)
             .map(|mut entry| async move {
                 if let Some(l) = &self.limiter {
@@ -290,7 +295,18 @@ impl<K: Sink> DeliveryContext<K> {
         }
         let store = self.store.clone();
         let dest = self.config.destination.clone();
+        let t_send = t2.elapsed();
+        let t3 = std::time::Instant::now();
         blocking(move || store.resolve_with_lookups(&dest, &resolutions, &looked_up)).await?;
+        tracing::debug!(
+            destination = %self.config.destination,
+            delivered = report.delivered,
+            scan_ms = t_scan.as_millis() as u64,
+            mark_ms = t_mark.as_millis() as u64,
+            send_ms = t_send.as_millis() as u64,
+            resolve_ms = t3.elapsed().as_millis() as u64,
+            "delivery batch"
+        );
         Ok(Ok(report))
     }
 

@@ -116,8 +116,8 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
     let toml = env.gateway_toml(
         &state,
         &GatewayToml {
-            page_size: 1000,
-            concurrency: 32,
+            page_size: 100,
+            concurrency: 16,
             rate_per_second: 0.0,
             log_level: "warn".into(),
             summary_template: Some("bench {{ doc.DocEntry }}".into()),
@@ -148,6 +148,10 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
             *slot = clock::system().now_ms();
         }
     }
+    eprintln!(
+        "bench: {docs} documents inserted in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     let by_entry: std::collections::HashMap<i64, i64> = entries
         .iter()
         .enumerate()
@@ -194,9 +198,9 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
             continue;
         }
         if let Some(c) = by_entry.get(&entry) {
-            latencies.push((m.created_ms - c).max(0) as f64);
+            latencies.push((m.received_ms - c).max(0) as f64);
         }
-        last = last.max(m.created_ms);
+        last = last.max(m.received_ms);
     }
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let pct = |p: f64| {

@@ -60,6 +60,10 @@ txn_err!(
     redb::SetDurabilityError
 );
 
+/// redb page cache. redb's default (1 GiB) lets the cache grow with the file; an appliance
+/// works on the outbox head and recent snapshots, so a small cache keeps memory flat.
+const CACHE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -82,6 +86,7 @@ impl Store {
         let repaired = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = repaired.clone();
         let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
             .set_repair_callback(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst))
             .create(path)
             .map_err(|e| StoreError::Open {

@@ -203,11 +203,13 @@ fn decide_post(
         return Err(GraphError::too_many_requests(1));
     }
 
+    let received_ms = state.now_ms();
     let id = state.next_message_id();
     let raw = chat_message(id, target, &state.config, &posted);
     let stored = StoredMessage {
         id: id.to_string(),
         created_ms: id,
+        received_ms,
         body_content_type: posted.content_type.clone(),
         content: posted.content.clone(),
         attachments: posted.attachments.clone(),

@@ -6,8 +6,12 @@ pub struct StoredMessage {
     /// Graph message id: epoch milliseconds as a string (e.g. `"1616990032035"`), unique across
     /// the sandbox and increasing in arrival order.
     pub id: String,
-    /// `createdDateTime` as epoch milliseconds on the sandbox clock (equal to the id).
+    /// `createdDateTime` as epoch milliseconds on the sandbox clock (equal to the id, so it runs
+    /// ahead of real time during bursts of more than one message per millisecond).
     pub created_ms: i64,
+    /// When the message was stored, epoch milliseconds on the sandbox clock (not bumped for
+    /// uniqueness: use this to measure latency).
+    pub received_ms: i64,
     /// `body.contentType`: `"text"` or `"html"` (lower case).
     pub body_content_type: String,
     /// `body.content` as posted.
