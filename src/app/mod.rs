@@ -305,17 +305,13 @@ impl Gateway {
         for t in &config.tenants {
             let client = crate::tls::http_client(&t.sap.tls, t.sap.request_timeout())
                 .map_err(|e| StartError::Client(format!("tenant {}: {e}", t.name)))?;
-            let password_secret = match &t.sap.password {
-                config::SecretRef::Secret(n) => n.clone(),
-                config::SecretRef::Env(v) => format!("(environment variable {v})"),
-            };
             let settings = SapSettings {
                 base_url: sap_b1::service_root(t.sap.base_url.clone()),
                 company_db: t.sap.company_db.clone(),
                 username: t.sap.username.clone(),
                 password: self.secret(&t.sap.password)?,
                 session_timeout_override: t.sap.session_timeout(),
-                password_secret,
+                password_fix: t.sap.password.how_to_update(),
             };
             let session = self.start_session(
                 SapAuthenticator::new(client.clone(), settings),

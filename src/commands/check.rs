@@ -127,7 +127,7 @@ async fn check_all(
                 username: t.sap.username.clone(),
                 password,
                 session_timeout_override: t.sap.session_timeout(),
-                password_secret: t.sap.password.describe(),
+                password_fix: t.sap.password.how_to_update(),
             },
         );
         let login = match auth.login().await {

@@ -27,6 +27,16 @@ pub enum SecretRef {
 
 impl SecretRef {
     /// Human description naming the reference, never the value: `secret "x"` / `env var X`.
+    /// What an operator does to change the value: `run \`ml-connector secret set NAME\`` or
+    /// `change environment variable VAR`.
+    pub fn how_to_update(&self) -> String {
+        match self {
+            SecretRef::Secret(name) => format!("run `ml-connector secret set {name}`"),
+            SecretRef::Env(var) => format!("change environment variable {var}"),
+        }
+    }
+
+    /// `secret "NAME"` or `environment variable VAR` (for messages).
     pub fn describe(&self) -> String {
         match self {
             SecretRef::Secret(name) => format!("secret \"{name}\""),

@@ -83,6 +83,10 @@ pub struct GatewayToml {
     pub format: &'static str,
     /// HTTP listen address.
     pub listen: String,
+    /// Name of an environment variable holding the admin API bearer token (`None`: admin off).
+    pub admin_token_env: Option<&'static str>,
+    /// Name of an environment variable holding the SAP webhook HMAC secret (`None`: off).
+    pub webhook_secret_env: Option<&'static str>,
     pub log_level: String,
     /// Summary template of the PurchaseOrders route, also used as `<p>…</p>` HTML (`None`: default).
     pub summary_template: Option<String>,
@@ -99,6 +103,8 @@ impl Default for GatewayToml {
             when: Vec::new(),
             format: "html",
             listen: "127.0.0.1:0".into(),
+            admin_token_env: None,
+            webhook_secret_env: None,
             log_level: "info".into(),
             summary_template: None,
         }
@@ -124,16 +130,23 @@ impl SandboxEnv {
         let _ = write!(
             t,
             "[service]\nstate_dir = {state:?}\nlog_format = \"text\"\nlog_level = {level:?}\n\n\
-             [http]\nlisten = {listen:?}\ntls = \"off\"\n\n\
+             [http]\nlisten = {listen:?}\ntls = \"off\"\n{admin}\n\
              [[tenants]]\nname = \"acme\"\n\n[tenants.sap]\nbase_url = \"{sap}\"\ncompany_db = \"SBODEMOUS\"\n\
              username = \"manager\"\npassword = {{ env = \"{SAP_PASSWORD_ENV}\" }}\ntls = {{ mode = \"system\" }}\n\
              page_size = {page}\noverlap_seconds = 60\nstart_from = \"beginning\"\nrequest_timeout_seconds = 10\n",
             state = state_dir.display().to_string(),
             level = o.log_level,
             listen = o.listen,
+            admin = o
+                .admin_token_env
+                .map(|v| format!("admin_token = {{ env = \"{v}\" }}\n"))
+                .unwrap_or_default(),
             sap = self.sap_url,
             page = o.page_size,
         );
+        if let Some(var) = o.webhook_secret_env {
+            let _ = writeln!(t, "webhook_secret = {{ env = \"{var}\" }}");
+        }
         if let Some(s) = o.session_timeout_seconds {
             let _ = writeln!(t, "session_timeout_seconds = {s}");
         }

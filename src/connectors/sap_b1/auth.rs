@@ -101,9 +101,9 @@ pub struct SapSettings {
     pub password: SecretString,
     /// Refresh sooner than SAP's `SessionTimeout` says (the shorter of the two is used).
     pub session_timeout_override: Option<Duration>,
-    /// Name of the secret that holds the password, shown in the fix of a wrong-password error
-    /// (`ml-connector secret set <password_secret>`), e.g. `acme/sap_b1/password`.
-    pub password_secret: String,
+    /// How the operator corrects the password, appended to a wrong-password error, e.g.
+    /// ``run `ml-connector secret set acme-sap-password` ``.
+    pub password_fix: String,
 }
 
 /// Logs in to the Service Layer and keeps the session alive. Implements [`Authenticator`]
@@ -175,9 +175,8 @@ impl SapAuthenticator {
                 };
                 AuthError::Rejected {
                     reason: format!(
-                        "wrong user name or password for CompanyDB {db}, user {} ({sap}): \
-                         ml-connector secret set {}",
-                        self.settings.username, self.settings.password_secret
+                        "wrong user name or password for CompanyDB {db}, user {} ({sap}): {}",
+                        self.settings.username, self.settings.password_fix
                     ),
                 }
             }
@@ -379,7 +378,7 @@ mod tests {
             username: "manager".into(),
             password: SecretString::from(PASSWORD),
             session_timeout_override: None,
-            password_secret: "acme/sap_b1/password".into(),
+            password_fix: "run `ml-connector secret set acme/sap_b1/password`".into(),
         }
     }
 
