@@ -13,6 +13,7 @@ use ml_connector_actors::{clock, Store};
 use crate::app::Gateway;
 use crate::config::{Config, SecretRef};
 use crate::http::{self, HttpState};
+use crate::routes::humanize;
 use crate::sandbox::env::SandboxEnv;
 use crate::sandbox::microsoft::MsSandboxConfig;
 use crate::sandbox::sap::SapSandboxConfig;
@@ -80,6 +81,7 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
 
     let stop = Arc::new(AtomicBool::new(false));
     let deliveries = env.ms.subscribe();
+    let names = destination_names(&config);
     let printer = {
         let stop = stop.clone();
         std::thread::spawn(move || {
@@ -87,7 +89,10 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
             while !stop.load(Ordering::SeqCst) {
                 if let Ok(d) = deliveries.recv_timeout(Duration::from_millis(200)) {
                     n += 1;
-                    println!("  Teams  ◂ {:<22} {}", d.target, d.summary);
+                    let name = names
+                        .get(&d.target)
+                        .map_or(d.target.as_str(), String::as_str);
+                    println!("  Teams  ◂ {name:<16} {}", d.summary);
                 }
             }
             n
@@ -133,6 +138,29 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
     let shown = printer.join().unwrap_or(0);
     println!("\ndemo finished: {created} document change(s) made in SAP, {shown} Teams message(s) delivered");
     result
+}
+
+/// Sandbox delivery target (`team/channel`, chat id, `workflow:<id>`) → destination name.
+fn destination_names(config: &Config) -> std::collections::HashMap<String, String> {
+    use crate::config::DestinationTarget;
+    config
+        .destinations
+        .iter()
+        .map(|d| {
+            let target = match &d.target {
+                DestinationTarget::GraphChannel {
+                    team_id,
+                    channel_id,
+                    ..
+                } => format!("{team_id}/{channel_id}"),
+                DestinationTarget::GraphChat { chat_id, .. } => chat_id.clone(),
+                DestinationTarget::Workflows { .. } => {
+                    format!("workflow:{}", crate::sandbox::env::FLOW_ID)
+                }
+            };
+            (target, d.name.clone())
+        })
+        .collect()
 }
 
 fn seed_demo_secrets(
@@ -184,19 +212,30 @@ fn produce(sap: &crate::sandbox::sap::SapSim, rate: f64, stop: &AtomicBool) -> u
                 entry,
                 serde_json::json!({"DocumentStatus": "bost_Close"}),
             );
-            println!("  SAP    ▸ purchase order DocEntry {entry} closed");
+            let number = sap
+                .document("PurchaseOrders", entry)
+                .and_then(|d| d.get("DocNum").map(|v| v.to_string()))
+                .unwrap_or_default();
+            println!("  SAP    ▸ purchase order {number} closed");
         } else {
             let doc = sap.generate(entity, n);
             let entry = sap.insert(entity, doc.clone());
             if entity == "PurchaseOrders" {
                 orders.push(entry);
             }
+            let stored = sap.document(entity, entry).unwrap_or(doc);
             println!(
-                "  SAP    ▸ new {entity:<17} DocEntry {entry:<5} {} {}",
-                doc.get("CardName").and_then(|v| v.as_str()).unwrap_or(""),
-                doc.get("DocTotal")
+                "  SAP    ▸ new {} {} · {} · {}",
+                humanize::doc_type_label(entity).to_lowercase(),
+                stored
+                    .get("DocNum")
                     .map(|v| v.to_string())
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                stored
+                    .get("CardName")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(""),
+                humanize::total(&stored).unwrap_or_default()
             );
         }
         std::thread::sleep(period);

@@ -5,18 +5,14 @@ use serde_json::Value;
 /// Longest summary in characters (an ellipsis is appended when cut).
 pub(crate) const MAX_SUMMARY_CHARS: usize = 120;
 
-/// Summary of a message: its HTML/text content without tags and entities, or, when that is empty,
-/// the first `TextBlock` text of the first Adaptive Card in `cards`.
+/// Summary of a message: the first `TextBlock` text of its first Adaptive Card when it carries
+/// one (the body of a card message only holds the `<attachment>` tag and perhaps a footer),
+/// else its HTML/text content without tags and entities.
 pub(crate) fn summarize(content: &str, cards: &[Value]) -> String {
-    let text = plain_text(content);
-    if !text.is_empty() {
-        return truncate(&text);
+    if let Some(title) = cards.iter().find_map(card_title) {
+        return truncate(&collapse(&title));
     }
-    cards
-        .iter()
-        .find_map(card_title)
-        .map(|t| truncate(&collapse(&t)))
-        .unwrap_or_default()
+    truncate(&plain_text(content))
 }
 
 /// Summary of a Workflows envelope: the first card's first `TextBlock`.
