@@ -160,3 +160,80 @@ fn debug_logs_hold_no_secrets() {
     }
     let _ = Stdio::null();
 }
+
+/// SIGHUP re-reads the configuration without losing state: nothing already delivered is sent
+/// again, and the new routes apply to the next events.
+#[test]
+fn sighup_reloads_routes_and_keeps_state() {
+    use std::io::BufRead;
+    let w = World::default_with(keyed_toml());
+    for i in 0..2 {
+        let doc = w.env.sap.generate("PurchaseOrders", 900 + i);
+        w.env.sap.insert("PurchaseOrders", doc);
+    }
+    let mut child = w.spawn_binary(&[]);
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let lines = lines.clone();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                lines.lock().expect("lines").push(line);
+            }
+        });
+    }
+    let reloads = |lines: &std::sync::Arc<std::sync::Mutex<Vec<String>>>| {
+        lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .filter(|l| l.contains("configuration reloaded"))
+            .count()
+    };
+    assert!(wait_until(Duration::from_secs(20), || w.messages().len() == 2));
+    // New configuration: PurchaseOrders only above an amount no document reaches.
+    let state = w.state_dir();
+    let strict = GatewayToml {
+        when: vec!["DocTotal >= 999999999".into()],
+        ..keyed_toml()
+    };
+    std::fs::write(&w.config_path, w.env.gateway_toml(&state, &strict)).expect("write");
+    let _ = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status();
+    assert!(
+        wait_until(Duration::from_secs(20), || reloads(&lines) == 1),
+        "reloaded"
+    );
+    let doc = w.env.sap.generate("PurchaseOrders", 950);
+    let filtered = w.env.sap.insert("PurchaseOrders", doc);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        w.messages().len(),
+        2,
+        "filtered by the new route, nothing re-sent (DocEntry {filtered})"
+    );
+    // Back to the open route: only documents after the reload are delivered.
+    std::fs::write(&w.config_path, w.env.gateway_toml(&state, &keyed_toml())).expect("write");
+    let _ = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status();
+    assert!(
+        wait_until(Duration::from_secs(20), || reloads(&lines) == 2),
+        "reloaded again"
+    );
+    let doc = w.env.sap.generate("PurchaseOrders", 951);
+    let entry = w.env.sap.insert("PurchaseOrders", doc);
+    assert!(wait_until(Duration::from_secs(20), || w.messages().len() == 3));
+    std::thread::sleep(Duration::from_millis(1000));
+    let keys = w.delivered_keys();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.contains(&format!("{entry} created")), "{keys:?}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().expect("wait").success());
+}

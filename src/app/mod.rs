@@ -225,18 +225,21 @@ impl Gateway {
                 config::MessageFormat::Html => MessageFormat::Html,
                 config::MessageFormat::Card => MessageFormat::Card,
             };
+            let delegated = |credential: &str| {
+                ms.get(credential).ok_or_else(|| {
+                    StartError::Client(format!(
+                        "destination {}: credential {credential} has no refresh_token",
+                        d.name
+                    ))
+                })
+            };
             let sink = match &d.target {
                 DestinationTarget::GraphChannel {
                     credential,
                     team_id,
                     channel_id,
                 } => {
-                    let (h, base, client) = ms.get(credential).ok_or_else(|| {
-                        StartError::Client(format!(
-                            "destination {}: credential {credential} has no refresh_token",
-                            d.name
-                        ))
-                    })?;
+                    let (h, base, client) = delegated(credential)?;
                     let target = GraphTarget::Channel {
                         team_id: team_id.clone(),
                         channel_id: channel_id.clone(),
@@ -247,12 +250,7 @@ impl Gateway {
                     credential,
                     chat_id,
                 } => {
-                    let (h, base, client) = ms.get(credential).ok_or_else(|| {
-                        StartError::Client(format!(
-                            "destination {}: credential {credential} has no refresh_token",
-                            d.name
-                        ))
-                    })?;
+                    let (h, base, client) = delegated(credential)?;
                     graph_sink(
                         client,
                         base,

@@ -6,8 +6,8 @@ use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::tables::*;
 use super::{
-    append_audit, decode, encode, next_seq, AuditLine, DeadLetter, LedgerEntry, LedgerState, Store,
-    StoreError,
+    append_audit, decode, enqueue, next_seq, AuditLine, DeadLetter, LedgerEntry, LedgerState,
+    Store, StoreError,
 };
 use crate::clock::UnixMillis;
 
@@ -104,16 +104,7 @@ impl Store {
                 entry.next_attempt_ms = now;
                 entry.maybe_sent = false;
                 entry.last_error = None;
-                txn.open_table(OUTBOX)?.insert(
-                    outbox_key(&entry.destination, seq).as_str(),
-                    encode(&entry).as_slice(),
-                )?;
-                let led = LedgerEntry {
-                    state: LedgerState::Queued,
-                    remote_id: None,
-                    at_ms: now,
-                };
-                ledger.insert(entry.dedupe_key.as_str(), encode(&led).as_slice())?;
+                enqueue(&mut txn.open_table(OUTBOX)?, &mut ledger, &entry, now)?;
                 detail = format!(
                     "dead letter {id} replayed as outbox entry {seq} for {}",
                     entry.destination

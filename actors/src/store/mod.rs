@@ -224,6 +224,27 @@ pub(crate) fn next_seq(txn: &WriteTransaction, counter: &str) -> Result<u64, Sto
     Ok(next)
 }
 
+/// Put `entry` into the outbox and mark its dedupe key `queued` (inside the caller's write
+/// transaction).
+pub(crate) fn enqueue(
+    outbox: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    ledger: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    entry: &OutboxEntry,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
+    outbox.insert(
+        outbox_key(&entry.destination, entry.seq).as_str(),
+        encode(entry).as_slice(),
+    )?;
+    let led = LedgerEntry {
+        state: LedgerState::Queued,
+        remote_id: None,
+        at_ms: now,
+    };
+    ledger.insert(entry.dedupe_key.as_str(), encode(&led).as_slice())?;
+    Ok(())
+}
+
 pub(crate) fn append_audit(txn: &WriteTransaction, line: &AuditLine) -> Result<(), StoreError> {
     let id = next_seq(txn, "audit_seq")?;
     txn.open_table(AUDIT)?.insert(id, encode(line).as_slice())?;

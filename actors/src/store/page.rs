@@ -6,9 +6,7 @@ use std::collections::BTreeSet;
 use redb::ReadableTable;
 
 use super::tables::*;
-use super::{
-    decode, encode, next_seq, LedgerEntry, LedgerState, OutboxEntry, Snapshot, Store, StoreError,
-};
+use super::{decode, encode, enqueue, next_seq, OutboxEntry, Snapshot, Store, StoreError};
 use crate::event::{Event, EventKind, Router};
 use crate::source::Record;
 
@@ -120,16 +118,7 @@ impl Store {
                         maybe_sent: false,
                         last_error: None,
                     };
-                    outbox.insert(
-                        outbox_key(&intent.destination, seq).as_str(),
-                        encode(&entry).as_slice(),
-                    )?;
-                    let led = LedgerEntry {
-                        state: LedgerState::Queued,
-                        remote_id: None,
-                        at_ms: now,
-                    };
-                    ledger.insert(dedupe_key.as_str(), encode(&led).as_slice())?;
+                    enqueue(&mut outbox, &mut ledger, &entry, now)?;
                     summary.enqueued += 1;
                     summary.destinations.insert(intent.destination);
                 }
