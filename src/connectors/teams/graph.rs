@@ -21,11 +21,15 @@ use super::endpoint::{endpoint, same_origin, InvalidBaseUrl};
 use super::graph_error::GraphError;
 use super::marker::Marker;
 use super::message::TeamsMessage;
+use super::response::Answer;
 use super::token_source::TokenSource;
-use crate::connectors::http::{describe, retry_after, transport_outcome};
+use crate::connectors::http::describe;
 
 /// Public-cloud Microsoft Graph base (`https://graph.microsoft.com/`).
 pub const GRAPH_BASE: &str = "https://graph.microsoft.com/";
+
+/// The far side, as named in outcome reasons.
+const SERVICE: &str = "Graph";
 
 /// `$top` of a message list request: the maximum Graph allows for channel and chat messages.
 const LOOKUP_PAGE_SIZE: u32 = 50;
@@ -210,15 +214,10 @@ impl<T: TokenSource> GraphSink<T> {
     }
 
     /// Map a non-transport answer to POST `.../messages`.
-    async fn classify_post(
-        &self,
-        status: u16,
-        wait: Option<Duration>,
-        body: &[u8],
-        generation: u64,
-    ) -> Outcome {
-        if (200..300).contains(&status) {
-            let id = serde_json::from_slice::<Value>(body)
+    async fn classify_post(&self, answer: &Answer, generation: u64) -> Outcome {
+        let status = answer.status;
+        if answer.is_success() {
+            let id = serde_json::from_slice::<Value>(&answer.body)
                 .ok()
                 .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string))
                 .filter(|id| !id.is_empty());
@@ -229,15 +228,11 @@ impl<T: TokenSource> GraphSink<T> {
                 },
             };
         }
-        let error = GraphError::parse(body);
+        let error = GraphError::parse(&answer.body);
         match status {
-            429 => Outcome::Retry {
-                after: wait,
-                reason: format!("Graph 429 {error}"),
-                throttled: true,
-            },
-            503 if wait.is_some() => Outcome::Retry {
-                after: wait,
+            429 => answer.throttled(SERVICE, &error),
+            503 if answer.wait.is_some() => Outcome::Retry {
+                after: answer.wait,
                 reason: format!("Graph 503 {error}"),
                 throttled: false,
             },
@@ -273,9 +268,7 @@ impl<T: TokenSource> GraphSink<T> {
                 status: Some(status),
                 reason: format!("Graph {status} {error}"),
             },
-            _ => Outcome::Unknown {
-                reason: format!("Graph {status} {error}"),
-            },
+            _ => answer.unknown(SERVICE, &error),
         }
     }
 
@@ -341,14 +334,9 @@ fn carries_marker(message: &Value, marker: &Marker) -> bool {
 
 impl<T: TokenSource> Sink for GraphSink<T> {
     async fn deliver(&self, entry: &OutboxEntry) -> Outcome {
-        let message: TeamsMessage = match serde_json::from_value(entry.payload.clone()) {
+        let message = match TeamsMessage::from_outbox(entry) {
             Ok(m) => m,
-            Err(e) => {
-                return Outcome::Permanent {
-                    status: None,
-                    reason: format!("outbox payload is not a Teams message: {e}"),
-                }
-            }
+            Err(permanent) => return permanent,
         };
         let marker = Marker::from_dedupe_key(&entry.dedupe_key);
         let body = graph_body(
@@ -384,25 +372,12 @@ impl<T: TokenSource> Sink for GraphSink<T> {
             .body(body.bytes)
             .send()
             .await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => return transport_outcome(&e, "Graph"),
+        let answer = match Answer::read(sent, SERVICE).await {
+            Ok(a) => a,
+            Err(outcome) => return outcome,
         };
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) if (200..300).contains(&status) => {
-                return Outcome::Unknown {
-                    reason: format!(
-                        "Graph answered {status} but the body was lost: {}",
-                        describe(&e)
-                    ),
-                }
-            }
-            Err(_) => Default::default(),
-        };
-        let outcome = self.classify_post(status, wait, &body, generation).await;
+        let status = answer.status;
+        let outcome = self.classify_post(&answer, generation).await;
         if !matches!(outcome, Outcome::Delivered { .. }) {
             tracing::warn!(
                 destination = %entry.destination,

@@ -1,5 +1,7 @@
 //! The rendered Teams message that routes put in the outbox and Teams sinks send.
 
+use ml_connector_actors::store::OutboxEntry;
+use ml_connector_actors::Outcome;
 use serde::{Deserialize, Serialize};
 
 /// Outbox payload for every Teams destination.
@@ -16,4 +18,18 @@ pub struct TeamsMessage {
     pub html: String,
     /// Adaptive Card object (schema 1.4).
     pub card: serde_json::Value,
+}
+
+impl TeamsMessage {
+    /// The message in `entry.payload`.
+    ///
+    /// # Errors
+    /// `Outcome::Permanent { status: None }` naming the serde error when the payload is not a
+    /// `TeamsMessage` (sending it again cannot help).
+    pub(super) fn from_outbox(entry: &OutboxEntry) -> Result<Self, Outcome> {
+        serde_json::from_value(entry.payload.clone()).map_err(|e| Outcome::Permanent {
+            status: None,
+            reason: format!("outbox payload is not a Teams message: {e}"),
+        })
+    }
 }

@@ -13,6 +13,7 @@ pub mod graph;
 pub mod graph_error;
 pub mod marker;
 pub mod message;
+mod response;
 pub mod token;
 pub mod token_source;
 pub mod truncate;

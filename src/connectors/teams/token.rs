@@ -135,29 +135,23 @@ pub trait RefreshTokenVault: Send + Sync {
 /// `scope` (default [`GRAPH_APP_SCOPE`]), `grant_type=client_credentials`.
 /// Expiry: [`Expiry::Absolute`] of `expires_in` seconds. Errors: see [`EntraDelegatedToken`].
 pub struct EntraAppToken {
-    client: reqwest::Client,
-    settings: EntraSettings,
-    token_url: Url,
+    endpoint: TokenEndpoint,
 }
 
 impl EntraAppToken {
     /// # Errors
     /// [`InvalidBaseUrl`] when `settings.login_base` is not an http(s) URL.
     pub fn new(client: reqwest::Client, settings: EntraSettings) -> Result<Self, InvalidBaseUrl> {
-        let token_url = settings.token_url()?;
         Ok(Self {
-            client,
-            settings,
-            token_url,
+            endpoint: TokenEndpoint::new(client, settings)?,
         })
     }
 }
 
 impl fmt::Debug for EntraAppToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EntraAppToken")
-            .field("tenant_id", &self.settings.tenant_id)
-            .field("client_id", &self.settings.client_id)
+        self.endpoint
+            .debug_struct(f, "EntraAppToken")
             .finish_non_exhaustive()
     }
 }
@@ -170,21 +164,18 @@ impl Authenticator for EntraAppToken {
     }
 
     async fn login(&self) -> Result<Login<BearerToken>, AuthError> {
+        let settings = &self.endpoint.settings;
         let form = [
-            ("client_id", self.settings.client_id.as_str()),
-            ("client_secret", self.settings.client_secret.expose_secret()),
-            ("scope", self.settings.scope.as_str()),
+            ("client_id", settings.client_id.as_str()),
+            ("client_secret", settings.client_secret.expose_secret()),
+            ("scope", settings.scope.as_str()),
             ("grant_type", "client_credentials"),
         ];
         let grant = Grant::ClientCredentials {
-            tenant: &self.settings.tenant_id,
-            scope: &self.settings.scope,
+            tenant: &settings.tenant_id,
+            scope: &settings.scope,
         };
-        let token = request_token(&self.client, &self.token_url, &form, &grant).await?;
-        Ok(Login {
-            credentials: token.access_token,
-            expiry: Expiry::Absolute(token.expires_in),
-        })
+        Ok(self.endpoint.request(&form, &grant).await?.login)
     }
 }
 
@@ -209,9 +200,7 @@ impl Authenticator for EntraAppToken {
 ///   with `Retry-After` when given.
 /// - No refresh token in the vault: [`AuthError::Rejected`].
 pub struct EntraDelegatedToken {
-    client: reqwest::Client,
-    settings: EntraSettings,
-    token_url: Url,
+    endpoint: TokenEndpoint,
     vault: Arc<dyn RefreshTokenVault>,
     secret_name: String,
 }
@@ -228,11 +217,8 @@ impl EntraDelegatedToken {
         vault: Arc<dyn RefreshTokenVault>,
         secret_name: impl Into<String>,
     ) -> Result<Self, InvalidBaseUrl> {
-        let token_url = settings.token_url()?;
         Ok(Self {
-            client,
-            settings,
-            token_url,
+            endpoint: TokenEndpoint::new(client, settings)?,
             vault,
             secret_name: secret_name.into(),
         })
@@ -241,9 +227,8 @@ impl EntraDelegatedToken {
 
 impl fmt::Debug for EntraDelegatedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EntraDelegatedToken")
-            .field("tenant_id", &self.settings.tenant_id)
-            .field("client_id", &self.settings.client_id)
+        self.endpoint
+            .debug_struct(f, "EntraDelegatedToken")
             .field("secret_name", &self.secret_name)
             .finish_non_exhaustive()
     }
@@ -276,20 +261,21 @@ impl Authenticator for EntraDelegatedToken {
             }
         };
 
+        let settings = &self.endpoint.settings;
         let mut form = vec![
-            ("client_id", self.settings.client_id.as_str()),
+            ("client_id", settings.client_id.as_str()),
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
-            ("scope", self.settings.scope.as_str()),
+            ("scope", settings.scope.as_str()),
         ];
-        if !self.settings.client_secret.expose_secret().is_empty() {
-            form.push(("client_secret", self.settings.client_secret.expose_secret()));
+        if !settings.client_secret.expose_secret().is_empty() {
+            form.push(("client_secret", settings.client_secret.expose_secret()));
         }
         let grant = Grant::RefreshToken {
-            scope: &self.settings.scope,
+            scope: &settings.scope,
             secret_name: &self.secret_name,
         };
-        let token = request_token(&self.client, &self.token_url, &form, &grant).await?;
+        let token = self.endpoint.request(&form, &grant).await?;
 
         match token.refresh_token {
             Some(rotated) if rotated.expose_secret() != refresh_token.expose_secret() => {
@@ -325,10 +311,7 @@ impl Authenticator for EntraDelegatedToken {
             ),
         }
 
-        Ok(Login {
-            credentials: token.access_token,
-            expiry: Expiry::Absolute(token.expires_in),
-        })
+        Ok(token.login)
     }
 }
 
@@ -346,63 +329,95 @@ enum Grant<'a> {
 
 /// A parsed 200 token response.
 struct TokenResponse {
-    access_token: BearerToken,
-    expires_in: Duration,
+    /// `access_token`, expiring after `expires_in` seconds.
+    login: Login<BearerToken>,
+    /// The rotated `refresh_token`, when the answer carried one.
     refresh_token: Option<SecretString>,
 }
 
-/// POST the form and classify the answer.
-async fn request_token(
-    client: &reqwest::Client,
-    url: &Url,
-    form: &[(&str, &str)],
-    grant: &Grant<'_>,
-) -> Result<TokenResponse, AuthError> {
-    let response = client
-        .post(url.clone())
-        .header(ACCEPT, "application/json")
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| AuthError::Transient {
-            reason: format!("token request failed: {}", describe(&e)),
-            retry_after: None,
+/// The token endpoint of one app registration, shared by both grants.
+struct TokenEndpoint {
+    client: reqwest::Client,
+    settings: EntraSettings,
+    token_url: Url,
+}
+
+impl TokenEndpoint {
+    fn new(client: reqwest::Client, settings: EntraSettings) -> Result<Self, InvalidBaseUrl> {
+        let token_url = settings.token_url()?;
+        Ok(Self {
+            client,
+            settings,
+            token_url,
+        })
+    }
+
+    /// `Debug` of an authenticator named `name`: its tenant and client ids (never secrets).
+    fn debug_struct<'a, 'b>(
+        &self,
+        f: &'a mut fmt::Formatter<'b>,
+        name: &str,
+    ) -> fmt::DebugStruct<'a, 'b> {
+        let mut d = f.debug_struct(name);
+        d.field("tenant_id", &self.settings.tenant_id)
+            .field("client_id", &self.settings.client_id);
+        d
+    }
+
+    /// POST the form to the token URL and classify the answer (see [`EntraDelegatedToken`]
+    /// for the mapping of statuses and OAuth error codes).
+    async fn request(
+        &self,
+        form: &[(&str, &str)],
+        grant: &Grant<'_>,
+    ) -> Result<TokenResponse, AuthError> {
+        let response = self
+            .client
+            .post(self.token_url.clone())
+            .header(ACCEPT, "application/json")
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| AuthError::Transient {
+                reason: format!("token request failed: {}", describe(&e)),
+                retry_after: None,
+            })?;
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
+        let body = response.bytes().await.map_err(|e| AuthError::Transient {
+            reason: format!("token response could not be read: {}", describe(&e)),
+            retry_after: wait,
         })?;
-    let status = response.status().as_u16();
-    let wait = retry_after(response.headers());
-    let body = response.bytes().await.map_err(|e| AuthError::Transient {
-        reason: format!("token response could not be read: {}", describe(&e)),
-        retry_after: wait,
-    })?;
-    // Parsed as a generic value so that serde's messages can never quote a token.
-    let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        // Parsed as a generic value so that serde's messages can never quote a token.
+        let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
 
-    if status == 200 {
-        return parse_success(json.as_ref());
-    }
+        if status == 200 {
+            return parse_success(json.as_ref());
+        }
 
-    let (code, aadsts) = oauth_error(json.as_ref());
-    tracing::warn!(system = "entra", status, error = %code, aadsts = %aadsts, "token request refused");
-    let tag = if aadsts.is_empty() {
-        code.clone()
-    } else {
-        format!("{code} {aadsts}")
-    };
-    if matches!(status, 408 | 429) || status >= 500 || code == "temporarily_unavailable" {
-        return Err(AuthError::Transient {
-            reason: format!("token endpoint answered HTTP {status} ({tag})"),
-            retry_after: wait,
-        });
+        let (code, aadsts) = oauth_error(json.as_ref());
+        tracing::warn!(system = "entra", status, error = %code, aadsts = %aadsts, "token request refused");
+        let tag = if aadsts.is_empty() {
+            code.clone()
+        } else {
+            format!("{code} {aadsts}")
+        };
+        if matches!(status, 408 | 429) || status >= 500 || code == "temporarily_unavailable" {
+            return Err(AuthError::Transient {
+                reason: format!("token endpoint answered HTTP {status} ({tag})"),
+                retry_after: wait,
+            });
+        }
+        if !(400..500).contains(&status) {
+            return Err(AuthError::Transient {
+                reason: format!("token endpoint answered unexpected HTTP {status}"),
+                retry_after: wait,
+            });
+        }
+        Err(AuthError::Rejected {
+            reason: rejection_reason(status, &code, &tag, grant),
+        })
     }
-    if !(400..500).contains(&status) {
-        return Err(AuthError::Transient {
-            reason: format!("token endpoint answered unexpected HTTP {status}"),
-            retry_after: wait,
-        });
-    }
-    Err(AuthError::Rejected {
-        reason: rejection_reason(status, &code, &tag, grant),
-    })
 }
 
 fn parse_success(json: Option<&serde_json::Value>) -> Result<TokenResponse, AuthError> {
@@ -433,8 +448,10 @@ fn parse_success(json: Option<&serde_json::Value>) -> Result<TokenResponse, Auth
         .filter(|s| !s.is_empty())
         .map(SecretString::from);
     Ok(TokenResponse {
-        access_token,
-        expires_in: Duration::from_secs(secs),
+        login: Login {
+            credentials: access_token,
+            expiry: Expiry::Absolute(Duration::from_secs(secs)),
+        },
         refresh_token,
     })
 }

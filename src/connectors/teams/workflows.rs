@@ -8,8 +8,6 @@
 //! Retired Office 365 connector webhooks answered throttling as 200 with the text
 //! "Microsoft Teams endpoint returned HTTP error 429".
 
-use std::time::Duration;
-
 use ml_connector_actors::store::OutboxEntry;
 use ml_connector_actors::{Lookup, Outcome, Sink};
 use reqwest::header::CONTENT_TYPE;
@@ -21,7 +19,10 @@ use super::endpoint::InvalidBaseUrl;
 use super::graph_error::GraphError;
 use super::marker::Marker;
 use super::message::TeamsMessage;
-use crate::connectors::http::{describe, retry_after, transport_outcome};
+use super::response::Answer;
+
+/// The far side, as named in outcome reasons.
+const SERVICE: &str = "Workflows webhook";
 
 /// Text of the legacy connector's "throttled" answer (sent with HTTP 200).
 const LEGACY_THROTTLE_TEXT: &str = "Microsoft Teams endpoint returned HTTP error 429";
@@ -99,17 +100,12 @@ impl WorkflowsSink {
         self
     }
 
-    fn classify(
-        &self,
-        status: u16,
-        wait: Option<Duration>,
-        body: &[u8],
-        marker: &Marker,
-    ) -> Outcome {
-        if (200..300).contains(&status) {
-            if String::from_utf8_lossy(body).contains(LEGACY_THROTTLE_TEXT) {
+    fn classify(&self, answer: &Answer, marker: &Marker) -> Outcome {
+        let status = answer.status;
+        if answer.is_success() {
+            if String::from_utf8_lossy(&answer.body).contains(LEGACY_THROTTLE_TEXT) {
                 return Outcome::Retry {
-                    after: wait,
+                    after: answer.wait,
                     reason: format!("webhook answered {status} with \"{LEGACY_THROTTLE_TEXT}\""),
                     throttled: true,
                 };
@@ -118,19 +114,15 @@ impl WorkflowsSink {
                 remote_id: format!("workflows:{}", marker.guid()),
             };
         }
-        let error = GraphError::parse(body);
+        let error = GraphError::parse(&answer.body);
         let permanent = |hint: &str| Outcome::Permanent {
             status: Some(status),
-            reason: format!("Workflows webhook {status} {error}: {hint}"),
+            reason: format!("{SERVICE} {status} {error}: {hint}"),
         };
         match status {
-            429 => Outcome::Retry {
-                after: wait,
-                reason: format!("Workflows webhook 429 {error}"),
-                throttled: true,
-            },
+            429 => answer.throttled(SERVICE, &error),
             408 => Outcome::Retry {
-                after: wait,
+                after: answer.wait,
                 reason: "Workflows webhook 408: request timed out before it was read".into(),
                 throttled: false,
             },
@@ -139,23 +131,16 @@ impl WorkflowsSink {
             404 => permanent("the flow was deleted or the URL is wrong: recreate the flow and store its webhook URL in the secret store"),
             413 => permanent(&format!("the card is too large for the webhook; lower max_request_bytes (now {})", self.options.max_request_bytes)),
             _ if (400..500).contains(&status) => permanent("the webhook refused the request"),
-            _ => Outcome::Unknown {
-                reason: format!("Workflows webhook {status} {error}"),
-            },
+            _ => answer.unknown(SERVICE, &error),
         }
     }
 }
 
 impl Sink for WorkflowsSink {
     async fn deliver(&self, entry: &OutboxEntry) -> Outcome {
-        let message: TeamsMessage = match serde_json::from_value(entry.payload.clone()) {
+        let message = match TeamsMessage::from_outbox(entry) {
             Ok(m) => m,
-            Err(e) => {
-                return Outcome::Permanent {
-                    status: None,
-                    reason: format!("outbox payload is not a Teams message: {e}"),
-                }
-            }
+            Err(permanent) => return permanent,
         };
         let marker = Marker::from_dedupe_key(&entry.dedupe_key);
         let body = workflows_body(&message, self.options.max_request_bytes);
@@ -174,25 +159,12 @@ impl Sink for WorkflowsSink {
             .body(body.bytes)
             .send()
             .await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => return transport_outcome(&e, "Workflows webhook"),
+        let answer = match Answer::read(sent, SERVICE).await {
+            Ok(a) => a,
+            Err(outcome) => return outcome,
         };
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) if (200..300).contains(&status) => {
-                return Outcome::Unknown {
-                    reason: format!(
-                        "Workflows webhook answered {status} but the body was lost: {}",
-                        describe(&e)
-                    ),
-                }
-            }
-            Err(_) => Default::default(),
-        };
-        let outcome = self.classify(status, wait, &body, &marker);
+        let status = answer.status;
+        let outcome = self.classify(&answer, &marker);
         if !matches!(outcome, Outcome::Delivered { .. }) {
             tracing::warn!(
                 destination = %entry.destination,
@@ -216,6 +188,7 @@ mod tests {
         closed_port, test_client, test_client_with_timeout, Scripted, TestServer,
     };
     use serde_json::{json, Value};
+    use std::time::Duration;
 
     fn entry() -> OutboxEntry {
         OutboxEntry {
