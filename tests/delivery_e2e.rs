@@ -339,3 +339,34 @@ fn malformed_pages_keep_the_cursor_and_recover() {
     std::thread::sleep(Duration::from_millis(1000));
     assert_each_once(&w, &entries);
 }
+
+/// Token expiry (configurable lifetime instead of Entra's hour): the delegated token is renewed
+/// before `expires_in` runs out, so Graph never answers 401 while messages keep flowing.
+#[test]
+fn graph_token_is_renewed_before_it_expires() {
+    let w = World::new(
+        SapSandboxConfig::default(),
+        MsSandboxConfig {
+            channel_rps: None,
+            token_lifetime: Duration::from_secs(4),
+            ..Default::default()
+        },
+        keyed_toml(),
+    );
+    let _gw = w.start_gateway();
+    let mut entries = Vec::new();
+    for i in 0..9 {
+        let doc = w.env.sap.generate("PurchaseOrders", 600 + i);
+        entries.push(w.env.sap.insert("PurchaseOrders", doc));
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert!(wait_until(Duration::from_secs(20), || w.messages().len() >= 9));
+    let s = w.env.ms.stats();
+    assert_eq!(s.unauthorized_401, 0, "no expired token reached Graph");
+    assert!(
+        s.token_refresh >= 3,
+        "renewed ahead of expiry: {} refresh grants in ~9 s",
+        s.token_refresh
+    );
+    assert_each_once(&w, &entries);
+}

@@ -29,11 +29,23 @@ async fn handshake(req: HttpRequest) -> HttpResponse {
     }
 }
 
-fn refuse(state: &HttpState, reason: String, status: actix_web::http::StatusCode) -> HttpResponse {
-    state.webhook.do_send(Refused {
-        source: "sap_b1",
-        reason: reason.clone(),
-    });
+/// Refuse a request; the answer goes out after the audit line is written (the only trace a
+/// refused request leaves).
+async fn refuse(
+    state: &HttpState,
+    reason: String,
+    status: actix_web::http::StatusCode,
+) -> HttpResponse {
+    let audited = state
+        .webhook
+        .send(Refused {
+            source: "sap_b1",
+            reason: reason.clone(),
+        })
+        .await;
+    if audited.is_err() {
+        tracing::error!("webhook actor unavailable; refusal not audited");
+    }
     HttpResponse::build(status).json(json!({"error": reason}))
 }
 
@@ -57,7 +69,8 @@ async fn receive(
             &state,
             format!("no webhook secret configured for tenant '{tenant}'"),
             StatusCode::NOT_FOUND,
-        );
+        )
+        .await;
     };
     let signature = req
         .headers()
@@ -72,7 +85,8 @@ async fn receive(
                 body.len()
             ),
             StatusCode::UNAUTHORIZED,
-        );
+        )
+        .await;
     }
     let events = match sap::parse_events(&body) {
         Ok(e) => e,
@@ -82,6 +96,7 @@ async fn receive(
                 format!("malformed body for tenant '{tenant}': {reason}"),
                 StatusCode::BAD_REQUEST,
             )
+            .await
         }
     };
     let mut entities: Vec<String> = events
