@@ -1,6 +1,6 @@
 //! Secrets at rest: XChaCha20-Poly1305 sealing with a key kept outside the database.
 //!
-//! - The 32-byte key comes from systemd's `LoadCredential=secrets-key:/etc/ml-connector/secrets.key`
+//! - The 32-byte key comes from systemd's `LoadCredential=secrets-key:/etc/ml-connector/credentials/secrets-key`
 //!   (`$CREDENTIALS_DIRECTORY/secrets-key`) or, without systemd, from `<state_dir>/secrets.key`,
 //!   created on first use with mode 0600. A key file readable by group or others is refused.
 //! - A sealed value is `nonce (24 random bytes) || ciphertext || Poly1305 tag (16 bytes)`, with
