@@ -32,8 +32,20 @@ pub fn open_state(config: &Config) -> Result<(Store, SecretKey), String> {
     let store = Store::open(&path, clock::system()).map_err(|e| {
         format!("{e}\nhint: if the service is running it holds the store; stop it (systemctl stop ml-connector) or use the admin API")
     })?;
+    // The store holds only sealed secrets, but payloads and audit lines are the company's data.
+    restrict(&dir, 0o700);
+    restrict(&path, 0o600);
     let key = SecretKey::load_or_create(&dir).map_err(|e| e.to_string())?;
     Ok((store, key))
+}
+
+/// Best effort: tighten permissions of a path we created (systemd's `UMask=0077` already does
+/// this for the service; the CLI may run under a looser umask).
+fn restrict(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        tracing::warn!(path = %path.display(), error = %e, "could not restrict permissions");
+    }
 }
 
 /// Name of the redb file inside the state directory.
