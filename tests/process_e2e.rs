@@ -4,7 +4,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use ml_connector::sandbox::env::GatewayToml;
@@ -158,7 +158,6 @@ fn debug_logs_hold_no_secrets() {
             "access token leaked into the logs"
         );
     }
-    let _ = Stdio::null();
 }
 
 /// SIGHUP re-reads the configuration without losing state: nothing already delivered is sent

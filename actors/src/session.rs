@@ -90,11 +90,6 @@ impl<A: Authenticator> SessionHandle<A> {
         &self.inner.name
     }
 
-    /// The authenticator (for connector-specific calls).
-    pub fn authenticator(&self) -> &A {
-        &self.inner.auth
-    }
-
     /// Valid credentials and their generation (pass it to [`Self::invalidate`]). Logs in when
     /// there is no session or it is about to expire; concurrent callers wait for the one login.
     /// Errors: the login's [`AuthError`]; while a rejected credential is backing off, the last
@@ -337,18 +332,5 @@ impl<A: Authenticator> Actor for SessionActor<A> {
 impl<A: Authenticator> Supervised for SessionActor<A> {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         metrics::counter!(m::ACTOR_RESTARTS, "actor" => "session").increment(1);
-    }
-}
-
-/// Log out and stop (shutdown).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Logout;
-
-impl<A: Authenticator> Handler<Logout> for SessionActor<A> {
-    type Result = ResponseFuture<()>;
-    fn handle(&mut self, _: Logout, _ctx: &mut Context<Self>) -> Self::Result {
-        let handle = self.handle.clone();
-        Box::pin(async move { handle.logout().await })
     }
 }

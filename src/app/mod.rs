@@ -187,11 +187,14 @@ impl Gateway {
             keep_alive: Vec::new(),
         };
 
+        // One client for every cloud API (system roots, loaded once; connections pooled).
+        let cloud = crate::tls::default_client(Duration::from_secs(30))
+            .map_err(|e| StartError::Client(e.to_string()))?;
+
         // Microsoft delegated credentials (token refreshers).
         let mut ms: HashMap<String, (DelegatedSession, url::Url, reqwest::Client)> = HashMap::new();
         for m in &config.microsoft {
-            let client = crate::tls::default_client(Duration::from_secs(30))
-                .map_err(|e| StartError::Client(e.to_string()))?;
+            let client = cloud.clone();
             let Some(refresh_name) = m.refresh_token_secret() else {
                 continue;
             };
@@ -263,10 +266,8 @@ impl Gateway {
                     )?
                 }
                 DestinationTarget::Workflows { url } => {
-                    let client = crate::tls::default_client(Duration::from_secs(30))
-                        .map_err(|e| StartError::Client(e.to_string()))?;
                     let url = self.secret(url)?;
-                    let sink = WorkflowsSink::new(client, &url)
+                    let sink = WorkflowsSink::new(cloud.clone(), &url)
                         .map_err(|e| StartError::Client(format!("destination {}: {e}", d.name)))?;
                     TeamsSink::Workflows(sink.with_options(WorkflowsSinkOptions {
                         max_request_bytes: d.max_message_bytes,

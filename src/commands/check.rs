@@ -169,22 +169,22 @@ async fn check_all(
         }
         auth.logout(&login.credentials).await;
     }
-    let mut tokens: std::collections::HashMap<String, (BearerToken, url::Url, reqwest::Client)> =
-        Default::default();
+    let cloud = match crate::tls::default_client(Duration::from_secs(30)) {
+        Ok(c) => c,
+        Err(e) => {
+            rows.push(Row {
+                system: "microsoft".into(),
+                target: "tls".into(),
+                ok: false,
+                detail: e.to_string(),
+            });
+            return rows;
+        }
+    };
+    let mut tokens: std::collections::HashMap<String, (BearerToken, url::Url)> = Default::default();
     for m in &config.microsoft {
         let system = format!("microsoft:{}", m.name);
-        let client = match crate::tls::default_client(Duration::from_secs(30)) {
-            Ok(c) => c,
-            Err(e) => {
-                rows.push(Row {
-                    system,
-                    target: "tls".into(),
-                    ok: false,
-                    detail: e.to_string(),
-                });
-                continue;
-            }
-        };
+        let client = &cloud;
         let client_secret = match m
             .client_secret
             .as_ref()
@@ -247,10 +247,7 @@ async fn check_all(
                             ok: true,
                             detail: "refresh-token grant worked; rotated token stored".into(),
                         });
-                        tokens.insert(
-                            m.name.clone(),
-                            (l.credentials, m.graph_base_url.clone(), client.clone()),
-                        );
+                        tokens.insert(m.name.clone(), (l.credentials, m.graph_base_url.clone()));
                     }
                     Err(e) => rows.push(Row {
                         system: system.clone(),
@@ -301,7 +298,7 @@ async fn check_all(
                 continue;
             }
         };
-        let Some((token, base, client)) = tokens.get(credential) else {
+        let Some((token, base)) = tokens.get(credential) else {
             rows.push(Row {
                 system,
                 target: path,
@@ -311,7 +308,7 @@ async fn check_all(
             continue;
         };
         let (ok, detail) = match (base.join(&path), token.header_value()) {
-            (Ok(url), Ok(auth)) => match client
+            (Ok(url), Ok(auth)) => match cloud
                 .get(url)
                 .header(reqwest::header::AUTHORIZATION, auth)
                 .send()

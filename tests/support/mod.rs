@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -181,8 +181,4 @@ pub fn keyed_toml() -> GatewayToml {
         format: "html",
         ..Default::default()
     }
-}
-
-pub fn path_str(p: &Path) -> String {
-    p.display().to_string()
 }
