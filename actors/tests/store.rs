@@ -519,3 +519,39 @@ fn resolve_with_lookups_counts_each_lookup_in_the_same_commit() {
     assert_eq!((left[1].seq, left[1].lookups), (s3, 1));
     assert_eq!(store.dead_letter(s2).unwrap().unwrap().entry.lookups, 1);
 }
+
+#[test]
+fn outbox_stats_count_every_entry_and_age_from_the_oldest() {
+    let env = Env::new();
+    let store = env.open();
+    let router = FakeRouter::to(&[DEST]);
+    commit(
+        &store,
+        &[rec(1, 1, "bost_Open"), rec(2, 2, "bost_Open")],
+        &router,
+        None,
+    )
+    .unwrap();
+    env.clock.advance(std::time::Duration::from_secs(30));
+    commit(&store, &[rec(3, 3, "bost_Open")], &router, None).unwrap();
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!(stats[DEST].depth, 3);
+    assert_eq!(stats[DEST].oldest_created_ms, Some(T0));
+    // Once the oldest two are delivered, the age comes from the newer one.
+    let due = outbox(&store, DEST);
+    let done: Vec<_> = due[..2]
+        .iter()
+        .map(|e| {
+            (
+                e.seq,
+                Resolution::Delivered {
+                    remote_id: "m".into(),
+                },
+            )
+        })
+        .collect();
+    store.resolve(DEST, &done).unwrap();
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!(stats[DEST].depth, 1);
+    assert_eq!(stats[DEST].oldest_created_ms, Some(T0 + 30_000));
+}

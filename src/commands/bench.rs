@@ -136,27 +136,20 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
     let pid = child.id();
-    let mut created_ms: Vec<i64> = vec![0; docs + 1];
     let started = Instant::now();
     let first_insert = clock::system().now_ms();
-    let mut entries = Vec::with_capacity(docs);
+    // DocEntry → when it was created in SAP (UTC ms).
+    let mut by_entry: std::collections::HashMap<i64, i64> =
+        std::collections::HashMap::with_capacity(docs);
     for i in 0..docs {
         let doc = env.sap.generate("PurchaseOrders", i as u64);
         let entry = env.sap.insert("PurchaseOrders", doc);
-        entries.push(entry);
-        if let Some(slot) = created_ms.get_mut(i + 1) {
-            *slot = clock::system().now_ms();
-        }
+        by_entry.insert(entry, clock::system().now_ms());
     }
     eprintln!(
         "bench: {docs} documents inserted in {:.2} s",
         started.elapsed().as_secs_f64()
     );
-    let by_entry: std::collections::HashMap<i64, i64> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (*e, created_ms[i + 1]))
-        .collect();
     let deadline = started + Duration::from_secs(600);
     let mut peak = 0;
     let messages = loop {

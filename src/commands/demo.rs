@@ -34,10 +34,9 @@ pub fn run(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) ->
 }
 
 fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Result<(), String> {
-    // Read the config once to learn the Microsoft tenant/client the sandbox must accept.
-    std::env::set_var(WORKFLOW_ENV, "http://127.0.0.1:1/placeholder");
-    let probe = Config::load(config_path).map_err(|e| e.to_string())?;
-    let m = probe
+    // Env references are resolved when the gateway starts, not at load: one load is enough.
+    let mut config = Config::load(config_path).map_err(|e| e.to_string())?;
+    let m = config
         .microsoft
         .first()
         .ok_or("config/demo.toml needs a [[microsoft]] entry")?;
@@ -49,7 +48,6 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
     let env = SandboxEnv::start(SapSandboxConfig::default(), ms_config.clone())
         .map_err(|e| e.to_string())?;
     std::env::set_var(WORKFLOW_ENV, env.workflow_url());
-    let mut config = Config::load(config_path).map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     config.service.state_dir = dir.path().to_path_buf();
     config.http.listen = listen

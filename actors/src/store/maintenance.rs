@@ -28,18 +28,22 @@ impl Store {
         let mut out: BTreeMap<String, OutboxStats> = BTreeMap::new();
         for row in table.iter()? {
             let (k, v) = row?;
-            let dest = k
-                .value()
-                .split('\x1f')
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            let key = k.value();
+            let dest = key.split('\x1f').next().unwrap_or_default();
+            if let Some(s) = out.get_mut(dest) {
+                s.depth += 1;
+                continue;
+            }
+            // Keys sort by sequence within a destination and `created_ms` grows with the
+            // sequence (a replay is re-created), so the first entry is the oldest: only it is
+            // decoded.
             let entry: super::OutboxEntry = decode(OUTBOX_NAME, v.value())?;
-            let s = out.entry(dest).or_default();
-            s.depth += 1;
-            s.oldest_created_ms = Some(
-                s.oldest_created_ms
-                    .map_or(entry.created_ms, |o| o.min(entry.created_ms)),
+            out.insert(
+                dest.to_string(),
+                OutboxStats {
+                    depth: 1,
+                    oldest_created_ms: Some(entry.created_ms),
+                },
             );
         }
         Ok(out)
@@ -74,7 +78,8 @@ impl Store {
 
     /// Put a dead letter back into the outbox through the dedupe ledger: if the ledger says the
     /// event was delivered meanwhile, nothing is queued and `Ok(None)` is returned; otherwise the
-    /// new outbox `seq`. Errors: [`StoreError::NotFound`] for an unknown id.
+    /// new outbox `seq`. The replayed entry counts its age and delivery latency from the replay.
+    /// Errors: [`StoreError::NotFound`] for an unknown id.
     pub fn replay_dead_letter(&self, id: u64) -> Result<Option<u64>, StoreError> {
         let now = self.now_ms();
         self.write(|txn| {
@@ -101,6 +106,7 @@ impl Store {
                 entry.seq = seq;
                 entry.attempts = 0;
                 entry.lookups = 0;
+                entry.created_ms = now;
                 entry.next_attempt_ms = now;
                 entry.maybe_sent = false;
                 entry.last_error = None;
