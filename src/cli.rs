@@ -10,52 +10,37 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Configuration file (TOML). Default: /etc/ml-connector/config.toml, for `demo`
+    /// config/demo.toml (whose sandbox URLs are filled in at start).
+    #[arg(long, short, global = true)]
+    pub config: Option<PathBuf>,
 }
+
+/// Configuration file of the service when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "/etc/ml-connector/config.toml";
+/// Configuration file of `demo` when `--config` is not given.
+pub const DEMO_CONFIG: &str = "config/demo.toml";
 
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway (the systemd service runs this).
-    Run {
-        /// Configuration file (TOML).
-        #[arg(long, short, default_value = "/etc/ml-connector/config.toml")]
-        config: PathBuf,
-    },
+    Run,
     /// Validate the configuration, then ping every configured system and print what works.
-    Check {
-        #[arg(long, short, default_value = "/etc/ml-connector/config.toml")]
-        config: PathBuf,
-    },
+    Check,
     /// Manage encrypted secrets in the store (passwords, client secrets, refresh tokens).
     Secret {
         #[command(subcommand)]
         action: SecretAction,
-        #[arg(
-            long,
-            short,
-            default_value = "/etc/ml-connector/config.toml",
-            global = true
-        )]
-        config: PathBuf,
     },
     /// Inspect and replay dead letters (the service must be stopped; else use the admin API).
     DeadLetters {
         #[command(subcommand)]
         action: DeadLetterAction,
-        #[arg(
-            long,
-            short,
-            default_value = "/etc/ml-connector/config.toml",
-            global = true
-        )]
-        config: PathBuf,
     },
     /// Run the built-in sandbox (simulated SAP and Teams) and the gateway together and show
     /// each Teams message as it lands.
     Demo {
-        /// Demo configuration (its sandbox URLs are filled in at start).
-        #[arg(long, short, default_value = "config/demo.toml")]
-        config: PathBuf,
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long)]
         seconds: Option<u64>,

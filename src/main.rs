@@ -3,24 +3,28 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ml_connector::cli::{Cli, Command};
+use std::path::PathBuf;
+
+use ml_connector::cli::{Cli, Command, DEFAULT_CONFIG, DEMO_CONFIG};
 use ml_connector::commands;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
     ml_connector::tls::install_crypto_provider();
     let cli = Cli::parse();
+    let config = |default: &str| cli.config.clone().unwrap_or_else(|| PathBuf::from(default));
     match cli.command {
-        Command::Run { config } => commands::run::run(&config),
-        Command::Check { config } => commands::check::run(&config),
-        Command::Secret { action, config } => commands::secret::run(&config, action),
-        Command::DeadLetters { action, config } => commands::dead_letters::run(&config, action),
+        Command::Run => commands::run::run(&config(DEFAULT_CONFIG)),
+        Command::Check => commands::check::run(&config(DEFAULT_CONFIG)),
+        Command::Secret { action } => commands::secret::run(&config(DEFAULT_CONFIG), action),
+        Command::DeadLetters { action } => {
+            commands::dead_letters::run(&config(DEFAULT_CONFIG), action)
+        }
         Command::Demo {
-            config,
             seconds,
             rate,
             listen,
-        } => commands::demo::run(&config, seconds, rate, &listen),
+        } => commands::demo::run(&config(DEMO_CONFIG), seconds, rate, &listen),
         Command::Bench { docs } => commands::bench::run(docs),
     }
 }
