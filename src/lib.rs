@@ -12,6 +12,8 @@ pub mod connectors;
 pub mod http;
 pub mod routes;
 pub mod sandbox;
+mod private_file;
+pub mod seam;
 pub mod secrets;
 pub mod telemetry;
 pub mod tls;

@@ -16,7 +16,7 @@ use crate::secrets::SecretKey;
 
 /// Load the configuration or print its error (file, line, key) and return exit code 2.
 pub fn load_config(path: &Path) -> Result<Config, std::process::ExitCode> {
-    Config::load(path).map_err(|e| {
+    Config::load(path, &crate::connectors::REGISTRY).map_err(|e| {
         eprintln!("error: {e}");
         std::process::ExitCode::from(2)
     })

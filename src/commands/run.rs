@@ -47,7 +47,8 @@ async fn serve(
     store: ml_connector_actors::Store,
     key: crate::secrets::SecretKey,
 ) -> Result<(), String> {
-    let (mut gateway, wiring) = Gateway::launch(store.clone(), key.clone(), &config).await?;
+    let mut config = config;
+    let mut gateway = Gateway::launch(store.clone(), key.clone(), &config).await?;
     let health = gateway.health.clone();
     let admin_token: Option<SecretString> = match &config.http.admin_token {
         Some(r) => Some(crate::secrets::resolve(r, &key, &store).map_err(|e| e.to_string())?),
@@ -63,15 +64,15 @@ async fn serve(
         store: store.clone(),
         health: health.clone(),
         admin_token,
-        webhooks: wiring.clone(),
-        webhook: gateway.webhook.clone(),
+        inbound: gateway.inbound.clone(),
+        nudges: gateway.nudges.clone(),
     };
     let listen = config.http.listen.to_string();
     let (server, addr) =
         http::serve(state, &listen, tls).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let server_handle = server.handle();
     actix::spawn(server);
-    tracing::info!(%addr, "HTTP listening (/metrics, /health/live, /health/ready)");
+    tracing::info!(%addr, "HTTP listening (/metrics, /health/live, /health/ready, /inbound/...)");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     let upkeep = actix::spawn(async {
@@ -95,13 +96,11 @@ async fn serve(
             _ = int.recv() => break,
             _ = hup.recv() => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
-                match Config::load(config_path) {
+                match Config::load(config_path, &crate::connectors::REGISTRY) {
                     Ok(new) => {
                         match gateway.start(&new).await {
                             Ok(()) => {
-                                if let Ok(w) = gateway.webhook_wiring(&new) {
-                                    *wiring.write().unwrap_or_else(|p| p.into_inner()) = w;
-                                }
+                                config = new;
                                 let _ = store.audit("config_reload", &format!("reloaded {}", config_path.display()));
                                 tracing::info!(path = %config_path.display(), "configuration reloaded");
                             }

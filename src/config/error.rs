@@ -3,7 +3,7 @@
 //! Every problem found while reading the TOML file (syntax, types, missing fields, unknown keys)
 //! or while cross-checking it afterwards (unknown destination in a route, bad pin, ...) becomes a
 //! [`ConfigError`] whose `Display` reads
-//! `config/bad.toml:14: key tenants[0].sap.base_url: invalid URL: relative URL without a base`.
+//! `config/bad.toml:14: key credentials[0].base_url: invalid URL: relative URL without a base`.
 
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,7 @@ pub enum ConfigError {
         path: PathBuf,
         /// 1-based line the problem is on (the key, the value or the enclosing table header).
         line: usize,
-        /// Key path such as `tenants[0].sap.base_url`; empty for document-level problems.
+        /// Key path such as `credentials[0].base_url`; empty for document-level problems.
         key: String,
         /// What is wrong, without any secret value.
         message: String,
@@ -62,23 +62,6 @@ fn render_invalid(path: &Path, line: usize, key: &str, message: &str) -> String 
     }
 }
 
-/// A problem found after deserialisation, before the line is known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    /// Key path in serde_path_to_error notation: `destinations[1].auth`.
-    pub key: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
-
 /// 1-based line of a byte offset in `text`.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
@@ -96,7 +79,7 @@ enum Segment<'a> {
     Index(usize),
 }
 
-/// Splits `tenants[0].sap.base_url` into `tenants`, `0`, `sap`, `base_url`.
+/// Splits `sources[0].webhook.secret` into `sources`, `0`, `webhook`, `secret`.
 fn segments(path: &str) -> Vec<Segment<'_>> {
     let mut out = Vec::new();
     for part in path.split('.') {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::SecretRef;
+use crate::secrets::SecretRef;
 
 /// Default state directory (systemd `StateDirectory=ml-connector`).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/ml-connector";

@@ -1,17 +1,15 @@
 //! Inbound HTTP (actix-web): `/metrics`, `/health/live`, `/health/ready`, the admin API for
-//! dead letters, and the SAP Business One webhook endpoint. Bound to 127.0.0.1 by default.
+//! dead letters, and the inbound endpoints `/inbound/{kind}/{name}` of the connectors. Bound to 127.0.0.1 by default.
 
 mod admin;
 mod health;
 mod metrics;
-mod webhooks;
+mod inbound;
 
 use std::sync::{Arc, RwLock};
 
-use actix::Addr;
 use actix_web::{web, App, HttpServer};
-use ml_connector_actors::webhook::WebhookActor;
-use ml_connector_actors::{Health, Store};
+use ml_connector_actors::{Health, Nudges, Store};
 use secrecy::SecretString;
 
 /// Everything the handlers need.
@@ -21,9 +19,9 @@ pub struct HttpState {
     pub health: Health,
     /// Bearer token of the admin API; `None` disables it (answers 404).
     pub admin_token: Option<SecretString>,
-    /// Tenant → SAP webhook HMAC secret and polled entities; replaced on reload.
-    pub webhooks: Arc<RwLock<crate::app::WebhookWiring>>,
-    pub webhook: Addr<WebhookActor>,
+    /// Inbound endpoints of the running configuration; replaced on reload.
+    pub inbound: Arc<RwLock<crate::app::InboundWiring>>,
+    pub nudges: Nudges,
 }
 
 /// Register every route on an App.
@@ -35,7 +33,7 @@ pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/health/live", web::get().to(health::live))
             .route("/health/ready", web::get().to(health::ready))
             .service(admin::scope())
-            .service(webhooks::scope());
+            .service(inbound::resource());
     }
 }
 

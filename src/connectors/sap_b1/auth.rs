@@ -19,7 +19,7 @@ use super::wire::{
     classify, describe_answer, ErrorClass, LoginAnswer, LoginRequest, SapError,
     CODE_UNKNOWN_COMPANY,
 };
-use crate::connectors::http::{describe, retry_after};
+use crate::connectors::kit::outbound::{describe, retry_after};
 
 /// The credentials of one Service Layer session: what every later request sends as
 /// `Cookie: B1SESSION=<SessionId>; ROUTEID=<node>`.
@@ -126,6 +126,12 @@ impl SapAuthenticator {
     /// The settings (base URL normalised to end with `/`).
     pub fn settings(&self) -> &SapSettings {
         &self.settings
+    }
+
+    /// The HTTP client (TLS trust and timeouts of the credential), shared by the sources that
+    /// read with this login.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     fn endpoint(&self, path: &str) -> Result<Url, AuthError> {

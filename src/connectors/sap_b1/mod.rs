@@ -1,16 +1,24 @@
 //! SAP Business One Service Layer connector.
 //!
+//! - [`config`]: the TOML tables of `[[credentials]] kind = "sap_b1"` and
+//!   `[[sources]] kind = "sap_b1"`; [`kind`]: those kinds on the connector seam.
 //! - [`auth`]: [`SapAuthenticator`] logs in (`POST Login`), keeps the session alive and logs
 //!   out; the session is the cookie pair `B1SESSION`/`ROUTEID` ([`SapSession`]).
 //! - [`source`]: [`SapSource`] polls one entity (documents by `UpdateDate`/`UpdateTime`,
 //!   payments by `DocEntry`) page by page with `@odata.nextLink`.
-//! - [`webhook`]: verifies and parses SAP B1 webhook deliveries (10.0 FP 2602+, v2 only).
+//! - [`webhook`]: verifies and parses SAP B1 webhook deliveries (10.0 FP 2602+, v2 only);
+//!   [`inbound`]: the endpoint at `/inbound/sap_b1/{source}`.
+//! - [`present`]: how documents read in messages (document type, `DocNum`, `CardName`, total).
 //! - [`wire`]: login and error shapes of v1 and v2 and the error classification.
 //!
 //! Source: SAP's guide "Working with SAP Business One Service Layer" and
 //! `/work/shared/api-notes/sap-business-one.md`.
 
 pub mod auth;
+pub mod config;
+pub mod inbound;
+pub mod kind;
+pub mod present;
 pub mod source;
 pub mod webhook;
 pub mod wire;
@@ -23,6 +31,17 @@ pub use source::{PollKind, SapSource, SapSourceSettings, StartFrom};
 pub use webhook::{
     challenge_response, parse_events, verify_signature, verify_signature_with, SignatureAlgorithm,
     WebhookEvent,
+};
+
+use crate::seam::Connector;
+
+/// The `sap_b1` connector: credential and source kinds, simulator.
+pub const CONNECTOR: Connector = Connector {
+    name: "sap_b1",
+    credentials: &[&kind::SapCredentialKind],
+    sources: &[&kind::SapSourceKind],
+    destinations: &[],
+    sandbox: &crate::sandbox::sap_b1::SANDBOX,
 };
 
 /// The service root with a trailing slash (`https://h:50000/b1s/v2` → `.../b1s/v2/`), so that

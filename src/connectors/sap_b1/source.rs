@@ -22,7 +22,7 @@ use url::Url;
 use super::auth::SapSession;
 use super::service_root;
 use super::wire::{classify, describe_answer, json_error_kind, ErrorClass, SapError};
-use crate::connectors::http::{describe, retry_after};
+use crate::connectors::kit::outbound::{describe, retry_after};
 
 /// How an entity is polled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,14 +16,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::chat_message::graph_body;
+use super::chat_message::{graph_body, MessageFormat};
 use super::endpoint::{endpoint, same_origin, InvalidBaseUrl};
 use super::graph_error::GraphError;
 use super::marker::Marker;
 use super::message::TeamsMessage;
 use super::response::Answer;
-use super::token_source::TokenSource;
-use crate::connectors::http::describe;
+use super::token::BearerToken;
+use crate::connectors::kit::outbound::describe;
 
 /// Public-cloud Microsoft Graph base (`https://graph.microsoft.com/`).
 pub const GRAPH_BASE: &str = "https://graph.microsoft.com/";
@@ -83,16 +83,6 @@ impl GraphTarget {
     }
 }
 
-/// Which form of [`TeamsMessage`] to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageFormat {
-    /// `TeamsMessage::html` as an HTML chatMessage body.
-    Html,
-    /// `TeamsMessage::card` as an Adaptive Card attachment.
-    Card,
-}
-
 /// Tunables of a [`GraphSink`]; `Default` gives the documented values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphSinkOptions {
@@ -125,23 +115,22 @@ impl Default for GraphSinkOptions {
 /// - 201 (any 2xx with a chatMessage `id`) → `Delivered { remote_id: id }`; 2xx without a
 ///   readable id → `Unknown` (the lookup finds it).
 /// - 429, and 503 with `Retry-After` → `Retry { after: Retry-After, throttled: status == 429 }`.
-/// - 401 → the token generation is invalidated and `Retry { after: None }`; but a 401/403
-///   saying "application-only context" → `Permanent` (app-only tokens cannot post).
+/// - 401 → `SessionGone` (the runtime refreshes the token once and sends again); but a
+///   401/403 saying "application-only context" → `Permanent` (app-only tokens cannot post).
 /// - 403 → `Permanent` naming `ChannelMessage.Send` / `ChatMessage.Send`.
 /// - 400, 404, 413 and other 4xx → `Permanent` with the Graph `code: message`.
 /// - other 5xx → `Unknown`; connection failure before sending → `Retry`; timeout or reset →
 ///   `Unknown`; payload that is not a `TeamsMessage` → `Permanent { status: None }`.
-pub struct GraphSink<T: TokenSource> {
+pub struct GraphSink {
     client: reqwest::Client,
     graph_base: Url,
     messages_url: Url,
     target: GraphTarget,
     format: MessageFormat,
-    tokens: T,
     options: GraphSinkOptions,
 }
 
-impl<T: TokenSource> std::fmt::Debug for GraphSink<T> {
+impl std::fmt::Debug for GraphSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GraphSink")
             .field("messages_url", &self.messages_url.as_str())
@@ -151,7 +140,7 @@ impl<T: TokenSource> std::fmt::Debug for GraphSink<T> {
     }
 }
 
-impl<T: TokenSource> GraphSink<T> {
+impl GraphSink {
     /// A sink for `target` on `graph_base` (normally [`GRAPH_BASE`]) with default options.
     ///
     /// # Errors
@@ -161,7 +150,6 @@ impl<T: TokenSource> GraphSink<T> {
         graph_base: Url,
         target: GraphTarget,
         format: MessageFormat,
-        tokens: T,
     ) -> Result<Self, InvalidBaseUrl> {
         let messages_url = endpoint(&graph_base, &target.segments(), "graph_base")?;
         Ok(Self {
@@ -170,7 +158,6 @@ impl<T: TokenSource> GraphSink<T> {
             messages_url,
             target,
             format,
-            tokens,
             options: GraphSinkOptions::default(),
         })
     }
@@ -186,20 +173,40 @@ impl<T: TokenSource> GraphSink<T> {
         &self.messages_url
     }
 
-    /// The token source (for callers that share it).
-    pub fn tokens(&self) -> &T {
-        &self.tokens
+    /// What `check` probes: the channel or chat itself (`GET …/{channel|chat}`).
+    pub fn probe_target(&self) -> String {
+        let mut path = self.messages_url.path().to_string();
+        if let Some(stripped) = path.strip_suffix("/messages") {
+            path = stripped.to_string();
+        }
+        format!("GET {path}")
     }
 
-    /// A fresh `Authorization` header value and its token generation, or the reason why not.
-    async fn authorization(&self) -> Result<(reqwest::header::HeaderValue, u64), String> {
-        let (token, generation) = self.tokens.token().await?;
-        match token.header_value() {
-            Ok(value) => Ok((value, generation)),
-            Err(e) => {
-                self.tokens.invalidate(generation).await;
-                Err(e.to_string())
-            }
+    /// Reads the channel or chat with `token` (no message is sent), for `ml-connector check`.
+    ///
+    /// Errors: a text naming the fix: 404 (wrong id or the service account is not a member),
+    /// 403 (consent missing), other statuses and transport failures.
+    pub async fn probe(&self, token: &BearerToken) -> Result<String, String> {
+        let mut url = self.messages_url.clone();
+        url.path_segments_mut()
+            .map_err(|_| "graph_base_url cannot be a base".to_string())?
+            .pop();
+        let auth = token.header_value().map_err(|e| e.to_string())?;
+        let response = self
+            .client
+            .get(url)
+            .header(AUTHORIZATION, auth)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        match response.status().as_u16() {
+            s if (200..300).contains(&s) => Ok("reachable".to_string()),
+            404 => Err(format!("404: {}", self.target.not_found_hint())),
+            403 => Err(format!(
+                "403: the delegated token lacks {} consent",
+                self.target.send_permission()
+            )),
+            s => Err(format!("HTTP {s}")),
         }
     }
 
@@ -214,7 +221,7 @@ impl<T: TokenSource> GraphSink<T> {
     }
 
     /// Map a non-transport answer to POST `.../messages`.
-    async fn classify_post(&self, answer: &Answer, generation: u64) -> Outcome {
+    fn classify_post(&self, answer: &Answer) -> Outcome {
         let status = answer.status;
         if answer.is_success() {
             let id = serde_json::from_slice::<Value>(&answer.body)
@@ -237,14 +244,9 @@ impl<T: TokenSource> GraphSink<T> {
                 throttled: false,
             },
             401 | 403 if error.is_application_only_refusal() => self.app_only_reason(status, &error),
-            401 => {
-                self.tokens.invalidate(generation).await;
-                Outcome::Retry {
-                    after: None,
-                    reason: format!("Graph 401 {error}: token refused, getting a new one"),
-                    throttled: false,
-                }
-            }
+            401 => Outcome::SessionGone {
+                reason: format!("Graph 401 {error}: token refused, getting a new one"),
+            },
             403 => Outcome::Permanent {
                 status: Some(403),
                 reason: format!(
@@ -273,12 +275,11 @@ impl<T: TokenSource> GraphSink<T> {
     }
 
     /// One page of the message list: `Ok(page JSON)` or the lookup failure.
-    async fn get_page(&self, url: &Url) -> Result<Value, Lookup> {
+    async fn get_page(&self, url: &Url, token: &BearerToken) -> Result<Value, Lookup> {
         let failed = |reason: String| Lookup::Failed { reason };
-        let (auth, generation) = self
-            .authorization()
-            .await
-            .map_err(|e| failed(format!("no Graph token: {e}")))?;
+        let auth = token
+            .header_value()
+            .map_err(|e| failed(format!("unusable Graph token: {e}")))?;
         let response = self
             .client
             .get(url.clone())
@@ -298,7 +299,9 @@ impl<T: TokenSource> GraphSink<T> {
         }
         let error = GraphError::parse(&body);
         if status == 401 && !error.is_application_only_refusal() {
-            self.tokens.invalidate(generation).await;
+            return Err(Lookup::SessionGone {
+                reason: format!("listing messages: Graph 401 {error}"),
+            });
         }
         Err(failed(format!("listing messages: Graph {status} {error}")))
     }
@@ -332,8 +335,10 @@ fn carries_marker(message: &Value, marker: &Marker) -> bool {
             .is_some_and(|c| c.contains(marker.reference()))
 }
 
-impl<T: TokenSource> Sink for GraphSink<T> {
-    async fn deliver(&self, entry: &OutboxEntry) -> Outcome {
+impl Sink for GraphSink {
+    type Credentials = BearerToken;
+
+    async fn deliver(&self, entry: &OutboxEntry, token: &BearerToken) -> Outcome {
         let message = match TeamsMessage::from_outbox(entry) {
             Ok(m) => m,
             Err(permanent) => return permanent,
@@ -353,13 +358,11 @@ impl<T: TokenSource> Sink for GraphSink<T> {
                 "Teams message exceeded the size limit and was truncated"
             );
         }
-        let (auth, generation) = match self.authorization().await {
+        let auth = match token.header_value() {
             Ok(a) => a,
-            Err(reason) => {
-                return Outcome::Retry {
-                    after: None,
-                    reason: format!("no Graph token: {reason}"),
-                    throttled: false,
+            Err(e) => {
+                return Outcome::SessionGone {
+                    reason: format!("unusable Graph token: {e}"),
                 }
             }
         };
@@ -377,7 +380,7 @@ impl<T: TokenSource> Sink for GraphSink<T> {
             Err(outcome) => return outcome,
         };
         let status = answer.status;
-        let outcome = self.classify_post(&answer, generation).await;
+        let outcome = self.classify_post(&answer);
         if !matches!(outcome, Outcome::Delivered { .. }) {
             tracing::warn!(
                 destination = %entry.destination,
@@ -389,7 +392,7 @@ impl<T: TokenSource> Sink for GraphSink<T> {
         outcome
     }
 
-    async fn find_existing(&self, entry: &OutboxEntry) -> Lookup {
+    async fn find_existing(&self, entry: &OutboxEntry, token: &BearerToken) -> Lookup {
         let marker = Marker::from_dedupe_key(&entry.dedupe_key);
         let window_ms = i64::try_from(self.options.lookup_window.as_millis()).unwrap_or(i64::MAX);
         let oldest_ms = entry.created_ms.saturating_sub(window_ms);
@@ -397,7 +400,7 @@ impl<T: TokenSource> Sink for GraphSink<T> {
         url.set_query(Some(&format!("$top={LOOKUP_PAGE_SIZE}")));
 
         for _ in 0..self.options.lookup_page_cap {
-            let page = match self.get_page(&url).await {
+            let page = match self.get_page(&url, token).await {
                 Ok(p) => p,
                 Err(failed) => return failed,
             };
@@ -454,7 +457,6 @@ mod tests {
     use crate::connectors::teams::test_server::{
         closed_port, test_client, test_client_with_timeout, Scripted, TestServer,
     };
-    use crate::connectors::teams::token_source::StaticToken;
     use secrecy::SecretString;
     use serde_json::json;
 
@@ -497,15 +499,12 @@ mod tests {
         }
     }
 
-    fn sink(server: &TestServer, format: MessageFormat) -> GraphSink<StaticToken> {
-        GraphSink::new(
-            test_client(),
-            server.base(),
-            channel(),
-            format,
-            StaticToken::new(SecretString::from("tok-1")),
-        )
-        .unwrap()
+    fn sink(server: &TestServer, format: MessageFormat) -> GraphSink {
+        GraphSink::new(test_client(), server.base(), channel(), format).unwrap()
+    }
+
+    fn token() -> BearerToken {
+        BearerToken::new(SecretString::from("tok-1"))
     }
 
     fn created_message(id: &str) -> String {
@@ -553,10 +552,9 @@ mod tests {
                 chat_id: "19:2da4c29f6d7041eca70b638b43d45437@thread.v2".into(),
             },
             MessageFormat::Card,
-            StaticToken::new(SecretString::from("tok-1")),
         )
         .unwrap();
-        let outcome = s.deliver(&entry(teams_payload("<p>x</p>"))).await;
+        let outcome = s.deliver(&entry(teams_payload("<p>x</p>")), &token()).await;
         assert!(matches!(outcome, Outcome::Delivered { .. }), "{outcome:?}");
         let req = &server.requests()[0];
         assert_eq!(
@@ -583,7 +581,7 @@ mod tests {
             "<li>Line item &amp; detail</li>".repeat(2_000)
         );
         assert!(html.len() > 60_000);
-        let outcome = s.deliver(&entry(teams_payload(&html))).await;
+        let outcome = s.deliver(&entry(teams_payload(&html)), &token()).await;
         assert!(matches!(outcome, Outcome::Delivered { .. }), "{outcome:?}");
         let req = &server.requests()[0];
         assert!(req.body.len() <= 28_000, "{}", req.body.len());
@@ -593,12 +591,11 @@ mod tests {
         assert!(content.ends_with(&marker().html_footer()));
     }
 
-    async fn outcome_for(answer: Scripted) -> (Outcome, Vec<u64>) {
+    async fn outcome_for(answer: Scripted) -> Outcome {
         let server = TestServer::start();
         server.push(answer);
         let s = sink(&server, MessageFormat::Html);
-        let outcome = s.deliver(&entry(teams_payload("<p>x</p>"))).await;
-        (outcome, s.tokens().invalidated())
+        s.deliver(&entry(teams_payload("<p>x</p>")), &token()).await
     }
 
     fn graph_error(code: &str, message: &str) -> String {
@@ -607,7 +604,7 @@ mod tests {
 
     #[tokio::test]
     async fn throttling_maps_to_retry() {
-        let (o, _) = outcome_for(
+        let o = outcome_for(
             Scripted::json(
                 429,
                 graph_error("TooManyRequests", "Please retry again later."),
@@ -627,7 +624,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let (o, _) = outcome_for(
+        let o = outcome_for(
             Scripted::json(503, graph_error("ServiceUnavailable", "busy"))
                 .header("Retry-After", "5"),
         )
@@ -640,7 +637,7 @@ mod tests {
                 ..
             } if d == Duration::from_secs(5)
         ));
-        let (o, _) = outcome_for(Scripted::json(
+        let o = outcome_for(Scripted::json(
             503,
             graph_error("ServiceUnavailable", "busy"),
         ))
@@ -649,30 +646,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unauthorized_invalidates_the_token() {
-        let (o, invalidated) = outcome_for(Scripted::json(
+    async fn unauthorized_is_session_gone() {
+        let o = outcome_for(Scripted::json(
             401,
             graph_error("InvalidAuthenticationToken", "Access token has expired."),
         ))
         .await;
-        assert!(
-            matches!(
-                o,
-                Outcome::Retry {
-                    after: None,
-                    throttled: false,
-                    ..
-                }
-            ),
-            "{o:?}"
-        );
-        assert_eq!(invalidated, vec![1]);
+        assert!(matches!(o, Outcome::SessionGone { .. }), "{o:?}");
     }
 
     #[tokio::test]
     async fn app_only_tokens_are_a_permanent_failure_with_the_fix() {
         for status in [401, 403] {
-            let (o, invalidated) = outcome_for(Scripted::json(
+            let o = outcome_for(Scripted::json(
                 status,
                 graph_error(
                     "Unauthorized",
@@ -689,13 +675,12 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
-            assert!(invalidated.is_empty());
         }
     }
 
     #[tokio::test]
     async fn forbidden_names_the_permission() {
-        let (o, _) = outcome_for(Scripted::json(
+        let o = outcome_for(Scripted::json(
             403,
             graph_error("Forbidden", "Missing scope permissions on the request."),
         ))
@@ -719,7 +704,7 @@ mod tests {
             (413, "RequestEntityTooLarge", "max_request_bytes"),
             (409, "Conflict", "Conflict: nope"),
         ] {
-            let (o, _) = outcome_for(Scripted::json(status, graph_error(code, "nope"))).await;
+            let o = outcome_for(Scripted::json(status, graph_error(code, "nope"))).await;
             match o {
                 Outcome::Permanent { status: s, reason } => {
                     assert_eq!(s, Some(status));
@@ -730,7 +715,7 @@ mod tests {
             }
         }
         // `innererror` spelling and a non-JSON body are both fine.
-        let (o, _) = outcome_for(Scripted::json(
+        let o = outcome_for(Scripted::json(
             400,
             r#"{"error":{"code":"BadRequest","message":"bad","innererror":{"request-id":"r9"}}}"#,
         ))
@@ -739,7 +724,7 @@ mod tests {
             matches!(o, Outcome::Permanent { ref reason, .. } if reason.contains("r9")),
             "{o:?}"
         );
-        let (o, _) = outcome_for(Scripted::text(400, "<html>bad</html>")).await;
+        let o = outcome_for(Scripted::text(400, "<html>bad</html>")).await;
         assert!(
             matches!(o, Outcome::Permanent { ref reason, .. } if reason.contains("no error details")),
             "{o:?}"
@@ -751,9 +736,9 @@ mod tests {
         let (o, _) =
             outcome_for(Scripted::json(500, graph_error("InternalServerError", "x"))).await;
         assert!(matches!(o, Outcome::Unknown { .. }), "{o:?}");
-        let (o, _) = outcome_for(Scripted::json(502, "")).await;
+        let o = outcome_for(Scripted::json(502, "")).await;
         assert!(matches!(o, Outcome::Unknown { .. }), "{o:?}");
-        let (o, _) = outcome_for(Scripted::json(201, "{}")).await;
+        let o = outcome_for(Scripted::json(201, "{}")).await;
         assert!(matches!(o, Outcome::Unknown { .. }), "{o:?}");
     }
 
@@ -780,10 +765,9 @@ mod tests {
             Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
             channel(),
             MessageFormat::Html,
-            StaticToken::new(SecretString::from("tok-1")),
         )
         .unwrap();
-        let o = s.deliver(&entry(teams_payload("<p>x</p>"))).await;
+        let o = s.deliver(&entry(teams_payload("<p>x</p>")), &token()).await;
         assert!(
             matches!(
                 o,
@@ -804,10 +788,9 @@ mod tests {
             server.base(),
             channel(),
             MessageFormat::Html,
-            StaticToken::new(SecretString::from("tok-1")),
         )
         .unwrap();
-        let o = s.deliver(&entry(teams_payload("<p>x</p>"))).await;
+        let o = s.deliver(&entry(teams_payload("<p>x</p>")), &token()).await;
         match o {
             Outcome::Unknown { reason } => assert!(reason.contains("timeout"), "{reason}"),
             other => panic!("{other:?}"),
@@ -852,7 +835,7 @@ mod tests {
             .to_string(),
         ));
         let s = sink(&server, MessageFormat::Card);
-        let found = s.find_existing(&entry(teams_payload(""))).await;
+        let found = s.find_existing(&entry(teams_payload("")), &token()).await;
         assert_eq!(
             found,
             Lookup::Found {
@@ -881,7 +864,7 @@ mod tests {
         ));
         let s = sink(&server, MessageFormat::Html);
         assert_eq!(
-            s.find_existing(&entry(teams_payload(""))).await,
+            s.find_existing(&entry(teams_payload("")), &token()).await,
             Lookup::Found {
                 remote_id: "1".into()
             }
@@ -903,7 +886,7 @@ mod tests {
         ));
         let s = sink(&server, MessageFormat::Html);
         assert_eq!(
-            s.find_existing(&entry(teams_payload(""))).await,
+            s.find_existing(&entry(teams_payload("")), &token()).await,
             Lookup::NotFound
         );
         assert_eq!(server.requests().len(), 1);
@@ -914,7 +897,7 @@ mod tests {
             json!({"value": [listed("5", "2026-11-20T10:05:00Z", "<p>new</p>", None)]}).to_string(),
         ));
         assert_eq!(
-            s.find_existing(&entry(teams_payload(""))).await,
+            s.find_existing(&entry(teams_payload("")), &token()).await,
             Lookup::NotFound
         );
     }
@@ -932,7 +915,7 @@ mod tests {
             ..GraphSinkOptions::default()
         });
         assert!(matches!(
-            s.find_existing(&entry(teams_payload(""))).await,
+            s.find_existing(&entry(teams_payload("")), &token()).await,
             Lookup::Failed { reason } if reason.contains("lookup_page_cap")
         ));
         assert_eq!(server.requests().len(), 2);
@@ -942,7 +925,7 @@ mod tests {
             json!({"@odata.nextLink": "https://evil.example/v1.0/next", "value": [listed("5", "2026-11-20T10:05:00Z", "x", None)]}).to_string(),
         ));
         assert!(matches!(
-            s.find_existing(&entry(teams_payload(""))).await,
+            s.find_existing(&entry(teams_payload("")), &token()).await,
             Lookup::Failed { reason } if reason.contains("outside graph_base")
         ));
     }
@@ -959,10 +942,12 @@ mod tests {
         let s = sink(&server, MessageFormat::Html);
         let e = entry(teams_payload(""));
         assert!(
-            matches!(s.find_existing(&e).await, Lookup::Failed { reason } if reason.contains("500"))
+            matches!(s.find_existing(&e, &token()).await, Lookup::Failed { reason } if reason.contains("500"))
         );
-        assert!(matches!(s.find_existing(&e).await, Lookup::Failed { .. }));
-        assert_eq!(s.tokens().invalidated(), vec![1]);
-        assert!(matches!(s.find_existing(&e).await, Lookup::Failed { .. }));
+        assert!(matches!(
+            s.find_existing(&e, &token()).await,
+            Lookup::SessionGone { .. }
+        ));
+        assert!(matches!(s.find_existing(&e, &token()).await, Lookup::Failed { .. }));
     }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::connectors::http::redact_urls;
+use crate::connectors::kit::outbound::redact_urls;
 
 /// Longest message kept from an error body (characters).
 const MAX_MESSAGE_CHARS: usize = 300;

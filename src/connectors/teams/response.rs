@@ -10,7 +10,7 @@ use std::time::Duration;
 use ml_connector_actors::Outcome;
 
 use super::graph_error::GraphError;
-use crate::connectors::http::{describe, retry_after, transport_outcome};
+use crate::connectors::kit::outbound::{describe, retry_after, transport_outcome};
 
 /// Status line, `Retry-After` and body of an answer to a delivery POST.
 pub(super) struct Answer {

@@ -26,7 +26,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::endpoint::{endpoint, InvalidBaseUrl};
-use crate::connectors::http::{describe, retry_after};
+use crate::connectors::kit::outbound::{describe, retry_after};
 
 /// Public-cloud Entra ID login base (`https://login.microsoftonline.com/`).
 pub const ENTRA_LOGIN_BASE: &str = "https://login.microsoftonline.com/";
@@ -203,6 +203,7 @@ pub struct EntraDelegatedToken {
     endpoint: TokenEndpoint,
     vault: Arc<dyn RefreshTokenVault>,
     secret_name: String,
+    graph_base: Url,
 }
 
 impl EntraDelegatedToken {
@@ -221,8 +222,31 @@ impl EntraDelegatedToken {
             endpoint: TokenEndpoint::new(client, settings)?,
             vault,
             secret_name: secret_name.into(),
+            graph_base: default_graph_base(),
         })
     }
+
+    /// The Graph root the token is used against (default `https://graph.microsoft.com/`;
+    /// the sandbox URL in tests). Destinations posting with this credential read it.
+    pub fn with_graph_base(mut self, graph_base: Url) -> Self {
+        self.graph_base = graph_base;
+        self
+    }
+
+    /// The Graph root of [`EntraDelegatedToken::with_graph_base`].
+    pub fn graph_base(&self) -> &Url {
+        &self.graph_base
+    }
+
+    /// The HTTP client of the token endpoint (the shared cloud client).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.endpoint.client
+    }
+}
+
+fn default_graph_base() -> Url {
+    #[allow(clippy::expect_used)]
+    Url::parse(super::GRAPH_BASE).expect("GRAPH_BASE is a valid URL")
 }
 
 impl fmt::Debug for EntraDelegatedToken {

@@ -137,7 +137,9 @@ impl WorkflowsSink {
 }
 
 impl Sink for WorkflowsSink {
-    async fn deliver(&self, entry: &OutboxEntry) -> Outcome {
+    type Credentials = ();
+
+    async fn deliver(&self, entry: &OutboxEntry, _credentials: &()) -> Outcome {
         let message = match TeamsMessage::from_outbox(entry) {
             Ok(m) => m,
             Err(permanent) => return permanent,
@@ -176,7 +178,7 @@ impl Sink for WorkflowsSink {
         outcome
     }
 
-    async fn find_existing(&self, _entry: &OutboxEntry) -> Lookup {
+    async fn find_existing(&self, _entry: &OutboxEntry, _credentials: &()) -> Lookup {
         Lookup::Unsupported
     }
 }
@@ -222,7 +224,7 @@ mod tests {
         let server = TestServer::start();
         server.push(answer);
         let s = WorkflowsSink::new(test_client(), &url_for(&server)).unwrap();
-        s.deliver(&entry()).await
+        s.deliver(&entry(), &()).await
     }
 
     #[tokio::test]
@@ -231,7 +233,7 @@ mod tests {
         server.push(Scripted::text(202, ""));
         let s = WorkflowsSink::new(test_client(), &url_for(&server)).unwrap();
         assert!(!format!("{s:?}").contains("SECRETSIG"));
-        let o = s.deliver(&entry()).await;
+        let o = s.deliver(&entry(), &()).await;
         let guid = Marker::from_dedupe_key("acme/Invoices/9/created->ops-webhook")
             .guid()
             .to_string();
@@ -248,7 +250,7 @@ mod tests {
         assert_eq!(body["type"], "message");
         assert_eq!(body["attachments"][0]["content"]["type"], "AdaptiveCard");
         assert!(body["attachments"][0]["contentUrl"].is_null());
-        assert_eq!(s.find_existing(&entry()).await, Lookup::Unsupported);
+        assert_eq!(s.find_existing(&entry(), &()).await, Lookup::Unsupported);
     }
 
     #[tokio::test]
@@ -300,7 +302,7 @@ mod tests {
         let port = closed_port();
         let url = SecretString::from(format!("http://127.0.0.1:{port}/wf?sig=SECRETSIG"));
         let s = WorkflowsSink::new(test_client(), &url).unwrap();
-        match s.deliver(&entry()).await {
+        match s.deliver(&entry(), &()).await {
             Outcome::Retry { reason, .. } => assert!(!reason.contains("SECRETSIG"), "{reason}"),
             other => panic!("{other:?}"),
         }
@@ -309,7 +311,7 @@ mod tests {
         server.push(Scripted::text(202, "").delay(Duration::from_millis(500)));
         let client = test_client_with_timeout(Duration::from_millis(100));
         let s = WorkflowsSink::new(client, &url_for(&server)).unwrap();
-        match s.deliver(&entry()).await {
+        match s.deliver(&entry(), &()).await {
             Outcome::Unknown { reason } => assert!(!reason.contains("SECRETSIG"), "{reason}"),
             other => panic!("{other:?}"),
         }

@@ -1,4 +1,4 @@
-//! Base URLs read from the configuration: absolute http(s) URLs ending with `/`.
+//! Base URLs read from a kind's table: absolute http(s) URLs ending with `/`.
 
 use serde::{Deserialize, Deserializer};
 use url::Url;
@@ -29,7 +29,7 @@ pub fn parse_base_url(text: &str) -> Result<Url, String> {
 }
 
 /// `deserialize_with` helper for [`parse_base_url`].
-pub(crate) fn base_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Url, D::Error> {
+pub fn base_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Url, D::Error> {
     let text = String::deserialize(deserializer)?;
     parse_base_url(&text).map_err(serde::de::Error::custom)
 }

@@ -3,7 +3,7 @@
 use ml_connector_actors::Store;
 use secrecy::SecretString;
 
-use crate::connectors::teams::RefreshTokenVault;
+use super::RefreshTokenVault;
 use crate::secrets::SecretKey;
 
 /// [`RefreshTokenVault`] over a named secret in the store.

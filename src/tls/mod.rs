@@ -24,7 +24,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha2::{Digest, Sha256};
 
-use crate::secrets::{ensure_private_file, write_private_file};
+use crate::private_file::{ensure_private_file, write_private_file};
+
+mod spec;
+
+pub use spec::TrustSpec;
 
 /// File name of the listener certificate (PEM) in the state directory.
 pub const LISTENER_CERT_FILE: &str = "listener.crt";
@@ -33,7 +37,7 @@ pub const LISTENER_KEY_FILE: &str = "listener.key";
 
 /// Which server certificates an SAP Service Layer client accepts (`[tenants.sap] tls`).
 #[derive(Clone, PartialEq, Eq)]
-pub enum SapTrust {
+pub enum Trust {
     /// `{ mode = "system" }`: the operating system's root certificates, with host name checks.
     System,
     /// `{ mode = "ca_file", path = "..." }`: only the CA certificate(s) in this PEM file, with
@@ -45,12 +49,12 @@ pub enum SapTrust {
     Pin([u8; 32]),
 }
 
-impl fmt::Debug for SapTrust {
+impl fmt::Debug for Trust {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SapTrust::System => f.write_str("System"),
-            SapTrust::CaFile(path) => f.debug_tuple("CaFile").field(path).finish(),
-            SapTrust::Pin(pin) => f
+            Trust::System => f.write_str("System"),
+            Trust::CaFile(path) => f.debug_tuple("CaFile").field(path).finish(),
+            Trust::Pin(pin) => f
                 .debug_tuple("Pin")
                 .field(&format_fingerprint(pin))
                 .finish(),
@@ -145,21 +149,21 @@ pub fn parse_sha256_pin(text: &str) -> Result<[u8; 32], String> {
     Ok(out)
 }
 
-/// The rustls client configuration for one [`SapTrust`] (ALPN `http/1.1`).
+/// The rustls client configuration for one [`Trust`] (ALPN `http/1.1`).
 ///
 /// Errors: [`TlsError::NativeRoots`] when the system has no roots, [`TlsError::CaFile`] when
 /// the CA file is unreadable or holds no certificate.
-pub fn client_config(trust: &SapTrust) -> Result<rustls::ClientConfig, TlsError> {
+pub fn client_config(trust: &Trust) -> Result<rustls::ClientConfig, TlsError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?;
     let mut config = match trust {
-        SapTrust::System => builder
+        Trust::System => builder
             .with_root_certificates(system_roots()?)
             .with_no_client_auth(),
-        SapTrust::CaFile(path) => builder
+        Trust::CaFile(path) => builder
             .with_root_certificates(ca_file_roots(path)?)
             .with_no_client_auth(),
-        SapTrust::Pin(pin) => builder
+        Trust::Pin(pin) => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(PinVerifier::new(*pin, provider())))
             .with_no_client_auth(),
@@ -171,7 +175,7 @@ pub fn client_config(trust: &SapTrust) -> Result<rustls::ClientConfig, TlsError>
 /// A `reqwest::ClientBuilder` with the TLS of `trust` and `timeout` as both the connect and
 /// the whole-request timeout; connectors add their own options (cookies, default headers).
 pub fn http_client_builder(
-    trust: &SapTrust,
+    trust: &Trust,
     timeout: Duration,
 ) -> Result<reqwest::ClientBuilder, TlsError> {
     Ok(reqwest::Client::builder()
@@ -182,7 +186,7 @@ pub fn http_client_builder(
 
 /// A `reqwest::Client` for an SAP Service Layer with the given trust and request timeout
 /// (`[tenants.sap] request_timeout_seconds`).
-pub fn http_client(trust: &SapTrust, timeout: Duration) -> Result<reqwest::Client, TlsError> {
+pub fn http_client(trust: &Trust, timeout: Duration) -> Result<reqwest::Client, TlsError> {
     http_client_builder(trust, timeout)?
         .build()
         .map_err(|e| TlsError::Client(e.to_string()))
@@ -191,7 +195,7 @@ pub fn http_client(trust: &SapTrust, timeout: Duration) -> Result<reqwest::Clien
 /// A `reqwest::Client` for cloud APIs (login.microsoftonline.com, graph.microsoft.com,
 /// Workflows): system roots, `timeout` per request.
 pub fn default_client(timeout: Duration) -> Result<reqwest::Client, TlsError> {
-    http_client(&SapTrust::System, timeout)
+    http_client(&Trust::System, timeout)
 }
 
 fn system_roots() -> Result<RootCertStore, TlsError> {
@@ -480,7 +484,7 @@ mod tests {
         parts.join(": ")
     }
 
-    async fn get(trust: &SapTrust, port: u16) -> Result<String, String> {
+    async fn get(trust: &Trust, port: u16) -> Result<String, String> {
         let client = http_client(trust, Duration::from_secs(5)).map_err(|e| e.to_string())?;
         let response = client
             .get(format!("https://localhost:{port}/b1s/v2/"))
@@ -513,12 +517,12 @@ mod tests {
         let pin = parse_sha256_pin(&sha256_fingerprint(served.cert.as_ref())).expect("pin");
         let port = serve(listener_config(dir.path()).expect("config"), 2);
 
-        assert_eq!(get(&SapTrust::Pin(pin), port).await, Ok("ok".to_string()));
+        assert_eq!(get(&Trust::Pin(pin), port).await, Ok("ok".to_string()));
 
         let other =
             rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
         let other_pin = parse_sha256_pin(&sha256_fingerprint(other.cert.der())).expect("pin");
-        let err = get(&SapTrust::Pin(other_pin), port)
+        let err = get(&Trust::Pin(other_pin), port)
             .await
             .expect_err("wrong pin must fail");
         assert!(err.contains("does not match the configured pin"), "{err}");
@@ -566,10 +570,10 @@ mod tests {
         let key = PrivateKeyDer::try_from(leaf_key.serialize_der()).expect("key der");
         let port = serve(server_config(vec![leaf.der().clone()], key), 2);
         assert_eq!(
-            get(&SapTrust::CaFile(ca_path), port).await,
+            get(&Trust::CaFile(ca_path), port).await,
             Ok("ok".to_string())
         );
-        let err = get(&SapTrust::CaFile(other_path), port)
+        let err = get(&Trust::CaFile(other_path), port)
             .await
             .expect_err("other CA");
         assert!(err.contains("invalid peer certificate"), "{err}");
@@ -577,7 +581,7 @@ mod tests {
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "no certificate here\n").expect("write");
         assert!(matches!(
-            client_config(&SapTrust::CaFile(empty)),
+            client_config(&Trust::CaFile(empty)),
             Err(TlsError::CaFile { .. })
         ));
     }

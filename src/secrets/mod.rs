@@ -6,7 +6,7 @@
 //! - A sealed value is `nonce (24 random bytes) || ciphertext || Poly1305 tag (16 bytes)`, with
 //!   the secret's name as associated data: a sealed value copied to another name fails to open.
 //! - Sealed values live in the store (`Store::put_secret` / `get_secret`); the configuration only
-//!   names them (`{ secret = "NAME" }`, see [`crate::config::SecretRef`]).
+//!   names them (`{ secret = "NAME" }`, see [`SecretRef`]).
 //!
 //! Errors name the secret or variable, never the value.
 
@@ -21,7 +21,11 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 
-use crate::config::SecretRef;
+mod secret_ref;
+
+pub use secret_ref::{SecretRef, PLAIN_SECRET_REFUSED};
+
+use crate::private_file::{create_private_dir, ensure_private_file, write_private_file, PrivacyError};
 
 /// File name of the key inside `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=secrets-key:...`).
 pub const CREDENTIAL_NAME: &str = "secrets-key";
@@ -350,76 +354,6 @@ pub fn set<S: SecretStore + ?Sized>(
     store
         .put_secret(name, &sealed)
         .map_err(|e| SecretError::Store(e.to_string()))
-}
-
-/// Why a private file is not private.
-#[derive(Debug)]
-pub(crate) enum PrivacyError {
-    /// Group or others may read it; the permission bits.
-    Readable { mode: u32 },
-    /// Its metadata could not be read.
-    Io(std::io::Error),
-}
-
-impl fmt::Display for PrivacyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PrivacyError::Readable { mode } => write!(
-                f,
-                "mode {mode:04o} lets group or others read it; run `chmod 600` on it"
-            ),
-            PrivacyError::Io(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-/// Refuses a file whose mode gives group or others any access.
-pub(crate) fn ensure_private_file(path: &Path) -> Result<(), PrivacyError> {
-    let mode = std::fs::metadata(path)
-        .map_err(PrivacyError::Io)?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        return Err(PrivacyError::Readable {
-            mode: mode & 0o7777,
-        });
-    }
-    Ok(())
-}
-
-/// Creates `dir` (and parents) with mode 0700 when it does not exist.
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-/// Writes `bytes` to `path` with mode 0600: to a temporary sibling first (created exclusively),
-/// flushed to disk, then renamed over `path`, so a crash never leaves half a file.
-pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_string());
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

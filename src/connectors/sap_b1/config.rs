@@ -1,0 +1,319 @@
+//! The TOML tables of the `sap_b1` kinds.
+//!
+//! `[[credentials]] kind = "sap_b1"`: one company-database login of the Service Layer
+//! (`POST /Login` with `CompanyDB`, `UserName`, `Password`; `SessionTimeout` in minutes).
+//! `[[sources]] kind = "sap_b1"`: entities polled with that login (`Prefer:
+//! odata.maxpagesize`, overlap window, start) and the optional webhook endpoint.
+//! Field names follow the Service Layer guide; see `api-notes/sap-business-one.md`.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use url::Url;
+
+use super::webhook::SignatureAlgorithm;
+use crate::secrets::SecretRef;
+use crate::seam::{parse_table, Problem};
+use crate::tls::{Trust, TrustSpec};
+
+/// Default `page_size` (sent as `Prefer: odata.maxpagesize=100`; SAP's own default is 20).
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// Largest accepted `page_size`.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Default `overlap_seconds`: how far each poll reaches back before the cursor (SAP stamps
+/// `UpdateTime` to the second and clocks drift; repeats are removed by the dedupe ledger).
+pub const DEFAULT_OVERLAP_SECONDS: u64 = 60;
+/// Default `request_timeout_seconds` for each Service Layer call.
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+/// Default `interval_seconds` between two polls of one entity.
+pub const DEFAULT_INTERVAL_SECONDS: u64 = 30;
+
+/// Service Layer entity sets the source can poll (names as in `$metadata`). Documents carry
+/// `UpdateDate`/`UpdateTime`; payments (`IncomingPayments`, `VendorPayments`) do not and are
+/// polled by `DocEntry`.
+pub const ENTITIES: &[&str] = &[
+    "PurchaseOrders",
+    "PurchaseInvoices",
+    "Orders",
+    "Invoices",
+    "IncomingPayments",
+    "VendorPayments",
+];
+
+/// `[[credentials]] kind = "sap_b1"`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SapCredentialConfig {
+    /// `base_url`: the Service Layer root ending with `/`, e.g. `https://sap:50000/b1s/v2/`.
+    pub base_url: Url,
+    /// `company_db`: `CompanyDB` of the login, e.g. `SBODEMOUS`.
+    pub company_db: String,
+    /// `username`: `UserName` of the login.
+    pub username: String,
+    /// `password`: `Password` of the login.
+    pub password: SecretRef,
+    /// `tls`: which server certificate to trust (default: system roots).
+    pub tls: Trust,
+    /// `session_timeout_seconds`: refresh before this much inactivity, when shorter than the
+    /// `SessionTimeout` (minutes) of the login answer.
+    pub session_timeout_seconds: Option<u64>,
+    /// `request_timeout_seconds`: timeout of each call, default 30.
+    pub request_timeout_seconds: u64,
+}
+
+impl SapCredentialConfig {
+    /// `request_timeout_seconds` as a `Duration`.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredential {
+    #[serde(deserialize_with = "crate::seam::base_url")]
+    base_url: Url,
+    company_db: String,
+    username: String,
+    password: SecretRef,
+    #[serde(default)]
+    tls: Option<TrustSpec>,
+    #[serde(default)]
+    session_timeout_seconds: Option<u64>,
+    #[serde(default = "default_request_timeout")]
+    request_timeout_seconds: u64,
+}
+
+fn default_request_timeout() -> u64 {
+    DEFAULT_REQUEST_TIMEOUT_SECONDS
+}
+
+/// Reads `[[credentials]] kind = "sap_b1"`.
+///
+/// Errors: unknown keys, a `tls` table that does not fit its mode, a zero timeout, an empty
+/// `company_db`/`username`.
+pub fn parse_credential(table: toml::Table) -> Result<SapCredentialConfig, Problem> {
+    let raw: RawCredential = parse_table(table)?;
+    let tls = match raw.tls {
+        None => Trust::System,
+        Some(spec) => spec
+            .build()
+            .map_err(|(key, message)| Problem::new(format!("tls.{key}"), message))?,
+    };
+    for (key, value) in [("company_db", &raw.company_db), ("username", &raw.username)] {
+        if value.trim().is_empty() {
+            return Err(Problem::new(key, "must not be empty"));
+        }
+    }
+    if raw.request_timeout_seconds == 0 {
+        return Err(Problem::new("request_timeout_seconds", "must be at least 1"));
+    }
+    if raw.session_timeout_seconds == Some(0) {
+        return Err(Problem::new("session_timeout_seconds", "must be at least 1"));
+    }
+    Ok(SapCredentialConfig {
+        base_url: raw.base_url,
+        company_db: raw.company_db,
+        username: raw.username,
+        password: raw.password,
+        tls,
+        session_timeout_seconds: raw.session_timeout_seconds,
+        request_timeout_seconds: raw.request_timeout_seconds,
+    })
+}
+
+/// `start_from`: where the cursor of an entity starts when the store has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartFromSpec {
+    /// `"now"` (default): only changes made after the first start.
+    #[default]
+    Now,
+    /// `"beginning"`: every existing document (can be many messages).
+    Beginning,
+    /// An RFC 3339 date-time string such as `"2026-01-01T00:00:00Z"`.
+    At(OffsetDateTime),
+}
+
+impl<'de> Deserialize<'de> for StartFromSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StartFromVisitor;
+        impl Visitor<'_> for StartFromVisitor {
+            type Value = StartFromSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"now\", \"beginning\" or an RFC 3339 date-time string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StartFromSpec, E> {
+                match v {
+                    "now" => Ok(StartFromSpec::Now),
+                    "beginning" => Ok(StartFromSpec::Beginning),
+                    other => OffsetDateTime::parse(other, &Rfc3339)
+                        .map(StartFromSpec::At)
+                        .map_err(|e| {
+                            E::custom(format!(
+                                "expected \"now\", \"beginning\" or an RFC 3339 date-time such \
+                                 as \"2026-01-01T00:00:00Z\": {e}"
+                            ))
+                        }),
+                }
+            }
+        }
+        deserializer.deserialize_str(StartFromVisitor)
+    }
+}
+
+/// One polled entity: `{ name = "PurchaseOrders", interval_seconds = 30 }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntitySpec {
+    /// `name`: the Service Layer entity set (one of [`ENTITIES`]).
+    pub name: String,
+    /// `interval_seconds`: pause between two polls, >= 1, default 30.
+    #[serde(default = "default_interval")]
+    pub interval_seconds: u64,
+}
+
+impl EntitySpec {
+    /// `interval_seconds` as a `Duration`.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(self.interval_seconds)
+    }
+}
+
+fn default_interval() -> u64 {
+    DEFAULT_INTERVAL_SECONDS
+}
+
+/// `webhook = { secret = { secret = "NAME" }, algorithm = "HMACSha256" }`: Service Layer
+/// webhooks (10.0 FP 2602+) accepted at `/inbound/sap_b1/{source name}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookSpec {
+    /// `secret`: the HMAC key of `X-B1-Webhook-Signature`.
+    pub secret: SecretRef,
+    /// `algorithm`: `HMACSha256` (default), `HMACSha384` or `HMACSha512`.
+    pub algorithm: SignatureAlgorithm,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    secret: SecretRef,
+    #[serde(default)]
+    algorithm: Option<String>,
+}
+
+/// `[[sources]] kind = "sap_b1"`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SapSourceConfig {
+    /// `page_size`: `Prefer: odata.maxpagesize`, 1..=1000, default 100.
+    pub page_size: u32,
+    /// `overlap_seconds`: look-back window of each poll, default 60.
+    pub overlap_seconds: u64,
+    /// `start_from`: where a new cursor starts.
+    pub start_from: StartFromSpec,
+    /// `entities`: what to poll, each at most once.
+    pub entities: Vec<EntitySpec>,
+    /// `webhook`: optional inbound endpoint.
+    pub webhook: Option<WebhookSpec>,
+}
+
+impl SapSourceConfig {
+    /// `overlap_seconds` as a `Duration`.
+    pub fn overlap(&self) -> Duration {
+        Duration::from_secs(self.overlap_seconds)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    #[serde(default = "default_page_size")]
+    page_size: u32,
+    #[serde(default = "default_overlap")]
+    overlap_seconds: u64,
+    #[serde(default)]
+    start_from: StartFromSpec,
+    entities: Vec<EntitySpec>,
+    #[serde(default)]
+    webhook: Option<RawWebhook>,
+}
+
+fn default_page_size() -> u32 {
+    DEFAULT_PAGE_SIZE
+}
+fn default_overlap() -> u64 {
+    DEFAULT_OVERLAP_SECONDS
+}
+
+/// Reads `[[sources]] kind = "sap_b1"`.
+///
+/// Errors: unknown keys, `page_size` outside 1..=1000, an unknown or repeated entity, a zero
+/// interval, an unknown webhook algorithm.
+pub fn parse_source(table: toml::Table) -> Result<SapSourceConfig, Problem> {
+    let raw: RawSource = parse_table(table)?;
+    if !(1..=MAX_PAGE_SIZE).contains(&raw.page_size) {
+        return Err(Problem::new(
+            "page_size",
+            format!("must be between 1 and {MAX_PAGE_SIZE}, found {}", raw.page_size),
+        ));
+    }
+    if raw.entities.is_empty() {
+        return Err(Problem::new(
+            "entities",
+            "must list at least one entity, e.g. [{ name = \"PurchaseOrders\" }]",
+        ));
+    }
+    for (i, entity) in raw.entities.iter().enumerate() {
+        if !ENTITIES.contains(&entity.name.as_str()) {
+            return Err(Problem::new(
+                format!("entities[{i}].name"),
+                format!(
+                    "unknown entity \"{}\" (one of {})",
+                    entity.name,
+                    ENTITIES.join(", ")
+                ),
+            ));
+        }
+        if entity.interval_seconds == 0 {
+            return Err(Problem::new(
+                format!("entities[{i}].interval_seconds"),
+                "must be at least 1",
+            ));
+        }
+        if let Some(first) = raw.entities[..i].iter().position(|e| e.name == entity.name) {
+            return Err(Problem::new(
+                format!("entities[{i}].name"),
+                format!("{} is already listed as entities[{first}]", entity.name),
+            ));
+        }
+    }
+    let webhook = match raw.webhook {
+        None => None,
+        Some(w) => {
+            let algorithm = match w.algorithm.as_deref() {
+                None => SignatureAlgorithm::default(),
+                Some(name) => SignatureAlgorithm::from_name(name).ok_or_else(|| {
+                    Problem::new(
+                        "webhook.algorithm",
+                        format!(
+                            "unknown algorithm \"{name}\" (HMACSha256, HMACSha384 or HMACSha512)"
+                        ),
+                    )
+                })?,
+            };
+            Some(WebhookSpec {
+                secret: w.secret,
+                algorithm,
+            })
+        }
+    };
+    Ok(SapSourceConfig {
+        page_size: raw.page_size,
+        overlap_seconds: raw.overlap_seconds,
+        start_from: raw.start_from,
+        entities: raw.entities,
+        webhook,
+    })
+}

@@ -1,0 +1,208 @@
+//! The `sap_b1` kinds on the connector seam: the credential (one Service Layer login per
+//! company database) and the source (polled entities, optional webhook endpoint).
+
+use std::sync::Arc;
+
+use ml_connector_actors::boxed::{bind_source, BoxFuture, ManagedSession, PollSource};
+use ml_connector_actors::inbound::Inbound;
+use ml_connector_actors::{PollerConfig, SessionHandle};
+
+use super::config::{self, SapCredentialConfig, SapSourceConfig, StartFromSpec, ENTITIES};
+use super::inbound::SapWebhook;
+use super::present::SapPresenter;
+use super::{service_root, SapAuthenticator, SapSettings, SapSource, SapSourceSettings, StartFrom};
+use crate::routes::Presenter;
+use crate::seam::{
+    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind, Problem,
+    SecretRefs, SourceConfig, SourceKind,
+};
+
+/// `[[credentials]] kind = "sap_b1"`.
+pub struct SapCredentialKind;
+
+impl CredentialKind for SapCredentialKind {
+    fn kind(&self) -> &'static str {
+        "sap_b1"
+    }
+
+    fn parse(&self, table: toml::Table) -> Result<Arc<dyn CredentialConfig>, Problem> {
+        Ok(Arc::new(config::parse_credential(table)?))
+    }
+}
+
+impl CredentialConfig for SapCredentialConfig {
+    fn secret_refs(&self) -> SecretRefs {
+        vec![("password".to_string(), self.password.clone())]
+    }
+
+    fn session(
+        &self,
+        name: &str,
+        env: &BuildEnv,
+    ) -> Result<Arc<dyn ManagedSession>, BuildError> {
+        let client = crate::tls::http_client(&self.tls, self.request_timeout())
+            .map_err(|e| BuildError(format!("credential {name}: {e}")))?;
+        let settings = SapSettings {
+            base_url: service_root(self.base_url.clone()),
+            company_db: self.company_db.clone(),
+            username: self.username.clone(),
+            password: env.secret(&self.password)?,
+            session_timeout_override: self
+                .session_timeout_seconds
+                .map(std::time::Duration::from_secs),
+            password_fix: self.password.how_to_update(),
+        };
+        let auth = SapAuthenticator::new(client, settings);
+        Ok(Arc::new(SessionHandle::new(
+            auth,
+            name,
+            env.clock.clone(),
+            env.health.clone(),
+        )))
+    }
+
+    fn check<'a>(
+        &'a self,
+        name: &'a str,
+        session: &'a dyn ManagedSession,
+        env: &'a BuildEnv,
+    ) -> BoxFuture<'a, Vec<CheckRow>> {
+        Box::pin(async move {
+            let system = format!("sap_b1:{name}");
+            let result = match typed_session::<SapAuthenticator>(Some(session), name) {
+                Ok(handle) => handle
+                    .get()
+                    .await
+                    .map(|_| format!("logged in to {}", self.company_db))
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            vec![CheckRow::new(&system, "POST Login", result)]
+        })
+    }
+}
+
+/// `[[sources]] kind = "sap_b1"`.
+pub struct SapSourceKind;
+
+impl SourceKind for SapSourceKind {
+    fn kind(&self) -> &'static str {
+        "sap_b1"
+    }
+
+    fn credential_kinds(&self) -> &'static [&'static str] {
+        &["sap_b1"]
+    }
+
+    fn parse(&self, table: toml::Table) -> Result<Arc<dyn SourceConfig>, Problem> {
+        Ok(Arc::new(config::parse_source(table)?))
+    }
+}
+
+impl SapSourceConfig {
+    /// One [`SapSource`] per configured entity, reading with the credential's client.
+    fn sources(&self, auth: &SapAuthenticator, env: &BuildEnv) -> Vec<(u64, SapSource)> {
+        let base = auth.settings().base_url.clone();
+        self.entities
+            .iter()
+            .map(|e| {
+                let mut s = SapSourceSettings::new(base.clone(), e.name.as_str());
+                s.page_size = self.page_size;
+                s.overlap = self.overlap();
+                s.start = match self.start_from {
+                    StartFromSpec::Now => StartFrom::Now,
+                    StartFromSpec::Beginning => StartFrom::Beginning,
+                    StartFromSpec::At(at) => StartFrom::At(at),
+                };
+                let source = SapSource::new(auth.client().clone(), s, env.clock.clone());
+                (e.interval_seconds, source)
+            })
+            .collect()
+    }
+}
+
+impl SourceConfig for SapSourceConfig {
+    fn entities(&self) -> Vec<String> {
+        self.entities.iter().map(|e| e.name.clone()).collect()
+    }
+
+    fn known_entities(&self) -> &'static [&'static str] {
+        ENTITIES
+    }
+
+    fn secret_refs(&self) -> SecretRefs {
+        self.webhook
+            .iter()
+            .map(|w| ("webhook.secret".to_string(), w.secret.clone()))
+            .collect()
+    }
+
+    fn presenter(&self) -> Arc<dyn Presenter> {
+        Arc::new(SapPresenter)
+    }
+
+    fn pollers(
+        &self,
+        name: &str,
+        session: Option<&dyn ManagedSession>,
+        env: &BuildEnv,
+    ) -> Result<Vec<(PollerConfig, Arc<dyn PollSource>)>, BuildError> {
+        let handle = typed_session::<SapAuthenticator>(session, &format!("source {name}"))?;
+        Ok(self
+            .sources(handle.authenticator(), env)
+            .into_iter()
+            .map(|(interval, source)| {
+                let config = PollerConfig {
+                    source: name.to_string(),
+                    interval: std::time::Duration::from_secs(interval),
+                };
+                (config, bind_source(source, handle.clone()))
+            })
+            .collect())
+    }
+
+    fn inbound(&self, name: &str, env: &BuildEnv) -> Result<Option<Arc<dyn Inbound>>, BuildError> {
+        let Some(webhook) = &self.webhook else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(SapWebhook::new(
+            name,
+            env.secret(&webhook.secret)?,
+            webhook.algorithm,
+            self.entities(),
+        ))))
+    }
+
+    fn check<'a>(
+        &'a self,
+        name: &'a str,
+        session: Option<&'a dyn ManagedSession>,
+        env: &'a BuildEnv,
+    ) -> BoxFuture<'a, Vec<CheckRow>> {
+        Box::pin(async move {
+            let system = format!("sap_b1:{name}");
+            let handle = match typed_session::<SapAuthenticator>(session, name) {
+                Ok(h) => h,
+                Err(e) => return vec![CheckRow::new(&system, "session", Err(e.to_string()))],
+            };
+            let credentials = match handle.get().await {
+                Ok((c, _)) => c,
+                Err(e) => return vec![CheckRow::new(&system, "session", Err(e.to_string()))],
+            };
+            let mut rows = Vec::new();
+            for (_, source) in self.sources(handle.authenticator(), env) {
+                let result = source
+                    .probe(&credentials)
+                    .await
+                    .map(|n| format!("read {n} record(s) with $top=1"))
+                    .map_err(|e| e.to_string());
+                rows.push(CheckRow::new(
+                    &system,
+                    format!("GET {}", source.settings().entity),
+                    result,
+                ));
+            }
+            rows
+        })
+    }
+}

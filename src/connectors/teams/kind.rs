@@ -1,0 +1,354 @@
+//! The Teams kinds on the connector seam: the `entra` credential and the `teams_channel`,
+//! `teams_chat` and `teams_workflows` destinations.
+
+use std::sync::Arc;
+
+use ml_connector_actors::boxed::{bind_sink, unauthenticated_sink, BoxFuture, DeliverySink, ManagedSession};
+use ml_connector_actors::{Authenticator, SessionHandle};
+use secrecy::SecretString;
+
+use super::chat_message::MessageFormat;
+use super::config::{
+    self, EntraCredentialConfig, GraphDestinationConfig, GraphPlace, WorkflowsDestinationConfig,
+    DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_SECOND,
+};
+use super::vault::StoreVault;
+use super::{
+    EntraAppToken, EntraDelegatedToken, EntraSettings, GraphSink, GraphSinkOptions, GraphTarget,
+    WorkflowsSink, WorkflowsSinkOptions,
+};
+use crate::routes::{ChatFormat, PayloadShape};
+use crate::seam::{
+    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind,
+    DeliveryDefaults, DestinationConfig, DestinationKind, Problem, SecretRefs,
+};
+
+/// `[[credentials]] kind = "entra"`.
+pub struct EntraCredentialKind;
+
+impl CredentialKind for EntraCredentialKind {
+    fn kind(&self) -> &'static str {
+        "entra"
+    }
+
+    fn parse(&self, table: toml::Table) -> Result<Arc<dyn CredentialConfig>, Problem> {
+        Ok(Arc::new(config::parse_credential(table)?))
+    }
+}
+
+impl EntraCredentialConfig {
+    fn settings(&self, client_secret: SecretString, scope: &str) -> EntraSettings {
+        EntraSettings {
+            login_base: self.login_base_url.clone(),
+            tenant_id: self.tenant_id.clone(),
+            client_id: self.client_id.clone(),
+            client_secret,
+            scope: scope.to_string(),
+        }
+    }
+
+    fn client_secret(&self, env: &BuildEnv) -> Result<SecretString, BuildError> {
+        match &self.client_secret {
+            Some(r) => env.secret(r),
+            None => Ok(SecretString::from(String::new())),
+        }
+    }
+}
+
+impl CredentialConfig for EntraCredentialConfig {
+    fn secret_refs(&self) -> SecretRefs {
+        let mut refs = Vec::new();
+        if let Some(r) = &self.client_secret {
+            refs.push(("client_secret".to_string(), r.clone()));
+        }
+        if let Some(r) = &self.refresh_token {
+            refs.push(("refresh_token".to_string(), r.clone()));
+        }
+        refs
+    }
+
+    /// The delegated session (refresh-token grant) when `refresh_token` is set, else the
+    /// app-only session (client-credentials grant, reads only).
+    fn session(
+        &self,
+        name: &str,
+        env: &BuildEnv,
+    ) -> Result<Arc<dyn ManagedSession>, BuildError> {
+        let client_secret = self.client_secret(env)?;
+        let invalid = |e: super::InvalidBaseUrl| BuildError(format!("credential {name}: {e}"));
+        match self.refresh_token_secret() {
+            Some(secret_name) => {
+                let vault = StoreVault {
+                    store: env.store.clone(),
+                    key: env.key.clone(),
+                    name: secret_name.to_string(),
+                };
+                let auth = EntraDelegatedToken::new(
+                    env.cloud.clone(),
+                    self.settings(client_secret, &self.scope_delegated),
+                    Arc::new(vault),
+                    secret_name,
+                )
+                .map_err(invalid)?
+                .with_graph_base(self.graph_base_url.clone());
+                Ok(Arc::new(SessionHandle::new(
+                    auth,
+                    name,
+                    env.clock.clone(),
+                    env.health.clone(),
+                )))
+            }
+            None => {
+                let auth = EntraAppToken::new(
+                    env.cloud.clone(),
+                    self.settings(client_secret, &self.scope_app),
+                )
+                .map_err(invalid)?;
+                Ok(Arc::new(SessionHandle::new(
+                    auth,
+                    name,
+                    env.clock.clone(),
+                    env.health.clone(),
+                )))
+            }
+        }
+    }
+
+    fn check<'a>(
+        &'a self,
+        name: &'a str,
+        session: &'a dyn ManagedSession,
+        env: &'a BuildEnv,
+    ) -> BoxFuture<'a, Vec<CheckRow>> {
+        Box::pin(async move {
+            let system = format!("entra:{name}");
+            let mut rows = Vec::new();
+            if let Some(delegated) = session
+                .as_any()
+                .downcast_ref::<SessionHandle<EntraDelegatedToken>>()
+            {
+                if self.client_secret.is_some() {
+                    let app = self.client_secret(env).map_err(|e| e.to_string()).and_then(|s| {
+                        EntraAppToken::new(env.cloud.clone(), self.settings(s, &self.scope_app))
+                            .map_err(|e| e.to_string())
+                    });
+                    let result = match app {
+                        Ok(a) => a
+                            .login()
+                            .await
+                            .map(|_| "client-credentials token issued (used for reads only)".into())
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e),
+                    };
+                    rows.push(CheckRow::new(&system, "app token", result));
+                }
+                let result = delegated
+                    .get()
+                    .await
+                    .map(|_| "refresh-token grant worked; rotated token stored".to_string())
+                    .map_err(|e| e.to_string());
+                rows.push(CheckRow::new(&system, "delegated token", result));
+            } else if let Some(app) = session.as_any().downcast_ref::<SessionHandle<EntraAppToken>>() {
+                let result = app
+                    .get()
+                    .await
+                    .map(|_| "client-credentials token issued (used for reads only)".to_string())
+                    .map_err(|e| e.to_string());
+                rows.push(CheckRow::new(&system, "app token", result));
+            }
+            rows
+        })
+    }
+}
+
+/// `[[destinations]] kind = "teams_channel"`.
+pub struct TeamsChannelKind;
+/// `[[destinations]] kind = "teams_chat"`.
+pub struct TeamsChatKind;
+/// `[[destinations]] kind = "teams_workflows"`.
+pub struct TeamsWorkflowsKind;
+
+const GRAPH_DEFAULTS: DeliveryDefaults = DeliveryDefaults {
+    rate_per_second: DEFAULT_RATE_PER_SECOND,
+    concurrency: DEFAULT_CONCURRENCY,
+};
+
+impl DestinationKind for TeamsChannelKind {
+    fn kind(&self) -> &'static str {
+        "teams_channel"
+    }
+    fn credential_kinds(&self) -> &'static [&'static str] {
+        &["entra"]
+    }
+    fn delivery_defaults(&self) -> DeliveryDefaults {
+        GRAPH_DEFAULTS
+    }
+    fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem> {
+        Ok(Arc::new(config::parse_channel(table)?))
+    }
+}
+
+impl DestinationKind for TeamsChatKind {
+    fn kind(&self) -> &'static str {
+        "teams_chat"
+    }
+    fn credential_kinds(&self) -> &'static [&'static str] {
+        &["entra"]
+    }
+    fn delivery_defaults(&self) -> DeliveryDefaults {
+        GRAPH_DEFAULTS
+    }
+    fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem> {
+        Ok(Arc::new(config::parse_chat(table)?))
+    }
+}
+
+impl DestinationKind for TeamsWorkflowsKind {
+    fn kind(&self) -> &'static str {
+        "teams_workflows"
+    }
+    fn credential_kinds(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn delivery_defaults(&self) -> DeliveryDefaults {
+        GRAPH_DEFAULTS
+    }
+    fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem> {
+        Ok(Arc::new(config::parse_workflows(table)?))
+    }
+}
+
+impl GraphDestinationConfig {
+    fn target(&self) -> GraphTarget {
+        match &self.place {
+            GraphPlace::Channel {
+                team_id,
+                channel_id,
+            } => GraphTarget::Channel {
+                team_id: team_id.clone(),
+                channel_id: channel_id.clone(),
+            },
+            GraphPlace::Chat { chat_id } => GraphTarget::Chat {
+                chat_id: chat_id.clone(),
+            },
+        }
+    }
+
+    fn delegated(
+        session: Option<&dyn ManagedSession>,
+        name: &str,
+    ) -> Result<SessionHandle<EntraDelegatedToken>, BuildError> {
+        typed_session::<EntraDelegatedToken>(session, &format!("destination {name}")).map_err(|_| {
+            BuildError(format!(
+                "destination {name}: its credential has no refresh_token; posting to Teams needs \
+                 a delegated token: add refresh_token = {{ secret = \"NAME\" }} to that entra \
+                 credential"
+            ))
+        })
+    }
+}
+
+impl DestinationConfig for GraphDestinationConfig {
+    fn shape(&self) -> PayloadShape {
+        PayloadShape::Chat(match self.format {
+            MessageFormat::Html => ChatFormat::Html,
+            MessageFormat::Card => ChatFormat::Card,
+        })
+    }
+
+    fn secret_refs(&self) -> SecretRefs {
+        Vec::new()
+    }
+
+    fn sink(
+        &self,
+        name: &str,
+        session: Option<&dyn ManagedSession>,
+        _env: &BuildEnv,
+    ) -> Result<Arc<dyn DeliverySink>, BuildError> {
+        let handle = Self::delegated(session, name)?;
+        let auth = handle.authenticator();
+        let sink = GraphSink::new(
+            auth.client().clone(),
+            auth.graph_base().clone(),
+            self.target(),
+            self.format,
+        )
+        .map_err(|e| BuildError(format!("destination {name}: {e}")))?
+        .with_options(GraphSinkOptions {
+            max_request_bytes: self.max_message_bytes,
+            ..Default::default()
+        });
+        Ok(bind_sink(sink, handle))
+    }
+
+    fn check<'a>(
+        &'a self,
+        name: &'a str,
+        session: Option<&'a dyn ManagedSession>,
+        _env: &'a BuildEnv,
+    ) -> BoxFuture<'a, Vec<CheckRow>> {
+        Box::pin(async move {
+            let system = format!("teams:{name}");
+            let handle = match Self::delegated(session, name) {
+                Ok(h) => h,
+                Err(e) => return vec![CheckRow::new(&system, "credential", Err(e.to_string()))],
+            };
+            let auth = handle.authenticator();
+            let sink = match GraphSink::new(
+                auth.client().clone(),
+                auth.graph_base().clone(),
+                self.target(),
+                self.format,
+            ) {
+                Ok(s) => s,
+                Err(e) => return vec![CheckRow::new(&system, "graph_base_url", Err(e.to_string()))],
+            };
+            let result = match handle.get().await {
+                Ok((token, _)) => sink.probe(&token).await,
+                Err(e) => Err(format!("no delegated token: {e}")),
+            };
+            vec![CheckRow::new(&system, sink.probe_target(), result)]
+        })
+    }
+}
+
+impl DestinationConfig for WorkflowsDestinationConfig {
+    fn shape(&self) -> PayloadShape {
+        PayloadShape::Chat(ChatFormat::Card)
+    }
+
+    fn secret_refs(&self) -> SecretRefs {
+        vec![("url".to_string(), self.url.clone())]
+    }
+
+    fn sink(
+        &self,
+        name: &str,
+        _session: Option<&dyn ManagedSession>,
+        env: &BuildEnv,
+    ) -> Result<Arc<dyn DeliverySink>, BuildError> {
+        let url = env.secret(&self.url)?;
+        let sink = WorkflowsSink::new(env.cloud.clone(), &url)
+            .map_err(|e| BuildError(format!("destination {name}: {e}")))?
+            .with_options(WorkflowsSinkOptions {
+                max_request_bytes: self.max_message_bytes,
+            });
+        Ok(unauthenticated_sink(sink))
+    }
+
+    fn check<'a>(
+        &'a self,
+        name: &'a str,
+        _session: Option<&'a dyn ManagedSession>,
+        env: &'a BuildEnv,
+    ) -> BoxFuture<'a, Vec<CheckRow>> {
+        Box::pin(async move {
+            let result = env
+                .secret(&self.url)
+                .map(|_| "URL resolved; send-only, not pinged (a ping would post a message)".into())
+                .map_err(|e| e.to_string());
+            vec![CheckRow::new(&format!("teams:{name}"), "workflows", result)]
+        })
+    }
+}
