@@ -6,10 +6,10 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ml_connector_actors::supervisor::Nudges;
+use ml_connector_actors::Nudges;
 use ml_connector_actors::{
-    DeliveryActor, DeliveryConfig, DeliveryContext, Expiry, Health, LifecycleOwner, PollContext,
-    PollerActor, PollerConfig, SessionHandle, SourceError,
+    bind_sink, bind_source, DeliveryActor, DeliveryConfig, DeliveryContext, Expiry, Health,
+    LifecycleOwner, PollContext, PollerActor, PollerConfig, SessionHandle, SourceError,
 };
 use support::*;
 
@@ -43,7 +43,7 @@ fn supervised_poller_and_delivery_deliver_every_change_once() {
     let health = Health::default();
     let session = SessionHandle::new(
         auth.clone(),
-        "acme-sap",
+        "acme-erp",
         Arc::new(env.clock.clone()),
         health.clone(),
     );
@@ -51,13 +51,13 @@ fn supervised_poller_and_delivery_deliver_every_change_once() {
     let nudges = Nudges::default();
     let owner = LifecycleOwner::default();
 
+    let (_, channel_session) = support::session(&env, "acme-channel", Expiry::Never);
     let poll_ctx = PollContext {
         config: PollerConfig {
-            tenant: TENANT.into(),
+            source: SOURCE.into(),
             interval: Duration::from_millis(20),
         },
-        source: source.clone(),
-        session,
+        source: bind_source(Shared(source.clone()), session),
         store: store.clone(),
         router: Arc::new(FakeRouter::to(&[DEST])),
         nudges: nudges.clone(),
@@ -67,7 +67,7 @@ fn supervised_poller_and_delivery_deliver_every_change_once() {
             rate_per_second: 0.0,
             ..DeliveryConfig::new(DEST)
         },
-        sink.clone(),
+        bind_sink(Shared(sink.clone()), channel_session),
         store.clone(),
         Arc::new(env.clock.clone()),
         nudges.clone(),
@@ -113,7 +113,7 @@ fn supervised_poller_and_delivery_deliver_every_change_once() {
     assert_eq!(keys, expected, "every change delivered exactly once");
     assert_eq!(
         store
-            .cursor(&format!("{TENANT}/{ENTITY}"))
+            .cursor(&format!("{SOURCE}/{ENTITY}"))
             .unwrap()
             .as_deref(),
         Some("p07")

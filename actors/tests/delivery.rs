@@ -9,8 +9,11 @@ use std::time::Duration;
 use ml_connector_actors::delivery::BatchReport;
 use ml_connector_actors::retry::BackoffPolicy;
 use ml_connector_actors::store::LedgerState;
-use ml_connector_actors::supervisor::Nudges;
-use ml_connector_actors::{DeliveryConfig, DeliveryContext, Lookup, Outcome, Store, Unverifiable};
+use ml_connector_actors::Nudges;
+use ml_connector_actors::{
+    bind_sink, DeliveryConfig, DeliveryContext, Expiry, Lookup, Outcome, SessionHandle, Store,
+    Unverifiable,
+};
 use support::*;
 
 const DEST: &str = "finance-channel";
@@ -19,7 +22,8 @@ struct Harness {
     env: Env,
     store: Store,
     sink: Arc<FakeSink>,
-    ctx: DeliveryContext<FakeSink>,
+    auth: FakeAuth,
+    ctx: DeliveryContext,
 }
 
 fn config() -> DeliveryConfig {
@@ -37,24 +41,28 @@ fn harness(n: u32, config: DeliveryConfig) -> Harness {
     let store = env.open();
     commit(&store, &records(n), &FakeRouter::to(&[DEST]), None).unwrap();
     let sink = Arc::new(FakeSink::default());
-    let ctx = context(&env, &store, &sink, config);
+    let (auth, handle) = session(&env, "acme-channel", Expiry::Never);
+    let ctx = context(&env, &store, &sink, &handle, config);
     Harness {
         env,
         store,
         sink,
+        auth,
         ctx,
     }
 }
 
+/// A delivery context over `sink` bound to `handle`.
 fn context(
     env: &Env,
     store: &Store,
     sink: &Arc<FakeSink>,
+    handle: &SessionHandle<FakeAuth>,
     config: DeliveryConfig,
-) -> DeliveryContext<FakeSink> {
+) -> DeliveryContext {
     DeliveryContext::new(
         config,
-        sink.clone(),
+        bind_sink(Shared(sink.clone()), handle.clone()),
         store.clone(),
         Arc::new(env.clock.clone()),
         Nudges::default(),
@@ -500,7 +508,8 @@ async fn a_crash_after_begin_attempts_leads_to_a_lookup() {
     assert!(e.maybe_sent);
     assert_eq!(e.attempts, 1);
     let sink = Arc::new(FakeSink::default());
-    let ctx = context(&env, &store, &sink, config());
+    let (_, handle) = session(&env, "acme-channel", Expiry::Never);
+    let ctx = context(&env, &store, &sink, &handle, config());
     sink.script_lookups(vec![Lookup::Found {
         remote_id: "AAMkAD-graph-id".into(),
     }]);
@@ -531,7 +540,8 @@ async fn a_crash_after_begin_attempts_then_not_found_sends_once() {
     }
     let store = env.open();
     let sink = Arc::new(FakeSink::default());
-    let ctx = context(&env, &store, &sink, config());
+    let (_, handle) = session(&env, "acme-channel", Expiry::Never);
+    let ctx = context(&env, &store, &sink, &handle, config());
     let r = ctx.batch().await.unwrap().unwrap();
     assert_eq!(r.delivered, 1);
     assert_eq!(sink.log(), vec!["lookup:1", "send:1"]);

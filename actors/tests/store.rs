@@ -136,7 +136,7 @@ fn cursor_is_written_only_when_given() {
     let env = Env::new();
     let store = env.open();
     let router = FakeRouter::to(&[DEST]);
-    let stream = format!("{TENANT}/{ENTITY}");
+    let stream = format!("{SOURCE}/{ENTITY}");
     commit(&store, &[rec(1, 1, "bost_Open")], &router, None).unwrap();
     assert_eq!(store.cursor(&stream).unwrap(), None);
     commit(&store, &[rec(2, 2, "bost_Open")], &router, Some("p02")).unwrap();
@@ -154,7 +154,7 @@ fn a_router_error_writes_nothing() {
     let env = Env::new();
     let store = env.open();
     let router = FakeRouter::to(&[DEST]);
-    let stream = format!("{TENANT}/{ENTITY}");
+    let stream = format!("{SOURCE}/{ENTITY}");
     commit(&store, &[rec(1, 1, "bost_Open")], &router, Some("p01")).unwrap();
     let before = outbox(&store, DEST);
 
@@ -413,7 +413,7 @@ fn replay_is_refused_when_the_ledger_says_delivered() {
 #[test]
 fn everything_survives_reopening_the_file() {
     let env = Env::new();
-    let stream = format!("{TENANT}/{ENTITY}");
+    let stream = format!("{SOURCE}/{ENTITY}");
     let router = FakeRouter::to(&[DEST]);
     let (dead_id, kept_seq) = {
         let store = env.open();
