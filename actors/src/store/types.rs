@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
 
-/// One message waiting for its destination: the joined view of its immutable payload row and
-/// its mutable state row (both keyed `"<destination>\x1f<seq:020>"`, see [`OutboxPayload`] and
-/// [`OutboxState`]).
+/// One message waiting for its destination: the joined view of its immutable row in
+/// `outbox_payload` (seq, destination, route, dedupe_key, event_key, payload, created_ms) and
+/// its small mutable row in `outbox_state` (attempts, lookups, deferrals, next_attempt_ms,
+/// maybe_sent, last_error), both keyed `"<destination>\x1f<seq:020>"`.
 ///
 /// Its JSON (dead letters, schema-1 outbox rows):
 /// `{"seq":12,"destination":"finance-channel","route":"big-pos","dedupe_key":"acme/PurchaseOrders/42/created->finance-channel",

@@ -507,16 +507,19 @@ pub fn session(env: &Env, name: &str, expiry: Expiry) -> (FakeAuth, SessionHandl
 // ---------------------------------------------------------------------------------------------
 // Raw file view
 
-/// Every row of every table of a closed store file, as `table → [(key, value)]` with keys and
-/// values rendered as bytes (so two dumps compare byte for byte).
-pub fn dump(path: &Path) -> std::collections::BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>> {
+/// Rows of one table as `(key bytes, value bytes)`, in key order.
+pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Every row of every table of a closed store file, as `table → rows` with keys and values
+/// rendered as bytes (so two dumps compare byte for byte).
+pub fn dump(path: &Path) -> std::collections::BTreeMap<String, Rows> {
     use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
     let db = redb::Database::create(path).expect("open the file with redb");
     let txn = db.begin_read().unwrap();
     let mut out = std::collections::BTreeMap::new();
     for handle in txn.list_tables().unwrap() {
         let name = handle.name().to_string();
-        let rows: Vec<(Vec<u8>, Vec<u8>)> = match name.as_str() {
+        let rows: Rows = match name.as_str() {
             "meta" => {
                 let t = txn
                     .open_table(TableDefinition::<&str, u64>::new("meta"))
