@@ -82,11 +82,15 @@ impl DeliveryConfig {
 /// The destination's delivery loop state; cheap to clone.
 #[derive(Clone)]
 pub struct DeliveryContext {
+    /// The destination's settings.
     pub config: DeliveryConfig,
     /// The destination with its session inside ([`crate::bind_sink`]).
     pub sink: Arc<dyn DeliverySink>,
+    /// The outbox.
     pub store: Store,
+    /// Time source of retry and backoff times.
     pub clock: SharedClock,
+    /// Wake-up signals (this destination waits on `destination:<name>`).
     pub nudges: Nudges,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
 }
@@ -94,10 +98,15 @@ pub struct DeliveryContext {
 /// What one batch did (for tests and logs).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct BatchReport {
+    /// Entries confirmed by the destination.
     pub delivered: usize,
+    /// Entries found at the destination by a lookup (not sent again).
     pub found_existing: usize,
+    /// Entries scheduled for another send.
     pub retried: usize,
+    /// Entries whose outcome is unknown, or whose lookup failed (looked up again later).
     pub unknown: usize,
+    /// Entries moved to the dead-letter table.
     pub dead: usize,
     /// Sends and lookups postponed for want of a session (not counted as attempts).
     pub deferred: usize,

@@ -68,11 +68,15 @@ pub struct CycleReport {
 /// Everything a cycle needs; cheap to clone.
 #[derive(Clone)]
 pub struct PollContext {
+    /// The poller's settings.
     pub config: PollerConfig,
     /// The entity's source with its session inside ([`crate::bind_source`]).
     pub source: Arc<dyn PollSource>,
+    /// Cursor, snapshots, outbox.
     pub store: Store,
+    /// Decides destinations and renders messages for detected events.
     pub router: Arc<dyn Router>,
+    /// Wake-up signals (the poller waits on `poller:<source>/<entity>`, nudges destinations).
     pub nudges: Nudges,
 }
 

@@ -149,6 +149,7 @@ pub enum LedgerState {
 /// Dedupe-ledger value (`dedupe` table, key = dedupe key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
+    /// Where the pair stands.
     pub state: LedgerState,
     /// Destination's id of the delivered object.
     pub remote_id: Option<String>,
@@ -181,6 +182,7 @@ pub struct Snapshot {
 /// One audit line (`audit` table, key = UTC nanoseconds-ish sequence).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditLine {
+    /// When, UTC milliseconds.
     pub at_ms: UnixMillis,
     /// Short kind: `dead_letter`, `replay`, `inbound_refused`, `config_reload`, `secret_set`.
     pub kind: String,
