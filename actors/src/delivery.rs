@@ -4,6 +4,10 @@
 //! marking the rest "attempt started" → sends (concurrent up to `concurrency`, each through the
 //! rate limiter) → one commit with every outcome. A crash between the two commits leaves the
 //! entries marked `maybe_sent`, so they are looked up, never blindly re-sent (invariant 4).
+//!
+//! Without a usable session (the sink answers [`Outcome::SessionGone`] / [`Lookup::SessionGone`]
+//! after its one re-login, or no login succeeds) an entry is postponed without counting an
+//! attempt or a lookup (it never dead-letters for that) and the destination pauses until then.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -13,12 +17,14 @@ use actix::prelude::*;
 use futures_util::stream::{self, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use crate::boxed::DeliverySink;
 use crate::clock::SharedClock;
+use crate::lifecycle::Lifecycle;
 use crate::metrics_names as m;
+use crate::nudges::Nudges;
 use crate::retry::BackoffPolicy;
-use crate::sink::{Lookup, Outcome, Sink};
-use crate::store::{OutboxEntry, Resolution, Store, StoreError};
-use crate::supervisor::{blocking, Lifecycle, Nudges};
+use crate::sink::{Lookup, Outcome};
+use crate::store::{blocking, OutboxEntry, Resolution, Store, StoreError};
 
 /// What to do with an entry whose earlier attempt may have arrived, when the destination
 /// cannot be asked (send-only webhooks).
@@ -36,7 +42,8 @@ pub enum Unverifiable {
 pub struct DeliveryConfig {
     /// Destination name.
     pub destination: String,
-    /// Requests per second; `0.0` disables the limiter (benchmarks).
+    /// Requests per second; `0.0` (the default) disables the limiter. Connectors set their
+    /// destination's documented limit.
     pub rate_per_second: f64,
     /// Requests allowed at once above the steady rate.
     pub burst: u32,
@@ -55,12 +62,13 @@ pub struct DeliveryConfig {
 }
 
 impl DeliveryConfig {
-    /// Defaults for a Teams channel: 4 requests/s (Graph: "4 requests per second per app on a
-    /// given team or channel"), burst 1, concurrency 4, batch 32, 20 attempts.
+    /// Vendor-neutral defaults: no rate limit (`rate_per_second` 0.0; the caller sets the
+    /// destination's own limit), burst 1, concurrency 4, batch 32, 20 attempts, the delivery
+    /// backoff, dead-letter unverifiable entries.
     pub fn new(destination: &str) -> Self {
         Self {
             destination: destination.to_string(),
-            rate_per_second: 4.0,
+            rate_per_second: 0.0,
             burst: 1,
             concurrency: 4,
             batch: 32,
@@ -71,46 +79,46 @@ impl DeliveryConfig {
     }
 }
 
-/// The destination's delivery loop state.
-pub struct DeliveryContext<K: Sink> {
+/// The destination's delivery loop state; cheap to clone.
+#[derive(Clone)]
+pub struct DeliveryContext {
+    /// The destination's settings.
     pub config: DeliveryConfig,
-    pub sink: Arc<K>,
+    /// The destination with its session inside ([`crate::bind_sink`]).
+    pub sink: Arc<dyn DeliverySink>,
+    /// The outbox.
     pub store: Store,
+    /// Time source of retry and backoff times.
     pub clock: SharedClock,
+    /// Wake-up signals (this destination waits on `destination:<name>`).
     pub nudges: Nudges,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
-}
-
-impl<K: Sink> Clone for DeliveryContext<K> {
-    fn clone(&self) -> Self {
-        Self {
-            config: self.config.clone(),
-            sink: self.sink.clone(),
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-            nudges: self.nudges.clone(),
-            limiter: self.limiter.clone(),
-        }
-    }
 }
 
 /// What one batch did (for tests and logs).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct BatchReport {
+    /// Entries confirmed by the destination.
     pub delivered: usize,
+    /// Entries found at the destination by a lookup (not sent again).
     pub found_existing: usize,
+    /// Entries scheduled for another send.
     pub retried: usize,
+    /// Entries whose outcome is unknown, or whose lookup failed (looked up again later).
     pub unknown: usize,
+    /// Entries moved to the dead-letter table.
     pub dead: usize,
+    /// Sends and lookups postponed for want of a session (not counted as attempts).
+    pub deferred: usize,
     /// Pause the whole destination until this time (UTC ms) after a throttling answer.
     pub pause_until_ms: Option<i64>,
 }
 
-impl<K: Sink> DeliveryContext<K> {
+impl DeliveryContext {
     /// Build the context; the rate limiter is created here (one per destination).
     pub fn new(
         config: DeliveryConfig,
-        sink: Arc<K>,
+        sink: Arc<dyn DeliverySink>,
         store: Store,
         clock: SharedClock,
         nudges: Nudges,
@@ -207,6 +215,29 @@ impl<K: Sink> DeliveryContext<K> {
         }
     }
 
+    /// No session: postpone `entry` by the backoff of its deferrals without counting an
+    /// attempt (`attempt_started`: undo this batch's attempt mark) and pause the destination
+    /// until then.
+    fn defer(
+        &self,
+        entry: &OutboxEntry,
+        reason: &str,
+        attempt_started: bool,
+        report: &mut BatchReport,
+    ) -> Resolution {
+        let delay = self.config.backoff.delay(entry.deferrals.saturating_add(1));
+        let at_ms = self.clock.now_ms() + delay.as_millis() as i64;
+        report.deferred += 1;
+        report.pause_until_ms = Some(report.pause_until_ms.map_or(at_ms, |p| p.max(at_ms)));
+        self.count("deferred");
+        tracing::warn!(destination = %self.config.destination, key = %entry.dedupe_key, deferrals = entry.deferrals + 1, %reason, retry_in_ms = delay.as_millis() as u64, "no usable session; delivery postponed, not counted as an attempt");
+        Resolution::Deferred {
+            at_ms,
+            reason: reason.to_string(),
+            attempt_started,
+        }
+    }
+
     /// Process up to one batch of due entries. Returns `Ok(None)` when nothing was due
     /// (with the time the next entry becomes due, if any).
     pub async fn batch(&self) -> Result<Result<BatchReport, Option<i64>>, StoreError> {
@@ -230,6 +261,11 @@ impl<K: Sink> DeliveryContext<K> {
                 continue;
             }
             let lookup = self.sink.find_existing(&entry).await;
+            if let Lookup::SessionGone { reason } = &lookup {
+                let resolution = self.defer(&entry, reason, false, &mut report);
+                resolutions.push((entry.seq, resolution));
+                continue;
+            }
             entry.lookups = entry.lookups.saturating_add(1);
             looked_up.push(entry.seq);
             let outcome = match &lookup {
@@ -237,6 +273,7 @@ impl<K: Sink> DeliveryContext<K> {
                 Lookup::NotFound => "not_found",
                 Lookup::Unsupported => "unsupported",
                 Lookup::Failed { .. } => "failed",
+                Lookup::SessionGone { .. } => "session_gone",
             };
             metrics::counter!(m::LOOKUPS, "destination" => self.label(), "outcome" => outcome)
                 .increment(1);
@@ -268,6 +305,7 @@ impl<K: Sink> DeliveryContext<K> {
                     let resolution = self.lookup_failed(&entry, &reason, &mut report);
                     resolutions.push((entry.seq, resolution));
                 }
+                Lookup::SessionGone { .. } => {}
             }
         }
         let seqs: Vec<u64> = to_send.iter().map(|e| e.seq).collect();
@@ -352,6 +390,7 @@ impl<K: Sink> DeliveryContext<K> {
                     maybe_sent: false,
                 }
             }
+            Outcome::SessionGone { reason } => self.defer(entry, &reason, true, report),
             Outcome::Permanent { status, reason } => {
                 report.dead += 1;
                 self.count("dead");
@@ -415,19 +454,19 @@ impl<K: Sink> DeliveryContext<K> {
 }
 
 /// Supervised actor around [`DeliveryContext::run`].
-pub struct DeliveryActor<K: Sink> {
-    ctx: DeliveryContext<K>,
+pub struct DeliveryActor {
+    ctx: DeliveryContext,
     lifecycle: Lifecycle,
 }
 
-impl<K: Sink> DeliveryActor<K> {
+impl DeliveryActor {
     /// Create the actor (start it with `actix::Supervisor::start`).
-    pub fn new(ctx: DeliveryContext<K>, lifecycle: Lifecycle) -> Self {
+    pub fn new(ctx: DeliveryContext, lifecycle: Lifecycle) -> Self {
         Self { ctx, lifecycle }
     }
 }
 
-impl<K: Sink> Actor for DeliveryActor<K> {
+impl Actor for DeliveryActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -441,7 +480,7 @@ impl<K: Sink> Actor for DeliveryActor<K> {
     }
 }
 
-impl<K: Sink> Supervised for DeliveryActor<K> {
+impl Supervised for DeliveryActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         metrics::counter!(m::ACTOR_RESTARTS, "actor" => "delivery").increment(1);
     }

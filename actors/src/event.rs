@@ -25,8 +25,9 @@ impl EventKind {
 /// A business event, ready for routing.
 #[derive(Debug, Clone)]
 pub struct Event {
-    /// Tenant name from the configuration.
-    pub tenant: String,
+    /// Name of the source from the configuration (the poller's `PollerConfig::source`, or the
+    /// inbound change's `source`). Part of snapshot and event keys.
+    pub source: String,
     /// Entity (`PurchaseOrders`).
     pub entity: String,
     /// Record key (`DocEntry`).
@@ -37,8 +38,8 @@ pub struct Event {
     pub changes: Vec<(String, serde_json::Value, serde_json::Value)>,
     /// The record as read.
     pub fields: serde_json::Value,
-    /// Dedupe key of the event: `tenant/entity/key/created` or
-    /// `tenant/entity/key/status_changed/<revision>`.
+    /// Dedupe key of the event: `source/entity/key/created` or
+    /// `source/entity/key/status_changed/<revision>`.
     pub event_key: String,
 }
 
@@ -56,6 +57,8 @@ pub struct Intent {
 /// Decides which destinations receive an event and renders their messages.
 pub trait Router: Send + Sync + 'static {
     /// Intents for this event; an empty list means nobody subscribed.
-    /// A rendering failure is returned as `Err(reason)`; the poller then keeps its cursor.
+    /// A rendering failure is returned as `Err(reason)`; nothing of the page or inbound request
+    /// is written (the poller keeps its cursor, an inbound sender gets 503 and retries).
+    /// Called outside any store write transaction.
     fn route(&self, event: &Event) -> Result<Vec<Intent>, String>;
 }

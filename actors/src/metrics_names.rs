@@ -1,18 +1,20 @@
 //! Metric names (one prefix, base units, `_total` counters) and their descriptions.
-//! Labels are bounded: tenant, entity, destination, system, outcome, error_type.
+//! Labels are bounded: source, entity, destination, credential, system, kind, name, outcome,
+//! error_type.
 
-/// Poll cycles, label `tenant`, `entity`, `outcome` (`ok`, `error`).
+/// Poll cycles, labels `source`, `entity`, `outcome` (`ok`, `error`).
 pub const POLLS: &str = "mlc_polls_total";
-/// Records read from sources, labels `tenant`, `entity`.
+/// Records read from sources, labels `source`, `entity`.
 pub const RECORDS_SEEN: &str = "mlc_records_seen_total";
-/// Events detected, labels `tenant`, `entity`, `event`.
+/// Events detected by pollers, labels `source`, `entity`.
 pub const EVENTS: &str = "mlc_events_total";
-/// Source errors, labels `tenant`, `entity`, `error_type`.
+/// Source errors, labels `source`, `entity`, `error_type` (`auth`, `session_gone`,
+/// `malformed`, `transient`, `refused`, `route`, `store`).
 pub const SOURCE_ERRORS: &str = "mlc_source_errors_total";
-/// Duration of a poll cycle in seconds, labels `tenant`, `entity`.
+/// Duration of a poll cycle in seconds, labels `source`, `entity`.
 pub const POLL_DURATION: &str = "mlc_poll_duration_seconds";
-/// Delivery attempts by outcome (`delivered`, `retry`, `unknown`, `dead`, `found_existing`),
-/// label `destination`.
+/// Delivery attempts by outcome (`delivered`, `retry`, `unknown`, `dead`, `found_existing`,
+/// `deferred`: postponed for want of a session), label `destination`.
 pub const DELIVERIES: &str = "mlc_deliveries_total";
 /// Retries scheduled, label `destination`.
 pub const DELIVERY_RETRIES: &str = "mlc_delivery_retries_total";
@@ -36,8 +38,12 @@ pub const OLDEST_UNDELIVERED_AGE: &str = "mlc_oldest_undelivered_age_seconds";
 pub const DEAD_LETTERS: &str = "mlc_dead_letters";
 /// Entries moved to the dead-letter table, label `destination`.
 pub const DEAD_LETTERED: &str = "mlc_dead_lettered_total";
-/// Inbound webhooks, labels `source`, `outcome` (`accepted`, `refused`, `malformed`).
-pub const WEBHOOKS: &str = "mlc_webhooks_total";
+/// Inbound requests, labels `kind`, `name`, `outcome` (`accepted`, `refused`: failed
+/// verification or malformed, `unavailable`: the store could not commit, answered 503).
+pub const INBOUND: &str = "mlc_inbound_total";
+/// Changes carried by accepted inbound requests, labels `kind`, `name`, `outcome`
+/// (`accepted`: committed, `duplicate`: its sender id was committed before).
+pub const INBOUND_CHANGES: &str = "mlc_inbound_changes_total";
 /// Actor restarts by the supervisor, label `actor`.
 pub const ACTOR_RESTARTS: &str = "mlc_actor_restarts_total";
 
@@ -75,6 +81,10 @@ pub fn describe() {
     );
     describe_gauge!(DEAD_LETTERS, "Entries in the dead-letter table");
     describe_counter!(DEAD_LETTERED, "Entries moved to the dead-letter table");
-    describe_counter!(WEBHOOKS, "Inbound webhook requests by outcome");
+    describe_counter!(INBOUND, "Inbound requests by outcome");
+    describe_counter!(
+        INBOUND_CHANGES,
+        "Changes of accepted inbound requests, committed or duplicate"
+    );
     describe_counter!(ACTOR_RESTARTS, "Actor restarts by the supervisor");
 }

@@ -1,4 +1,4 @@
-//! Poller: one per (tenant, entity). Reads pages from the stored cursor to the end, commits
+//! Poller: one per (source, entity). Reads pages from the stored cursor to the end, commits
 //! each page (events → outbox + ledger) and moves the cursor only with the last page.
 //!
 //! Cursor rule. Paging by `$skip` over data that changes can skip a record when an already
@@ -14,19 +14,21 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::AuthError;
+use crate::boxed::PollSource;
 use crate::event::Router;
+use crate::lifecycle::Lifecycle;
 use crate::metrics_names as m;
-use crate::session::SessionHandle;
-use crate::source::{Page, Source, SourceError};
-use crate::store::{PageInput, Store, StoreError};
-use crate::supervisor::{blocking, Lifecycle, Nudges};
+use crate::nudges::Nudges;
+use crate::source::SourceError;
+use crate::store::{blocking, PageInput, Store, StoreError};
 
 /// Poller settings.
 #[derive(Debug, Clone)]
 pub struct PollerConfig {
-    /// Tenant name (metrics label, dedupe keys).
-    pub tenant: String,
+    /// Name of the source (metrics label `source`, snapshot and event keys, cursor
+    /// `"<source>/<entity>"`).
+    pub source: String,
     /// Time between the end of one cycle and the start of the next.
     pub interval: Duration,
 }
@@ -64,63 +66,23 @@ pub struct CycleReport {
 }
 
 /// Everything a cycle needs; cheap to clone.
-pub struct PollContext<S: Source, A: Authenticator<Credentials = S::Credentials>> {
+#[derive(Clone)]
+pub struct PollContext {
+    /// The poller's settings.
     pub config: PollerConfig,
-    pub source: Arc<S>,
-    pub session: SessionHandle<A>,
+    /// The entity's source with its session inside ([`crate::bind_source`]).
+    pub source: Arc<dyn PollSource>,
+    /// Cursor, snapshots, outbox.
     pub store: Store,
+    /// Decides destinations and renders messages for detected events.
     pub router: Arc<dyn Router>,
+    /// Wake-up signals (the poller waits on `poller:<source>/<entity>`, nudges destinations).
     pub nudges: Nudges,
 }
 
-impl<S: Source, A: Authenticator<Credentials = S::Credentials>> Clone for PollContext<S, A> {
-    fn clone(&self) -> Self {
-        Self {
-            config: self.config.clone(),
-            source: self.source.clone(),
-            session: self.session.clone(),
-            store: self.store.clone(),
-            router: self.router.clone(),
-            nudges: self.nudges.clone(),
-        }
-    }
-}
-
-impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A> {
+impl PollContext {
     fn stream(&self) -> String {
-        format!("{}/{}", self.config.tenant, self.source.entity())
-    }
-
-    /// Fetch one page with the shared session; on "session gone" invalidate, log in again
-    /// (single flight) and retry once. A second refusal right after a fresh login is not a
-    /// session problem (SAP `-5002` on a fresh session is a validation error): `Refused`, and
-    /// the fresh session is kept (invalidating it would cost a login per cycle while the
-    /// error lasts).
-    async fn fetch(&self, page: &str) -> Result<Page, CycleError> {
-        let (creds, generation) = self.session.get().await?;
-        match self.source.fetch(&creds, page).await {
-            Ok(p) => {
-                self.session.touch();
-                Ok(p)
-            }
-            Err(SourceError::SessionGone { reason }) => {
-                tracing::info!(stream = %self.stream(), %reason, "session gone while reading; logging in again");
-                self.session.invalidate(generation).await;
-                let (creds, _) = self.session.get().await?;
-                match self.source.fetch(&creds, page).await {
-                    Ok(p) => {
-                        self.session.touch();
-                        Ok(p)
-                    }
-                    Err(SourceError::SessionGone { reason }) => Err(SourceError::Refused {
-                        reason: format!("refused again on a fresh session: {reason}"),
-                    }
-                    .into()),
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+        format!("{}/{}", self.config.source, self.source.entity())
     }
 
     /// One poll cycle from the stored cursor to the last page.
@@ -135,7 +97,7 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A
         let mut max_pos = stored.clone();
         let mut first_page_last: Option<String> = None;
         loop {
-            let page = self.fetch(&page_ref).await?;
+            let page = self.source.fetch(&page_ref).await?;
             for r in &page.records {
                 if !seen.insert(r.key.clone()) {
                     report.unstable = true;
@@ -168,7 +130,7 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A
             let cursor_for_commit = cursor.clone();
             let summary = blocking(move || {
                 ctx.store.commit_page(PageInput {
-                    tenant: &ctx.config.tenant,
+                    source: &ctx.config.source,
                     entity: ctx.source.entity(),
                     records: &records,
                     watched: ctx.source.watched_fields(),
@@ -197,15 +159,15 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A
     }
 
     fn record_metrics(&self, result: &Result<CycleReport, CycleError>, took: Duration) {
-        let tenant = self.config.tenant.clone();
+        let source = self.config.source.clone();
         let entity = self.source.entity().to_string();
-        metrics::histogram!(m::POLL_DURATION, "tenant" => tenant.clone(), "entity" => entity.clone())
+        metrics::histogram!(m::POLL_DURATION, "source" => source.clone(), "entity" => entity.clone())
             .record(took.as_secs_f64());
         match result {
             Ok(r) => {
-                metrics::counter!(m::POLLS, "tenant" => tenant.clone(), "entity" => entity.clone(), "outcome" => "ok").increment(1);
-                metrics::counter!(m::RECORDS_SEEN, "tenant" => tenant.clone(), "entity" => entity.clone()).increment(r.records as u64);
-                metrics::counter!(m::EVENTS, "tenant" => tenant, "entity" => entity)
+                metrics::counter!(m::POLLS, "source" => source.clone(), "entity" => entity.clone(), "outcome" => "ok").increment(1);
+                metrics::counter!(m::RECORDS_SEEN, "source" => source.clone(), "entity" => entity.clone()).increment(r.records as u64);
+                metrics::counter!(m::EVENTS, "source" => source, "entity" => entity)
                     .increment(r.events as u64);
             }
             Err(e) => {
@@ -215,8 +177,8 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A
                     CycleError::Store(StoreError::Route(_)) => "route",
                     CycleError::Store(_) => "store",
                 };
-                metrics::counter!(m::POLLS, "tenant" => tenant.clone(), "entity" => entity.clone(), "outcome" => "error").increment(1);
-                metrics::counter!(m::SOURCE_ERRORS, "tenant" => tenant, "entity" => entity, "error_type" => error_type).increment(1);
+                metrics::counter!(m::POLLS, "source" => source.clone(), "entity" => entity.clone(), "outcome" => "error").increment(1);
+                metrics::counter!(m::SOURCE_ERRORS, "source" => source, "entity" => entity, "error_type" => error_type).increment(1);
             }
         }
     }
@@ -226,7 +188,7 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A
     pub async fn run(self, lifecycle: Lifecycle) -> Result<(), StoreError> {
         let nudge = self
             .nudges
-            .get(&Nudges::poller(&self.config.tenant, self.source.entity()));
+            .get(&Nudges::poller(&self.config.source, self.source.entity()));
         while !lifecycle.is_stopping() {
             let started = Instant::now();
             let result = tokio::select! {
@@ -260,19 +222,19 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollContext<S, A
 
 /// Supervised actor around [`PollContext::run`]. A store failure stops it; the supervisor
 /// restarts it and the new loop starts from the stored cursor.
-pub struct PollerActor<S: Source, A: Authenticator<Credentials = S::Credentials>> {
-    ctx: PollContext<S, A>,
+pub struct PollerActor {
+    ctx: PollContext,
     lifecycle: Lifecycle,
 }
 
-impl<S: Source, A: Authenticator<Credentials = S::Credentials>> PollerActor<S, A> {
+impl PollerActor {
     /// Create the actor (start it with `actix::Supervisor::start`).
-    pub fn new(ctx: PollContext<S, A>, lifecycle: Lifecycle) -> Self {
+    pub fn new(ctx: PollContext, lifecycle: Lifecycle) -> Self {
         Self { ctx, lifecycle }
     }
 }
 
-impl<S: Source, A: Authenticator<Credentials = S::Credentials>> Actor for PollerActor<S, A> {
+impl Actor for PollerActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -286,7 +248,7 @@ impl<S: Source, A: Authenticator<Credentials = S::Credentials>> Actor for Poller
     }
 }
 
-impl<S: Source, A: Authenticator<Credentials = S::Credentials>> Supervised for PollerActor<S, A> {
+impl Supervised for PollerActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         metrics::counter!(m::ACTOR_RESTARTS, "actor" => "poller").increment(1);
     }

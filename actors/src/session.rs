@@ -3,7 +3,7 @@
 //!
 //! [`SessionHandle`] is what pollers and sinks call (no mailbox hop per request); its async
 //! mutex serialises every login, keepalive and logout of the credential, so two pollers of one
-//! tenant can never log in at the same time (SAP answers parallel logins with `500/299`).
+//! credential can never log in at the same time (SAP answers parallel logins with `500/299`).
 //! [`SessionActor`] is the supervised actor that drives the keepalive timer and logs out.
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -31,6 +31,8 @@ struct State<C> {
     blocked_until_ms: UnixMillis,
     last_error: Option<AuthError>,
     failures: u32,
+    /// Logged out on shutdown: the keepalive timer must not log in again.
+    closed: bool,
 }
 
 struct Inner<A: Authenticator> {
@@ -75,6 +77,7 @@ impl<A: Authenticator> SessionHandle<A> {
                     blocked_until_ms: 0,
                     last_error: None,
                     failures: 0,
+                    closed: false,
                 }),
                 last_used_ms: AtomicI64::new(0),
             }),
@@ -82,12 +85,17 @@ impl<A: Authenticator> SessionHandle<A> {
     }
 
     fn component(name: &str) -> String {
-        format!("session:{name}")
+        session_component(name)
     }
 
     /// The credential's name.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// The authenticator's short system name (metrics label `system`).
+    pub fn system(&self) -> &'static str {
+        self.inner.auth.system()
     }
 
     /// Valid credentials and their generation (pass it to [`Self::invalidate`]). Logs in when
@@ -96,6 +104,7 @@ impl<A: Authenticator> SessionHandle<A> {
     /// error is returned at once without contacting the server.
     pub async fn get(&self) -> Result<(A::Credentials, u64), AuthError> {
         let mut state = self.inner.state.lock().await;
+        state.closed = false;
         let now = self.inner.clock.now_ms();
         if let Some(cur) = &state.current {
             if !self.expired(cur, now, 1.0) {
@@ -127,9 +136,13 @@ impl<A: Authenticator> SessionHandle<A> {
 
     /// Proactive maintenance, called by the actor's timer: refresh an inactivity session that
     /// has idled for half its timeout, renew an absolute token in its last 10% (at least 60 s
-    /// early). Errors are logged, counted and reflected in health.
+    /// early). Errors are logged, counted and reflected in health. Does nothing after
+    /// [`Self::logout`] until the next [`Self::get`].
     pub async fn maintain(&self) {
         let mut state = self.inner.state.lock().await;
+        if state.closed {
+            return;
+        }
         let now = self.inner.clock.now_ms();
         let Some(cur) = &state.current else {
             if now >= state.blocked_until_ms {
@@ -170,9 +183,11 @@ impl<A: Authenticator> SessionHandle<A> {
         }
     }
 
-    /// Log out (shutdown). Best effort; the session is dropped either way.
+    /// Log out (shutdown). Best effort; the session is dropped either way, and the keepalive
+    /// timer stops logging in until the next [`Self::get`].
     pub async fn logout(&self) {
         let mut state = self.inner.state.lock().await;
+        state.closed = true;
         if let Some(cur) = state.current.take() {
             self.inner.auth.logout(&cur.credentials).await;
             tracing::info!(credential = %self.inner.name, "logged out");
@@ -301,6 +316,11 @@ impl<A: Authenticator> SessionHandle<A> {
             }
         }
     }
+}
+
+/// Health component of the session named `name`: `session:<name>`.
+pub fn session_component(name: &str) -> String {
+    format!("session:{name}")
 }
 
 /// Supervised actor that keeps one [`SessionHandle`] alive: a timer calls

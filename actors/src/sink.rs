@@ -18,6 +18,11 @@ pub enum Outcome {
         reason: String,
         throttled: bool,
     },
+    /// The destination refused the session's credentials (401, expired token). From a typed
+    /// [`Sink`]: the runtime invalidates the session, logs in again and retries the entry once.
+    /// From a [`crate::DeliverySink`]: no usable session (login failing or refused twice); the
+    /// entry waits without counting an attempt and the destination pauses.
+    SessionGone { reason: String },
     /// Will never work as is (400, 403, 413, ...): goes to the dead-letter table. `reason` names
     /// the fix (e.g. the missing Graph permission).
     Permanent { status: Option<u16>, reason: String },
@@ -37,14 +42,34 @@ pub enum Lookup {
     Unsupported,
     /// The lookup itself failed; try again later.
     Failed { reason: String },
+    /// The session's credentials were refused; handled like [`Outcome::SessionGone`] (the
+    /// lookup is not counted).
+    SessionGone { reason: String },
 }
 
 /// A destination (Teams channel via Graph, Workflows webhook, Twilio number, ...).
+///
+/// Bind it to its credential's session with [`crate::bind_sink`] (or
+/// [`crate::unauthenticated_sink`] when `Credentials = ()`) to get the object-safe
+/// [`crate::DeliverySink`] the delivery actor drives.
 pub trait Sink: Send + Sync + 'static {
-    /// Send one outbox entry. `entry.payload` holds the rendered message.
-    fn deliver(&self, entry: &OutboxEntry) -> impl Future<Output = Outcome> + Send;
+    /// What a request needs to authenticate (bearer token, cookie pair); `()` for none.
+    type Credentials: Clone + Send + Sync + 'static;
+
+    /// Send one outbox entry with `credentials`. `entry.payload` holds the rendered message.
+    /// Answer [`Outcome::SessionGone`] when the destination refused the credentials.
+    fn deliver(
+        &self,
+        entry: &OutboxEntry,
+        credentials: &Self::Credentials,
+    ) -> impl Future<Output = Outcome> + Send;
 
     /// After an ambiguous failure, look for the message of an earlier attempt (by a marker
-    /// derived from `entry.dedupe_key`).
-    fn find_existing(&self, entry: &OutboxEntry) -> impl Future<Output = Lookup> + Send;
+    /// derived from `entry.dedupe_key`). Answer [`Lookup::SessionGone`] when the destination
+    /// refused the credentials.
+    fn find_existing(
+        &self,
+        entry: &OutboxEntry,
+        credentials: &Self::Credentials,
+    ) -> impl Future<Output = Lookup> + Send;
 }

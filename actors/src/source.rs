@@ -60,7 +60,7 @@ impl SourceError {
 
 /// One (system, entity) to poll. Implemented by each connector (SAP `PurchaseOrders`, ...).
 pub trait Source: Send + Sync + 'static {
-    /// Credentials from the tenant's [`crate::SessionHandle`].
+    /// Credentials from the credential's [`crate::SessionHandle`] (see [`crate::bind_source`]).
     type Credentials: Clone + Send + Sync + 'static;
 
     /// Entity name for metrics, logs and dedupe keys (`PurchaseOrders`). Bounded.

@@ -6,10 +6,10 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ml_connector_actors::supervisor::Nudges;
+use ml_connector_actors::Nudges;
 use ml_connector_actors::{
-    DeliveryActor, DeliveryConfig, DeliveryContext, Expiry, Health, LifecycleOwner, PollContext,
-    PollerActor, PollerConfig, SessionHandle, SourceError,
+    bind_sink, bind_source, DeliveryActor, DeliveryConfig, DeliveryContext, Expiry, Health,
+    LifecycleOwner, PollContext, PollerActor, PollerConfig, SessionHandle, SourceError,
 };
 use support::*;
 
@@ -43,7 +43,7 @@ fn supervised_poller_and_delivery_deliver_every_change_once() {
     let health = Health::default();
     let session = SessionHandle::new(
         auth.clone(),
-        "acme-sap",
+        "acme-erp",
         Arc::new(env.clock.clone()),
         health.clone(),
     );
@@ -51,13 +51,13 @@ fn supervised_poller_and_delivery_deliver_every_change_once() {
     let nudges = Nudges::default();
     let owner = LifecycleOwner::default();
 
+    let (_, channel_session) = support::session(&env, "acme-channel", Expiry::Never);
     let poll_ctx = PollContext {
         config: PollerConfig {
-            tenant: TENANT.into(),
+            source: SOURCE.into(),
             interval: Duration::from_millis(20),
         },
-        source: source.clone(),
-        session,
+        source: bind_source(Shared(source.clone()), session),
         store: store.clone(),
         router: Arc::new(FakeRouter::to(&[DEST])),
         nudges: nudges.clone(),
@@ -67,7 +67,7 @@ fn supervised_poller_and_delivery_deliver_every_change_once() {
             rate_per_second: 0.0,
             ..DeliveryConfig::new(DEST)
         },
-        sink.clone(),
+        bind_sink(Shared(sink.clone()), channel_session),
         store.clone(),
         Arc::new(env.clock.clone()),
         nudges.clone(),
@@ -113,7 +113,7 @@ fn supervised_poller_and_delivery_deliver_every_change_once() {
     assert_eq!(keys, expected, "every change delivered exactly once");
     assert_eq!(
         store
-            .cursor(&format!("{TENANT}/{ENTITY}"))
+            .cursor(&format!("{SOURCE}/{ENTITY}"))
             .unwrap()
             .as_deref(),
         Some("p07")
@@ -125,4 +125,83 @@ fn supervised_poller_and_delivery_deliver_every_change_once() {
     );
     assert_eq!(store.dead_letter_count().unwrap(), 0);
     assert!(health.report().0);
+}
+
+#[test]
+fn a_topology_of_boxed_components_delivers_and_stops_cleanly() {
+    use ml_connector_actors::{ManagedSession, Nudges, Topology};
+
+    let env = Env::new();
+    let store = env.open();
+    let source = Arc::new(FakeSource::new(records(3), 2));
+    let health = Health::default();
+    let clock: ml_connector_actors::clock::SharedClock = Arc::new(env.clock.clone());
+    let erp_auth = FakeAuth::new(Expiry::Inactivity(Duration::from_secs(1800)));
+    let erp = SessionHandle::new(erp_auth.clone(), "acme-erp", clock.clone(), health.clone());
+    let chat_auth = FakeAuth::new(Expiry::Never);
+    let chat = SessionHandle::new(
+        chat_auth.clone(),
+        "acme-chat",
+        clock.clone(),
+        health.clone(),
+    );
+    let sink = Arc::new(FakeSink::default());
+
+    // A registry builder gets the typed handle back from the boxed session.
+    let boxed: Arc<dyn ManagedSession> = Arc::new(erp.clone());
+    assert_eq!((boxed.name(), boxed.system()), ("acme-erp", "fake"));
+    let typed = boxed
+        .as_any()
+        .downcast_ref::<SessionHandle<FakeAuth>>()
+        .expect("downcast to the typed handle");
+
+    let topology = Topology::new(
+        store.clone(),
+        clock,
+        health.clone(),
+        Nudges::default(),
+        Arc::new(FakeRouter::to(&[DEST])),
+    )
+    .session(boxed.clone())
+    .session(Arc::new(chat.clone()))
+    .poller(
+        PollerConfig {
+            source: SOURCE.into(),
+            interval: Duration::from_millis(20),
+        },
+        bind_source(Shared(source.clone()), typed.clone()),
+    )
+    .destination(
+        DeliveryConfig::new(DEST),
+        bind_sink(Shared(sink.clone()), chat),
+    )
+    .keepalive_tick(Duration::from_millis(20))
+    .store_gauges(None);
+
+    let system = actix::System::new();
+    system.block_on(async {
+        let running = topology.start();
+        wait_until("3 deliveries", || sink.sends() >= 3).await;
+        wait_until("an empty outbox", || outbox(&store, DEST).is_empty()).await;
+        let (ready, components) = health.report();
+        assert!(ready, "{components:?}");
+        assert_eq!(
+            components.keys().cloned().collect::<Vec<_>>(),
+            vec![
+                "destination:finance-channel".to_string(),
+                "session:acme-chat".to_string(),
+                "session:acme-erp".to_string()
+            ]
+        );
+        assert!(running.stop(Duration::from_secs(5)).await, "clean stop");
+        actix::System::current().stop();
+    });
+    drop(system);
+
+    assert_eq!(sink.sends(), 3, "every change delivered exactly once");
+    assert_eq!(erp_auth.logins(), 1);
+    assert_eq!(erp_auth.logged_out(), vec![1], "logged out on stop");
+    assert_eq!(chat_auth.logged_out(), vec![1]);
+    assert!(health.report().1.is_empty(), "health entries cleared");
+    assert_eq!(store.dead_letter_count().unwrap(), 0);
 }

@@ -9,8 +9,11 @@ use std::time::Duration;
 use ml_connector_actors::delivery::BatchReport;
 use ml_connector_actors::retry::BackoffPolicy;
 use ml_connector_actors::store::LedgerState;
-use ml_connector_actors::supervisor::Nudges;
-use ml_connector_actors::{DeliveryConfig, DeliveryContext, Lookup, Outcome, Store, Unverifiable};
+use ml_connector_actors::Nudges;
+use ml_connector_actors::{
+    bind_sink, DeliveryConfig, DeliveryContext, Expiry, Lookup, Outcome, SessionHandle, Store,
+    Unverifiable,
+};
 use support::*;
 
 const DEST: &str = "finance-channel";
@@ -19,7 +22,8 @@ struct Harness {
     env: Env,
     store: Store,
     sink: Arc<FakeSink>,
-    ctx: DeliveryContext<FakeSink>,
+    auth: FakeAuth,
+    ctx: DeliveryContext,
 }
 
 fn config() -> DeliveryConfig {
@@ -37,24 +41,28 @@ fn harness(n: u32, config: DeliveryConfig) -> Harness {
     let store = env.open();
     commit(&store, &records(n), &FakeRouter::to(&[DEST]), None).unwrap();
     let sink = Arc::new(FakeSink::default());
-    let ctx = context(&env, &store, &sink, config);
+    let (auth, handle) = session(&env, "acme-channel", Expiry::Never);
+    let ctx = context(&env, &store, &sink, &handle, config);
     Harness {
         env,
         store,
         sink,
+        auth,
         ctx,
     }
 }
 
+/// A delivery context over `sink` bound to `handle`.
 fn context(
     env: &Env,
     store: &Store,
     sink: &Arc<FakeSink>,
+    handle: &SessionHandle<FakeAuth>,
     config: DeliveryConfig,
-) -> DeliveryContext<FakeSink> {
+) -> DeliveryContext {
     DeliveryContext::new(
         config,
-        sink.clone(),
+        bind_sink(Shared(sink.clone()), handle.clone()),
         store.clone(),
         Arc::new(env.clock.clone()),
         Nudges::default(),
@@ -500,7 +508,8 @@ async fn a_crash_after_begin_attempts_leads_to_a_lookup() {
     assert!(e.maybe_sent);
     assert_eq!(e.attempts, 1);
     let sink = Arc::new(FakeSink::default());
-    let ctx = context(&env, &store, &sink, config());
+    let (_, handle) = session(&env, "acme-channel", Expiry::Never);
+    let ctx = context(&env, &store, &sink, &handle, config());
     sink.script_lookups(vec![Lookup::Found {
         remote_id: "AAMkAD-graph-id".into(),
     }]);
@@ -531,7 +540,8 @@ async fn a_crash_after_begin_attempts_then_not_found_sends_once() {
     }
     let store = env.open();
     let sink = Arc::new(FakeSink::default());
-    let ctx = context(&env, &store, &sink, config());
+    let (_, handle) = session(&env, "acme-channel", Expiry::Never);
+    let ctx = context(&env, &store, &sink, &handle, config());
     let r = ctx.batch().await.unwrap().unwrap();
     assert_eq!(r.delivered, 1);
     assert_eq!(sink.log(), vec!["lookup:1", "send:1"]);
@@ -557,6 +567,196 @@ async fn batches_respect_the_batch_size_and_keep_order() {
         h.sink.log(),
         vec!["send:1", "send:2", "send:3", "send:4", "send:5"]
     );
+}
+
+fn session_gone() -> Outcome {
+    Outcome::SessionGone {
+        reason: "401 token expired".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_sink_session_gone_logs_in_once_and_delivers() {
+    let h = harness(1, config());
+    h.sink.script(vec![session_gone()]);
+    let r = h.batch().await;
+    assert_eq!(
+        r,
+        BatchReport {
+            delivered: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(h.auth.logins(), 2, "one login plus exactly one re-login");
+    assert_eq!(h.sink.log(), vec!["send:1", "send:1"]);
+    assert_eq!(
+        h.sink.credentials(),
+        vec![1, 2],
+        "retried with the fresh session"
+    );
+    let attempts: Vec<u32> = lock(&h.sink.sent).iter().map(|e| e.attempts).collect();
+    assert_eq!(
+        attempts,
+        vec![1, 1],
+        "the re-login retry is the same attempt"
+    );
+    assert!(h.entries().is_empty());
+    let led = h.store.ledger(&h.dedupe_key(1)).unwrap().unwrap();
+    assert_eq!(
+        (led.state, led.remote_id.as_deref()),
+        (LedgerState::Delivered, Some("msg-1"))
+    );
+}
+
+#[tokio::test]
+async fn a_second_session_gone_is_postponed_without_counting_an_attempt() {
+    let h = harness(1, config());
+    h.sink.script(vec![session_gone(), session_gone()]);
+    let r = h.batch().await;
+    let e = &h.entries()[0];
+    assert_eq!(
+        r,
+        BatchReport {
+            deferred: 1,
+            pause_until_ms: Some(e.next_attempt_ms),
+            ..Default::default()
+        }
+    );
+    assert_eq!(h.auth.logins(), 2, "exactly one re-login, no loop");
+    assert_eq!((e.attempts, e.lookups, e.deferrals), (0, 0, 1));
+    assert!(!e.maybe_sent, "a refused request was not processed");
+    assert!(
+        e.last_error
+            .as_deref()
+            .unwrap()
+            .contains("refused again on a fresh session"),
+        "{:?}",
+        e.last_error
+    );
+    assert!(
+        e.next_attempt_ms >= T0 + 1000 && e.next_attempt_ms < T0 + 2000,
+        "first deferral backoff step: {}",
+        e.next_attempt_ms
+    );
+    h.env.clock.advance(Duration::from_secs(2));
+    let r = h.batch().await;
+    assert_eq!(r.delivered, 1);
+    assert_eq!(h.auth.logins(), 2, "the fresh session was kept");
+    assert_eq!(h.sink.credentials(), vec![1, 2, 2]);
+    let last_attempt = lock(&h.sink.sent)[2].attempts;
+    assert_eq!(last_attempt, 1, "the postponed try did not count");
+}
+
+#[tokio::test]
+async fn no_session_never_counts_an_attempt_nor_dead_letters() {
+    // max_attempts 1: a single counted failure would dead-letter the entry.
+    let h = harness(
+        1,
+        DeliveryConfig {
+            max_attempts: 1,
+            ..config()
+        },
+    );
+    h.auth
+        .fail_next_login(ml_connector_actors::AuthError::Rejected {
+            reason: "invalid_client".into(),
+        });
+    for round in 1..=4u32 {
+        let r = h.batch().await;
+        let e = &h.entries()[0];
+        assert_eq!(
+            r,
+            BatchReport {
+                deferred: 1,
+                pause_until_ms: Some(e.next_attempt_ms),
+                ..Default::default()
+            },
+            "round {round}"
+        );
+        assert_eq!((e.attempts, e.deferrals), (0, round), "round {round}");
+        assert!(!e.maybe_sent);
+        assert!(e.last_error.as_deref().unwrap().starts_with("no session"));
+        assert_eq!(h.store.dead_letter_count().unwrap(), 0);
+        // Within the rejected-credential backoff (at least 5 min) no new login is tried.
+        h.env.clock.advance(Duration::from_secs(60));
+    }
+    assert_eq!(h.auth.logins(), 1);
+    assert_eq!(h.sink.sends(), 0, "nothing was sent without a session");
+    h.env.clock.advance(Duration::from_secs(600));
+    let r = h.batch().await;
+    assert_eq!(r.delivered, 1);
+    assert_eq!(h.auth.logins(), 2);
+    let attempt = lock(&h.sink.sent)[0].attempts;
+    assert_eq!(attempt, 1, "the first real send is attempt 1");
+}
+
+#[tokio::test]
+async fn a_lookup_without_session_is_postponed_and_not_counted() {
+    let h = harness(1, config());
+    h.sink.script(vec![unknown()]);
+    h.batch().await;
+    h.env.clock.advance(Duration::from_secs(2));
+    h.sink.script_lookups(vec![
+        Lookup::SessionGone {
+            reason: "401".into(),
+        },
+        Lookup::SessionGone {
+            reason: "401".into(),
+        },
+    ]);
+    let r = h.batch().await;
+    assert_eq!((r.deferred, r.unknown, r.dead), (1, 0, 0), "{r:?}");
+    let e = &h.entries()[0];
+    assert_eq!((e.attempts, e.lookups, e.deferrals), (1, 0, 1));
+    assert!(e.maybe_sent, "still needs a lookup before any resend");
+    assert_eq!(h.auth.logins(), 2);
+    h.env.clock.advance(Duration::from_secs(2));
+    h.sink.script_lookups(vec![Lookup::Found {
+        remote_id: "m-1".into(),
+    }]);
+    assert_eq!(h.batch().await.found_existing, 1);
+    assert_eq!(
+        h.sink.log(),
+        vec!["send:1", "lookup:1", "lookup:1", "lookup:1"]
+    );
+}
+
+/// A send-only destination: no credentials.
+struct Hook(Arc<FakeSink>);
+
+impl ml_connector_actors::Sink for Hook {
+    type Credentials = ();
+
+    async fn deliver(&self, entry: &ml_connector_actors::store::OutboxEntry, _: &()) -> Outcome {
+        self.0.deliver(entry, &0).await
+    }
+
+    async fn find_existing(
+        &self,
+        entry: &ml_connector_actors::store::OutboxEntry,
+        _: &(),
+    ) -> Lookup {
+        self.0.find_existing(entry, &0).await
+    }
+}
+
+#[tokio::test]
+async fn an_unauthenticated_sink_passes_answers_through() {
+    let env = Env::new();
+    let store = env.open();
+    commit(&store, &records(2), &FakeRouter::to(&[DEST]), None).unwrap();
+    let sink = Arc::new(FakeSink::default());
+    sink.script(vec![retry(Some(Duration::from_secs(1)))]);
+    let ctx = DeliveryContext::new(
+        config(),
+        ml_connector_actors::unauthenticated_sink(Hook(sink.clone())),
+        store.clone(),
+        Arc::new(env.clock.clone()),
+        Nudges::default(),
+    );
+    let r = ctx.batch().await.unwrap().unwrap();
+    assert_eq!((r.delivered, r.retried), (1, 1));
+    assert_eq!(sink.log(), vec!["send:1", "send:2"]);
 }
 
 #[test]

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ml_connector_actors::store::StoreError;
-use ml_connector_actors::supervisor::Nudges;
+use ml_connector_actors::Nudges;
 use ml_connector_actors::{
-    CycleError, Expiry, Health, PollContext, PollerConfig, SessionHandle, SourceError, Store,
+    bind_source, CycleError, Expiry, PollContext, PollerConfig, SessionHandle, SourceError, Store,
 };
 use support::*;
 
@@ -23,28 +23,26 @@ struct Harness {
     source: Arc<FakeSource>,
     auth: FakeAuth,
     router: Arc<FakeRouter>,
-    ctx: PollContext<FakeSource, FakeAuth>,
+    session: SessionHandle<FakeAuth>,
+    ctx: PollContext,
 }
 
 fn harness(data: Vec<ml_connector_actors::Record>, page_size: usize) -> Harness {
     let env = Env::new();
     let store = env.open();
     let source = Arc::new(FakeSource::new(data, page_size));
-    let auth = FakeAuth::new(Expiry::Inactivity(Duration::from_secs(30 * 60)));
-    let session = SessionHandle::new(
-        auth.clone(),
-        "acme-sap",
-        Arc::new(env.clock.clone()),
-        Health::default(),
+    let (auth, session) = session(
+        &env,
+        "acme-erp",
+        Expiry::Inactivity(Duration::from_secs(30 * 60)),
     );
     let router = Arc::new(FakeRouter::to(&[DEST]));
     let ctx = PollContext {
         config: PollerConfig {
-            tenant: TENANT.into(),
+            source: SOURCE.into(),
             interval: Duration::from_millis(10),
         },
-        source: source.clone(),
-        session,
+        source: bind_source(Shared(source.clone()), session.clone()),
         store: store.clone(),
         router: router.clone(),
         nudges: Nudges::default(),
@@ -55,13 +53,14 @@ fn harness(data: Vec<ml_connector_actors::Record>, page_size: usize) -> Harness 
         source,
         auth,
         router,
+        session,
         ctx,
     }
 }
 
 impl Harness {
     fn cursor(&self) -> Option<String> {
-        self.store.cursor(&format!("{TENANT}/{ENTITY}")).unwrap()
+        self.store.cursor(&format!("{SOURCE}/{ENTITY}")).unwrap()
     }
 
     /// event_key → number of outbox entries carrying it.
@@ -199,7 +198,7 @@ async fn session_gone_twice_is_refused_and_the_cursor_stays() {
     assert_eq!(h.cursor().as_deref(), Some("p03"), "cursor did not move");
     assert_eq!(h.auth.logins(), 2, "exactly one re-login, no loop");
     assert!(
-        h.ctx.session.is_ready().await,
+        h.session.is_ready().await,
         "the fresh session is kept: a refusal on it is not a session problem"
     );
 

@@ -136,7 +136,7 @@ fn cursor_is_written_only_when_given() {
     let env = Env::new();
     let store = env.open();
     let router = FakeRouter::to(&[DEST]);
-    let stream = format!("{TENANT}/{ENTITY}");
+    let stream = format!("{SOURCE}/{ENTITY}");
     commit(&store, &[rec(1, 1, "bost_Open")], &router, None).unwrap();
     assert_eq!(store.cursor(&stream).unwrap(), None);
     commit(&store, &[rec(2, 2, "bost_Open")], &router, Some("p02")).unwrap();
@@ -154,7 +154,7 @@ fn a_router_error_writes_nothing() {
     let env = Env::new();
     let store = env.open();
     let router = FakeRouter::to(&[DEST]);
-    let stream = format!("{TENANT}/{ENTITY}");
+    let stream = format!("{SOURCE}/{ENTITY}");
     commit(&store, &[rec(1, 1, "bost_Open")], &router, Some("p01")).unwrap();
     let before = outbox(&store, DEST);
 
@@ -413,7 +413,7 @@ fn replay_is_refused_when_the_ledger_says_delivered() {
 #[test]
 fn everything_survives_reopening_the_file() {
     let env = Env::new();
-    let stream = format!("{TENANT}/{ENTITY}");
+    let stream = format!("{SOURCE}/{ENTITY}");
     let router = FakeRouter::to(&[DEST]);
     let (dead_id, kept_seq) = {
         let store = env.open();
@@ -554,4 +554,281 @@ fn outbox_stats_count_every_entry_and_age_from_the_oldest() {
     let stats = store.outbox_stats().unwrap();
     assert_eq!(stats[DEST].depth, 1);
     assert_eq!(stats[DEST].oldest_created_ms, Some(T0 + 30_000));
+}
+
+#[test]
+fn an_attempt_mark_rewrites_the_state_row_only() {
+    let env = Env::new();
+    {
+        let store = env.open();
+        commit(&store, &records(1), &FakeRouter::to(&[DEST]), None).unwrap();
+    }
+    let before = dump(&env.path);
+    assert_eq!(before["outbox_payload"].len(), 1);
+    assert_eq!(before["outbox_state"].len(), 1);
+    {
+        let store = env.open();
+        store.begin_attempts(DEST, &[1]).unwrap();
+        store
+            .resolve_with_lookups(
+                DEST,
+                &[(
+                    1,
+                    Resolution::RetryAt {
+                        at_ms: T0 + 5000,
+                        reason: "503".into(),
+                        maybe_sent: true,
+                    },
+                )],
+                &[1],
+            )
+            .unwrap();
+    }
+    let after = dump(&env.path);
+    assert_eq!(
+        after["outbox_payload"], before["outbox_payload"],
+        "the payload row is byte for byte the same"
+    );
+    assert_ne!(after["outbox_state"], before["outbox_state"]);
+    let state: serde_json::Value = serde_json::from_slice(&after["outbox_state"][0].1).unwrap();
+    assert_eq!(
+        state,
+        json!({"attempts": 1, "lookups": 1, "deferrals": 0, "next_attempt_ms": T0 + 5000,
+               "maybe_sent": true, "last_error": "503"})
+    );
+}
+
+/// An outbox entry as the previous version wrote it (schema 1, one JSON row per entry).
+fn v1_entry(seq: u64, doc: u32, attempts: u32, maybe_sent: bool) -> serde_json::Value {
+    json!({
+        "seq": seq, "destination": DEST, "route": "big-pos",
+        "dedupe_key": format!("{}->{DEST}", created_key(doc)),
+        "event_key": created_key(doc), "payload": {"summary": format!("PO {doc}")},
+        "created_ms": T0, "attempts": attempts, "next_attempt_ms": T0, "maybe_sent": maybe_sent,
+        "last_error": null
+    })
+}
+
+/// Write a schema-1 file: two outbox entries (the second without `lookups`, as before that
+/// counter existed, and marked `maybe_sent`), their ledger keys, snapshots, a cursor and
+/// `outbox_seq` = 2.
+fn write_v1_file(path: &std::path::Path) {
+    use redb::TableDefinition;
+    let db = redb::Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let str_table = |name: &'static str| TableDefinition::<&str, &[u8]>::new(name);
+        let mut outbox = txn.open_table(str_table("outbox")).unwrap();
+        let mut first = v1_entry(1, 1, 0, false);
+        first["lookups"] = json!(0);
+        for (seq, entry) in [(1u64, first), (2, v1_entry(2, 2, 1, true))] {
+            let key = format!("{DEST}\x1f{seq:020}");
+            outbox
+                .insert(key.as_str(), serde_json::to_vec(&entry).unwrap().as_slice())
+                .unwrap();
+        }
+        let mut ledger = txn.open_table(str_table("dedupe")).unwrap();
+        let mut snapshots = txn.open_table(str_table("snapshots")).unwrap();
+        for doc in [1u32, 2] {
+            let led = LedgerEntry {
+                state: LedgerState::Queued,
+                remote_id: None,
+                at_ms: T0,
+            };
+            ledger
+                .insert(
+                    format!("{}->{DEST}", created_key(doc)).as_str(),
+                    serde_json::to_vec(&led).unwrap().as_slice(),
+                )
+                .unwrap();
+            let snap = json!({"watched": {WATCHED: "bost_Open"}, "revision": 0});
+            snapshots
+                .insert(
+                    format!("{SOURCE}/{ENTITY}/{doc}").as_str(),
+                    serde_json::to_vec(&snap).unwrap().as_slice(),
+                )
+                .unwrap();
+        }
+        txn.open_table(str_table("cursors"))
+            .unwrap()
+            .insert(format!("{SOURCE}/{ENTITY}").as_str(), b"p02".as_slice())
+            .unwrap();
+        txn.open_table(TableDefinition::<&str, u64>::new("meta"))
+            .unwrap()
+            .insert("outbox_seq", 2)
+            .unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+#[tokio::test]
+async fn a_store_of_the_previous_layout_is_migrated_on_open() {
+    let env = Env::new();
+    write_v1_file(&env.path);
+    let store = env.open();
+
+    let entries = outbox(&store, DEST);
+    assert_eq!(entries.len(), 2);
+    let expected: Vec<OutboxEntry> = [v1_entry(1, 1, 0, false), v1_entry(2, 2, 1, true)]
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+    assert_eq!(entries, expected, "every field preserved");
+    assert_eq!(
+        store
+            .ledger(&expected[1].dedupe_key)
+            .unwrap()
+            .unwrap()
+            .state,
+        LedgerState::Queued
+    );
+    assert_eq!(
+        store
+            .cursor(&format!("{SOURCE}/{ENTITY}"))
+            .unwrap()
+            .as_deref(),
+        Some("p02")
+    );
+
+    // Delivery works on the migrated entries: the maybe-sent one is looked up first.
+    let sink = std::sync::Arc::new(FakeSink::default());
+    let (_, handle) = session(&env, "acme-channel", ml_connector_actors::Expiry::Never);
+    let ctx = ml_connector_actors::DeliveryContext::new(
+        ml_connector_actors::DeliveryConfig::new(DEST),
+        ml_connector_actors::bind_sink(Shared(sink.clone()), handle),
+        store.clone(),
+        std::sync::Arc::new(env.clock.clone()),
+        ml_connector_actors::Nudges::default(),
+    );
+    let r = ctx.batch().await.unwrap().unwrap();
+    assert_eq!(r.delivered, 2, "{r:?}");
+    assert_eq!(sink.log(), vec!["lookup:2", "send:1", "send:2"]);
+    assert!(outbox(&store, DEST).is_empty());
+
+    // Snapshots survived (no repeat events) and the sequence continues after the old one.
+    let router = FakeRouter::to(&[DEST]);
+    let s = commit(&store, &records(3), &router, None).unwrap();
+    assert_eq!((s.events, s.enqueued), (1, 1));
+    assert_eq!(outbox(&store, DEST)[0].seq, 3);
+    drop(ctx);
+    drop(store);
+
+    let tables = dump(&env.path);
+    assert!(!tables.contains_key("outbox"), "the old table is gone");
+    let meta: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+        tables["meta"].iter().cloned().collect();
+    assert_eq!(
+        meta[b"schema_version".as_slice()],
+        2u64.to_be_bytes().to_vec()
+    );
+}
+
+#[test]
+fn a_store_of_a_newer_schema_is_refused_untouched() {
+    let env = Env::new();
+    {
+        let store = env.open();
+        commit(&store, &records(1), &FakeRouter::to(&[DEST]), None).unwrap();
+    }
+    {
+        let db = redb::Database::create(&env.path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+            .unwrap()
+            .insert("schema_version", 99)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let before = dump(&env.path);
+    let err = ml_connector_actors::Store::open(&env.path, std::sync::Arc::new(env.clock.clone()))
+        .unwrap_err();
+    match &err {
+        StoreError::Incompatible {
+            found, supported, ..
+        } => assert_eq!((*found, *supported), (99, 2)),
+        other => panic!("expected Incompatible, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.contains("move the file away") && text.contains("start fresh"),
+        "{text}"
+    );
+    assert_eq!(dump(&env.path), before, "nothing in the file changed");
+}
+
+/// Routes like [`FakeRouter`]; on its first call it commits the same record through the
+/// inbound path, as a push notification racing the poller would.
+struct RacingRouter {
+    store: ml_connector_actors::Store,
+    inner: FakeRouter,
+    raced: std::sync::atomic::AtomicBool,
+}
+
+impl ml_connector_actors::Router for RacingRouter {
+    fn route(
+        &self,
+        event: &ml_connector_actors::Event,
+    ) -> Result<Vec<ml_connector_actors::Intent>, String> {
+        if !self.raced.swap(true, Ordering::SeqCst) {
+            let watched = [(ENTITY.to_string(), vec![WATCHED.to_string()])].into();
+            let change = ml_connector_actors::InboundChange {
+                sender_id: "n-1".into(),
+                source: SOURCE.into(),
+                entity: ENTITY.into(),
+                record: rec(1, 1, "bost_Open"),
+            };
+            let s = self
+                .store
+                .commit_inbound(ml_connector_actors::store::InboundCommit {
+                    kind: "fake",
+                    name: "hooks",
+                    changes: &[change],
+                    watched: &watched,
+                    router: &self.inner,
+                })
+                .map_err(|e| e.to_string())?;
+            assert_eq!(s.enqueued, 1);
+        }
+        self.inner.route(event)
+    }
+}
+
+#[test]
+fn routing_runs_before_the_write_transaction_and_a_racing_commit_is_seen() {
+    let env = Env::new();
+    let store = env.open();
+    let router = RacingRouter {
+        store: store.clone(),
+        inner: FakeRouter::to(&[DEST]),
+        raced: false.into(),
+    };
+    // The router itself writes to the store: inside the page's write transaction that would
+    // block forever (redb admits one writer), so run it on a thread and bound the wait.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s2 = store.clone();
+    std::thread::spawn(move || {
+        let r = commit(&s2, &[rec(1, 1, "bost_Open")], &router, Some("p01"));
+        let _ = tx.send((r, router.inner.calls.load(Ordering::SeqCst)));
+    });
+    let (summary, inner_calls) = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the page commit finished (routing did not hold the write lock)");
+    let summary = summary.unwrap();
+    // The inbound commit created the event first; the page saw the changed snapshot in its
+    // write transaction and detected again: same version, no second event.
+    assert_eq!((summary.events, summary.enqueued), (0, 0), "{summary:?}");
+    assert_eq!(
+        inner_calls, 2,
+        "routed by the inbound commit and by the page"
+    );
+    let entries = outbox(&store, DEST);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].event_key, created_key(1));
+    assert_eq!(
+        store
+            .cursor(&format!("{SOURCE}/{ENTITY}"))
+            .unwrap()
+            .as_deref(),
+        Some("p01")
+    );
 }

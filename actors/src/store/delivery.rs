@@ -1,8 +1,8 @@
 //! The delivery actor's view of the outbox: due entries, attempt marks and outcomes.
 
-use redb::ReadableTable;
-
+use super::outbox::OutboxTables;
 use super::tables::*;
+use super::types::{OutboxPayload, OutboxState};
 use super::{
     append_audit, decode, encode, AuditLine, DeadLetter, LedgerEntry, LedgerState, OutboxEntry,
     Store, StoreError,
@@ -22,6 +22,16 @@ pub enum Resolution {
     },
     /// Permanent failure: move to the dead-letter table, ledger `dead`.
     Dead { status: Option<u16>, reason: String },
+    /// No usable session: try again at `at_ms` without counting anything against the entry
+    /// ([`OutboxEntry::deferrals`] grows by one). `attempt_started`: the entry was marked by
+    /// [`Store::begin_attempts`] in this batch; that mark is undone (attempts back by one,
+    /// `maybe_sent` false: the request was refused or never sent). Otherwise (a lookup was
+    /// postponed) `maybe_sent` stays as it is.
+    Deferred {
+        at_ms: UnixMillis,
+        reason: String,
+        attempt_started: bool,
+    },
 }
 
 /// Due entries of one destination and when the next non-due one becomes due.
@@ -36,6 +46,7 @@ pub struct DueScan {
 
 impl Store {
     /// Entries of `destination` that are due at `now_ms` (oldest first, at most `limit`).
+    /// Reads the small state rows and only the payloads of due entries.
     pub fn due_entries(
         &self,
         destination: &str,
@@ -43,13 +54,22 @@ impl Store {
         limit: usize,
     ) -> Result<DueScan, StoreError> {
         let txn = self.read()?;
-        let table = txn.open_table(OUTBOX)?;
+        let states = txn.open_table(OUTBOX_STATE)?;
+        let payloads = txn.open_table(OUTBOX_PAYLOAD)?;
         let (lo, hi) = outbox_range(destination);
         let mut scan = DueScan::default();
-        for row in table.range(lo.as_str()..hi.as_str())? {
-            let entry: OutboxEntry = decode(OUTBOX_NAME, row?.1.value())?;
-            if entry.next_attempt_ms <= now_ms {
-                scan.due.push(entry);
+        for row in states.range(lo.as_str()..hi.as_str())? {
+            let (key, value) = row?;
+            let state: OutboxState = decode(OUTBOX_STATE_NAME, value.value())?;
+            if state.next_attempt_ms <= now_ms {
+                let Some(p) = payloads.get(key.value())? else {
+                    return Err(StoreError::Decode {
+                        table: OUTBOX_PAYLOAD_NAME,
+                        reason: format!("no payload row for outbox key {:?}", key.value()),
+                    });
+                };
+                let payload: OutboxPayload = decode(OUTBOX_PAYLOAD_NAME, p.value())?;
+                scan.due.push(OutboxEntry::join(payload, state));
                 if scan.due.len() >= limit {
                     // A full batch: the caller does not need `next_due_ms`, stop reading.
                     break;
@@ -57,7 +77,7 @@ impl Store {
             } else {
                 scan.next_due_ms = Some(
                     scan.next_due_ms
-                        .map_or(entry.next_attempt_ms, |n| n.min(entry.next_attempt_ms)),
+                        .map_or(state.next_attempt_ms, |n| n.min(state.next_attempt_ms)),
                 );
             }
         }
@@ -65,21 +85,22 @@ impl Store {
     }
 
     /// Mark entries as "an attempt is starting" (one durable commit before sending): after a
-    /// crash they are looked up at the destination before being sent again.
+    /// crash they are looked up at the destination before being sent again. Only the state
+    /// rows are rewritten.
     pub fn begin_attempts(&self, destination: &str, seqs: &[u64]) -> Result<(), StoreError> {
         if seqs.is_empty() {
             return Ok(());
         }
         self.write(|txn| {
-            let mut table = txn.open_table(OUTBOX)?;
+            let mut outbox = OutboxTables::open(txn)?;
             for seq in seqs {
                 let key = outbox_key(destination, *seq);
-                let Some(mut entry) = read_entry(&table, &key)? else {
+                let Some(mut state) = outbox.state(&key)? else {
                     continue;
                 };
-                entry.attempts += 1;
-                entry.maybe_sent = true;
-                table.insert(key.as_str(), encode(&entry).as_slice())?;
+                state.attempts += 1;
+                state.maybe_sent = true;
+                outbox.put_state(&key, &state)?;
             }
             Ok(())
         })
@@ -108,25 +129,27 @@ impl Store {
         }
         let now = self.now_ms();
         self.write(|txn| {
-            let mut table = txn.open_table(OUTBOX)?;
+            let mut outbox = OutboxTables::open(txn)?;
             let mut ledger = txn.open_table(DEDUPE)?;
             let mut dead = txn.open_table(DEAD_LETTERS)?;
             for seq in looked_up {
                 let key = outbox_key(destination, *seq);
-                let Some(mut entry) = read_entry(&table, &key)? else {
+                let Some(mut state) = outbox.state(&key)? else {
                     continue;
                 };
-                entry.lookups = entry.lookups.saturating_add(1);
-                table.insert(key.as_str(), encode(&entry).as_slice())?;
+                state.lookups = state.lookups.saturating_add(1);
+                outbox.put_state(&key, &state)?;
             }
             for (seq, resolution) in outcomes {
                 let key = outbox_key(destination, *seq);
-                let Some(mut entry) = read_entry(&table, &key)? else {
+                let Some(mut state) = outbox.state(&key)? else {
                     continue;
                 };
                 match resolution {
                     Resolution::Delivered { remote_id } => {
-                        table.remove(key.as_str())?;
+                        let Some(entry) = outbox.take(&key, state)? else {
+                            continue;
+                        };
                         let led = LedgerEntry {
                             state: LedgerState::Delivered,
                             remote_id: Some(remote_id.clone()),
@@ -139,22 +162,43 @@ impl Store {
                         reason,
                         maybe_sent,
                     } => {
-                        entry.next_attempt_ms = *at_ms;
-                        entry.maybe_sent = *maybe_sent;
-                        entry.last_error = Some(reason.clone());
-                        table.insert(key.as_str(), encode(&entry).as_slice())?;
+                        state.next_attempt_ms = *at_ms;
+                        state.maybe_sent = *maybe_sent;
+                        state.last_error = Some(reason.clone());
+                        outbox.put_state(&key, &state)?;
+                    }
+                    Resolution::Deferred {
+                        at_ms,
+                        reason,
+                        attempt_started,
+                    } => {
+                        if *attempt_started {
+                            state.attempts = state.attempts.saturating_sub(1);
+                            state.maybe_sent = false;
+                        }
+                        state.deferrals = state.deferrals.saturating_add(1);
+                        state.next_attempt_ms = *at_ms;
+                        state.last_error = Some(reason.clone());
+                        outbox.put_state(&key, &state)?;
                     }
                     Resolution::Dead { status, reason } => {
-                        table.remove(key.as_str())?;
+                        state.last_error = Some(reason.clone());
+                        let Some(entry) = outbox.take(&key, state)? else {
+                            continue;
+                        };
                         let led = LedgerEntry {
                             state: LedgerState::Dead,
                             remote_id: None,
                             at_ms: now,
                         };
                         ledger.insert(entry.dedupe_key.as_str(), encode(&led).as_slice())?;
-                        entry.last_error = Some(reason.clone());
+                        let detail = format!(
+                            "entry {seq} for {destination} ({}) dead-lettered: status {}: {reason}",
+                            entry.event_key,
+                            status.map_or("none".to_string(), |s| s.to_string())
+                        );
                         let letter = DeadLetter {
-                            entry: entry.clone(),
+                            entry,
                             status: *status,
                             reason: reason.clone(),
                             at_ms: now,
@@ -163,11 +207,7 @@ impl Store {
                         let line = AuditLine {
                             at_ms: now,
                             kind: "dead_letter".into(),
-                            detail: format!(
-                                "entry {seq} for {destination} ({}) dead-lettered: status {}: {reason}",
-                                entry.event_key,
-                                status.map_or("none".to_string(), |s| s.to_string())
-                            ),
+                            detail,
                         };
                         append_audit(txn, &line)?;
                     }
@@ -175,15 +215,5 @@ impl Store {
             }
             Ok(())
         })
-    }
-}
-
-fn read_entry(
-    table: &redb::Table<'_, &'static str, &'static [u8]>,
-    key: &str,
-) -> Result<Option<OutboxEntry>, StoreError> {
-    match table.get(key)? {
-        Some(v) => Ok(Some(decode(OUTBOX_NAME, v.value())?)),
-        None => Ok(None),
     }
 }

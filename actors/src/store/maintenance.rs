@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use redb::{ReadableTable, ReadableTableMetadata};
 
+use super::outbox::OutboxTables;
 use super::tables::*;
+use super::types::OutboxPayload;
 use super::{
     append_audit, decode, enqueue, next_seq, AuditLine, DeadLetter, LedgerEntry, LedgerState,
     Store, StoreError,
@@ -24,10 +26,11 @@ impl Store {
     /// Outbox depth and oldest entry per destination.
     pub fn outbox_stats(&self) -> Result<BTreeMap<String, OutboxStats>, StoreError> {
         let txn = self.read()?;
-        let table = txn.open_table(OUTBOX)?;
+        let states = txn.open_table(OUTBOX_STATE)?;
+        let payloads = txn.open_table(OUTBOX_PAYLOAD)?;
         let mut out: BTreeMap<String, OutboxStats> = BTreeMap::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
+        for row in states.iter()? {
+            let (k, _) = row?;
             let key = k.value();
             let dest = key.split('\x1f').next().unwrap_or_default();
             if let Some(s) = out.get_mut(dest) {
@@ -35,14 +38,19 @@ impl Store {
                 continue;
             }
             // Keys sort by sequence within a destination and `created_ms` grows with the
-            // sequence (a replay is re-created), so the first entry is the oldest: only it is
-            // decoded.
-            let entry: super::OutboxEntry = decode(OUTBOX_NAME, v.value())?;
+            // sequence (a replay is re-created), so the first entry is the oldest: only its
+            // payload row is decoded.
+            let created = match payloads.get(key)? {
+                Some(v) => {
+                    Some(decode::<OutboxPayload>(OUTBOX_PAYLOAD_NAME, v.value())?.created_ms)
+                }
+                None => None,
+            };
             out.insert(
                 dest.to_string(),
                 OutboxStats {
                     depth: 1,
-                    oldest_created_ms: Some(entry.created_ms),
+                    oldest_created_ms: created,
                 },
             );
         }
@@ -106,15 +114,23 @@ impl Store {
                 entry.seq = seq;
                 entry.attempts = 0;
                 entry.lookups = 0;
+                entry.deferrals = 0;
                 entry.created_ms = now;
                 entry.next_attempt_ms = now;
                 entry.maybe_sent = false;
                 entry.last_error = None;
-                enqueue(&mut txn.open_table(OUTBOX)?, &mut ledger, &entry, now)?;
                 detail = format!(
                     "dead letter {id} replayed as outbox entry {seq} for {}",
                     entry.destination
                 );
+                let (payload, state) = entry.split();
+                enqueue(
+                    &mut OutboxTables::open(txn)?,
+                    &mut ledger,
+                    &payload,
+                    &state,
+                    now,
+                )?;
                 Some(seq)
             };
             append_audit(

@@ -1,13 +1,20 @@
-//! The redb store: one file holding cursors, outbox, dedupe ledger, snapshots, dead letters,
-//! audit trail and encrypted secrets.
+//! The redb store: one file holding cursors, outbox (payload and state tables), dedupe ledger,
+//! snapshots, inbound sender ids, dead letters, audit trail and encrypted secrets.
+//!
+//! The file carries a schema version in `meta`. A file of the previous layout (one `outbox`
+//! table, no version) is migrated in one transaction when opened; a file of a newer version is
+//! refused with [`StoreError::Incompatible`], never misread.
 //!
 //! Every method is synchronous (redb is); async callers run them on the blocking pool
 //! (`tokio::task::spawn_blocking`). redb admits one writer at a time, so concurrent writers
 //! queue inside `begin_write`. Every write commits with `Durability::Immediate` (fsync), so a
 //! `kill -9` after a method returned loses nothing.
 
+mod changes;
 mod delivery;
+mod inbound;
 mod maintenance;
+mod outbox;
 mod page;
 mod tables;
 mod types;
@@ -18,6 +25,7 @@ use std::sync::Arc;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
 pub use delivery::{DueScan, Resolution};
+pub use inbound::{InboundCommit, InboundSummary};
 pub use maintenance::OutboxStats;
 pub use page::{PageInput, PageSummary};
 pub use types::{AuditLine, DeadLetter, LedgerEntry, LedgerState, OutboxEntry, Snapshot};
@@ -34,6 +42,14 @@ pub enum StoreError {
     /// A transaction failed (disk full, I/O error).
     #[error("store transaction failed: {0}")]
     Txn(String),
+    /// The file was written by a newer version of ml-connector (schema `found`, this build
+    /// reads up to `supported`). Nothing was changed in it.
+    #[error("the store {path} has schema version {found}, newer than this build understands ({supported}); run the newer version, or move the file away (e.g. `mv {path} {path}.newer`) to start fresh with an empty store")]
+    Incompatible {
+        path: String,
+        found: u64,
+        supported: u64,
+    },
     /// A stored value could not be decoded (written by an incompatible version).
     #[error("store value in table {table} is unreadable: {reason}")]
     Decode { table: &'static str, reason: String },
@@ -105,12 +121,25 @@ impl Store {
             clock,
         };
         store.write(|txn| {
+            let found = txn.open_table(META)?.get(SCHEMA_KEY)?.map(|v| v.value());
+            match found {
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(StoreError::Incompatible {
+                        path: path.display().to_string(),
+                        found: v,
+                        supported: SCHEMA_VERSION,
+                    })
+                }
+                Some(_) => {}
+                None => migrate_from_v1(txn)?,
+            }
             for t in ALL_STR_TABLES {
                 txn.open_table(*t)?;
             }
-            txn.open_table(META)?;
+            txn.open_table(INBOUND_SEEN)?;
             txn.open_table(DEAD_LETTERS)?;
             txn.open_table(AUDIT)?;
+            txn.open_table(META)?.insert(SCHEMA_KEY, SCHEMA_VERSION)?;
             Ok(())
         })?;
         Ok(store)
@@ -136,7 +165,7 @@ impl Store {
         Ok(self.db.begin_read()?)
     }
 
-    /// Stored cursor of a stream (`"<tenant>/<entity>"`), if any.
+    /// Stored cursor of a stream (`"<source>/<entity>"`), if any.
     pub fn cursor(&self, stream: &str) -> Result<Option<String>, StoreError> {
         let txn = self.read()?;
         let t = txn.open_table(CURSORS)?;
@@ -224,25 +253,62 @@ pub(crate) fn next_seq(txn: &WriteTransaction, counter: &str) -> Result<u64, Sto
     Ok(next)
 }
 
-/// Put `entry` into the outbox and mark its dedupe key `queued` (inside the caller's write
+/// Put a new entry into the outbox and mark its dedupe key `queued` (inside the caller's write
 /// transaction).
 pub(crate) fn enqueue(
-    outbox: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    outbox: &mut outbox::OutboxTables<'_>,
     ledger: &mut redb::Table<'_, &'static str, &'static [u8]>,
-    entry: &OutboxEntry,
+    payload: &types::OutboxPayload,
+    state: &types::OutboxState,
     now: UnixMillis,
 ) -> Result<(), StoreError> {
-    outbox.insert(
-        outbox_key(&entry.destination, entry.seq).as_str(),
-        encode(entry).as_slice(),
-    )?;
+    outbox.insert(payload, state)?;
     let led = LedgerEntry {
         state: LedgerState::Queued,
         remote_id: None,
         at_ms: now,
     };
-    ledger.insert(entry.dedupe_key.as_str(), encode(&led).as_slice())?;
+    ledger.insert(payload.dedupe_key.as_str(), encode(&led).as_slice())?;
     Ok(())
+}
+
+/// Schema 1 → 2: move every entry of the single `outbox` table into the payload and state
+/// tables and drop the old table, inside the opening transaction (all or nothing). A fresh
+/// file has no `outbox` table and needs nothing.
+fn migrate_from_v1(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let has_legacy = txn
+        .list_tables()?
+        .any(|t| redb::TableHandle::name(&t) == LEGACY_OUTBOX_NAME);
+    if !has_legacy {
+        return Ok(());
+    }
+    let mut moved = 0usize;
+    {
+        let legacy = txn.open_table(LEGACY_OUTBOX)?;
+        let mut outbox = outbox::OutboxTables::open(txn)?;
+        for row in legacy.iter()? {
+            let entry: OutboxEntry = decode(LEGACY_OUTBOX_NAME, row?.1.value())?;
+            let (payload, state) = entry.split();
+            outbox.insert(&payload, &state)?;
+            moved += 1;
+        }
+    }
+    txn.delete_table(LEGACY_OUTBOX)?;
+    tracing::info!(
+        entries = moved,
+        "store migrated from schema 1 to {SCHEMA_VERSION}: outbox split into payload and state tables"
+    );
+    Ok(())
+}
+
+/// Run a blocking store operation on the blocking pool.
+/// Errors: the operation's own error, or [`StoreError::Txn`] if the task died.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Txn(format!("store task failed: {e}")))?
 }
 
 pub(crate) fn append_audit(txn: &WriteTransaction, line: &AuditLine) -> Result<(), StoreError> {

@@ -4,14 +4,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixMillis;
 
-/// One message waiting for its destination.
+/// One message waiting for its destination: the joined view of its immutable row in
+/// `outbox_payload` (seq, destination, route, dedupe_key, event_key, payload, created_ms) and
+/// its small mutable row in `outbox_state` (attempts, lookups, deferrals, next_attempt_ms,
+/// maybe_sent, last_error), both keyed `"<destination>\x1f<seq:020>"`.
 ///
-/// Shape in redb (`outbox` table, key `"<destination>\x1f<seq:020>"`), JSON:
+/// Its JSON (dead letters, schema-1 outbox rows):
 /// `{"seq":12,"destination":"finance-channel","route":"big-pos","dedupe_key":"acme/PurchaseOrders/42/created->finance-channel",
 ///   "event_key":"acme/PurchaseOrders/42/created","payload":{...},"created_ms":1763700000000,
-///   "attempts":0,"lookups":0,"next_attempt_ms":1763700000000,"maybe_sent":false,"last_error":null}`
+///   "attempts":0,"lookups":0,"deferrals":0,"next_attempt_ms":1763700000000,"maybe_sent":false,"last_error":null}`
 ///
-/// `lookups` may be absent in entries written before it existed; it then reads as 0.
+/// `lookups` and `deferrals` may be absent in entries written before they existed; they then
+/// read as 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     /// Store-wide sequence number (monotonic, assigned at commit).
@@ -23,7 +27,7 @@ pub struct OutboxEntry {
     /// `"<event_key>-><destination>"`: unique per event and destination. Sinks derive their
     /// lookup marker (Graph attachment id, HTML marker) from it.
     pub dedupe_key: String,
-    /// Event that produced this entry (`tenant/entity/key/created`).
+    /// Event that produced this entry (`source/entity/key/created`).
     pub event_key: String,
     /// Rendered message; its shape belongs to the destination's sink.
     pub payload: serde_json::Value,
@@ -36,6 +40,10 @@ pub struct OutboxEntry {
     /// when it has reached the destination's `max_attempts` is dead-lettered.
     #[serde(default)]
     pub lookups: u32,
+    /// Sends or lookups postponed because no usable session was available (never counted as
+    /// attempts, never dead-letters); drives the backoff of those postponements.
+    #[serde(default)]
+    pub deferrals: u32,
     /// Not before this time, UTC milliseconds.
     pub next_attempt_ms: UnixMillis,
     /// An attempt may have reached the destination (the process stopped while sending, or the
@@ -43,6 +51,87 @@ pub struct OutboxEntry {
     pub maybe_sent: bool,
     /// Last failure, for operators (never contains secrets).
     pub last_error: Option<String>,
+}
+
+/// Immutable part of an outbox entry (`outbox_payload` table), written once at commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OutboxPayload {
+    pub seq: u64,
+    pub destination: String,
+    pub route: String,
+    pub dedupe_key: String,
+    pub event_key: String,
+    pub payload: serde_json::Value,
+    pub created_ms: UnixMillis,
+}
+
+/// Mutable part of an outbox entry (`outbox_state` table): what an attempt mark rewrites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OutboxState {
+    pub attempts: u32,
+    pub lookups: u32,
+    pub deferrals: u32,
+    pub next_attempt_ms: UnixMillis,
+    pub maybe_sent: bool,
+    pub last_error: Option<String>,
+}
+
+impl OutboxState {
+    /// A new entry, due at `now`.
+    pub(crate) fn fresh(now: UnixMillis) -> Self {
+        Self {
+            attempts: 0,
+            lookups: 0,
+            deferrals: 0,
+            next_attempt_ms: now,
+            maybe_sent: false,
+            last_error: None,
+        }
+    }
+}
+
+impl OutboxEntry {
+    /// The joined view of a payload row and a state row.
+    pub(crate) fn join(p: OutboxPayload, s: OutboxState) -> Self {
+        Self {
+            seq: p.seq,
+            destination: p.destination,
+            route: p.route,
+            dedupe_key: p.dedupe_key,
+            event_key: p.event_key,
+            payload: p.payload,
+            created_ms: p.created_ms,
+            attempts: s.attempts,
+            lookups: s.lookups,
+            deferrals: s.deferrals,
+            next_attempt_ms: s.next_attempt_ms,
+            maybe_sent: s.maybe_sent,
+            last_error: s.last_error,
+        }
+    }
+
+    /// Split into the payload row and the state row.
+    pub(crate) fn split(self) -> (OutboxPayload, OutboxState) {
+        (
+            OutboxPayload {
+                seq: self.seq,
+                destination: self.destination,
+                route: self.route,
+                dedupe_key: self.dedupe_key,
+                event_key: self.event_key,
+                payload: self.payload,
+                created_ms: self.created_ms,
+            },
+            OutboxState {
+                attempts: self.attempts,
+                lookups: self.lookups,
+                deferrals: self.deferrals,
+                next_attempt_ms: self.next_attempt_ms,
+                maybe_sent: self.maybe_sent,
+                last_error: self.last_error,
+            },
+        )
+    }
 }
 
 /// Where an event/destination pair stands, kept in the dedupe ledger.
@@ -60,6 +149,7 @@ pub enum LedgerState {
 /// Dedupe-ledger value (`dedupe` table, key = dedupe key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
+    /// Where the pair stands.
     pub state: LedgerState,
     /// Destination's id of the delivered object.
     pub remote_id: Option<String>,
@@ -80,7 +170,7 @@ pub struct DeadLetter {
     pub at_ms: UnixMillis,
 }
 
-/// Last seen values of a record's watched fields (`snapshots` table, key `tenant/entity/key`).
+/// Last seen values of a record's watched fields (`snapshots` table, key `source/entity/key`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Watched field → value.
@@ -92,8 +182,9 @@ pub struct Snapshot {
 /// One audit line (`audit` table, key = UTC nanoseconds-ish sequence).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditLine {
+    /// When, UTC milliseconds.
     pub at_ms: UnixMillis,
-    /// Short kind: `dead_letter`, `replay`, `webhook_refused`, `config_reload`, `secret_set`.
+    /// Short kind: `dead_letter`, `replay`, `inbound_refused`, `config_reload`, `secret_set`.
     pub kind: String,
     /// Human-readable detail, never a secret.
     pub detail: String,

@@ -1,5 +1,6 @@
-//! In-memory fakes of the runtime's four traits (`Authenticator`, `Source`, `Sink`, `Router`)
-//! and small helpers shared by the integration tests. No HTTP: the runtime is vendor-neutral.
+//! In-memory fakes of the runtime's traits (`Authenticator`, `Source`, `Sink`, `Router`,
+//! `Inbound`) and small helpers shared by the integration tests. No HTTP: the runtime is
+//! vendor-neutral.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
@@ -11,15 +12,15 @@ use std::time::Duration;
 
 use ml_connector_actors::store::{OutboxEntry, PageInput, PageSummary, StoreError};
 use ml_connector_actors::{
-    AuthError, Authenticator, Event, Expiry, Intent, Login, Lookup, ManualClock, Outcome, Page,
-    Record, Router, Sink, Source, SourceError, Store,
+    AuthError, Authenticator, Event, Expiry, Health, Intent, Login, Lookup, ManualClock, Outcome,
+    Page, Record, Router, SessionHandle, Sink, Source, SourceError, Store,
 };
 use serde_json::json;
 
 /// Start of the manual clock in every test: 2025-11-21T04:40:00Z, UTC milliseconds.
 pub const T0: i64 = 1_763_700_000_000;
-/// Tenant of every test.
-pub const TENANT: &str = "acme";
+/// Source name of every test (`PollerConfig::source`).
+pub const SOURCE: &str = "acme";
 /// Entity of every test (SAP B1 `PurchaseOrders`).
 pub const ENTITY: &str = "PurchaseOrders";
 /// The one watched field (SAP B1 `DocumentStatus`).
@@ -47,7 +48,7 @@ pub fn records(n: u32) -> Vec<Record> {
 
 /// The event key the store builds for a `created` event of `doc_entry`.
 pub fn created_key(doc_entry: u32) -> String {
-    format!("{TENANT}/{ENTITY}/{doc_entry}/created")
+    format!("{SOURCE}/{ENTITY}/{doc_entry}/created")
 }
 
 /// A temporary directory, the redb path inside it and a manual clock at [`T0`].
@@ -86,7 +87,7 @@ pub fn outbox(store: &Store, destination: &str) -> Vec<OutboxEntry> {
         .due
 }
 
-/// Commit one page of `records` for [`TENANT`]/[`ENTITY`] watching [`WATCHED`].
+/// Commit one page of `records` for [`SOURCE`]/[`ENTITY`] watching [`WATCHED`].
 pub fn commit(
     store: &Store,
     records: &[Record],
@@ -95,7 +96,7 @@ pub fn commit(
 ) -> Result<PageSummary, StoreError> {
     let watched = vec![WATCHED.to_string()];
     store.commit_page(PageInput {
-        tenant: TENANT,
+        source: SOURCE,
         entity: ENTITY,
         records,
         watched: &watched,
@@ -380,6 +381,8 @@ pub struct FakeSink {
     pub sent: Mutex<Vec<OutboxEntry>>,
     /// `send:<seq>` / `lookup:<seq>` in call order.
     pub log: Mutex<Vec<String>>,
+    /// Credentials of every send and lookup, in call order.
+    pub credentials: Mutex<Vec<u64>>,
 }
 
 impl FakeSink {
@@ -399,6 +402,10 @@ impl FakeSink {
         lock(&self.log).clone()
     }
 
+    pub fn credentials(&self) -> Vec<u64> {
+        lock(&self.credentials).clone()
+    }
+
     pub fn sent_keys(&self) -> Vec<String> {
         lock(&self.sent)
             .iter()
@@ -408,9 +415,16 @@ impl FakeSink {
 }
 
 impl Sink for FakeSink {
-    fn deliver(&self, entry: &OutboxEntry) -> impl Future<Output = Outcome> + Send {
+    type Credentials = u64;
+
+    fn deliver(
+        &self,
+        entry: &OutboxEntry,
+        credentials: &u64,
+    ) -> impl Future<Output = Outcome> + Send {
         lock(&self.sent).push(entry.clone());
         lock(&self.log).push(format!("send:{}", entry.seq));
+        lock(&self.credentials).push(*credentials);
         let outcome = lock(&self.outcomes)
             .pop_front()
             .unwrap_or_else(|| Outcome::Delivered {
@@ -419,9 +433,227 @@ impl Sink for FakeSink {
         std::future::ready(outcome)
     }
 
-    fn find_existing(&self, entry: &OutboxEntry) -> impl Future<Output = Lookup> + Send {
+    fn find_existing(
+        &self,
+        entry: &OutboxEntry,
+        credentials: &u64,
+    ) -> impl Future<Output = Lookup> + Send {
         lock(&self.log).push(format!("lookup:{}", entry.seq));
+        lock(&self.credentials).push(*credentials);
         let lookup = lock(&self.lookups).pop_front().unwrap_or(Lookup::NotFound);
         std::future::ready(lookup)
+    }
+}
+
+/// A fake shared with the test: the runtime gets the wrapper, the test keeps the `Arc`.
+pub struct Shared<T>(pub Arc<T>);
+
+impl<T: Sink> Sink for Shared<T> {
+    type Credentials = T::Credentials;
+
+    fn deliver(
+        &self,
+        entry: &OutboxEntry,
+        credentials: &T::Credentials,
+    ) -> impl Future<Output = Outcome> + Send {
+        self.0.deliver(entry, credentials)
+    }
+
+    fn find_existing(
+        &self,
+        entry: &OutboxEntry,
+        credentials: &T::Credentials,
+    ) -> impl Future<Output = Lookup> + Send {
+        self.0.find_existing(entry, credentials)
+    }
+}
+
+impl<T: Source> Source for Shared<T> {
+    type Credentials = T::Credentials;
+
+    fn entity(&self) -> &str {
+        self.0.entity()
+    }
+
+    fn watched_fields(&self) -> &[String] {
+        self.0.watched_fields()
+    }
+
+    fn first_page(&self, cursor: Option<&str>) -> String {
+        self.0.first_page(cursor)
+    }
+
+    fn fetch(
+        &self,
+        credentials: &T::Credentials,
+        page: &str,
+    ) -> impl Future<Output = Result<Page, SourceError>> + Send {
+        self.0.fetch(credentials, page)
+    }
+}
+
+/// A fake credential (`FakeAuth` with `expiry`) and its session handle on the env's clock.
+pub fn session(env: &Env, name: &str, expiry: Expiry) -> (FakeAuth, SessionHandle<FakeAuth>) {
+    let auth = FakeAuth::new(expiry);
+    let handle = SessionHandle::new(
+        auth.clone(),
+        name,
+        Arc::new(env.clock.clone()),
+        Health::default(),
+    );
+    (auth, handle)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw file view
+
+/// Rows of one table as `(key bytes, value bytes)`, in key order.
+pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Every row of every table of a closed store file, as `table → rows` with keys and values
+/// rendered as bytes (so two dumps compare byte for byte).
+pub fn dump(path: &Path) -> std::collections::BTreeMap<String, Rows> {
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+    let db = redb::Database::create(path).expect("open the file with redb");
+    let txn = db.begin_read().unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for handle in txn.list_tables().unwrap() {
+        let name = handle.name().to_string();
+        let rows: Rows = match name.as_str() {
+            "meta" => {
+                let t = txn
+                    .open_table(TableDefinition::<&str, u64>::new("meta"))
+                    .unwrap();
+                t.iter()
+                    .unwrap()
+                    .map(|r| {
+                        let (k, v) = r.unwrap();
+                        (
+                            k.value().as_bytes().to_vec(),
+                            v.value().to_be_bytes().to_vec(),
+                        )
+                    })
+                    .collect()
+            }
+            "inbound_seen" => {
+                let t = txn
+                    .open_table(TableDefinition::<&str, i64>::new("inbound_seen"))
+                    .unwrap();
+                t.iter()
+                    .unwrap()
+                    .map(|r| {
+                        let (k, v) = r.unwrap();
+                        (
+                            k.value().as_bytes().to_vec(),
+                            v.value().to_be_bytes().to_vec(),
+                        )
+                    })
+                    .collect()
+            }
+            "dead_letters" | "audit" => {
+                let t = txn
+                    .open_table(TableDefinition::<u64, &[u8]>::new(&name))
+                    .unwrap();
+                t.iter()
+                    .unwrap()
+                    .map(|r| {
+                        let (k, v) = r.unwrap();
+                        (k.value().to_be_bytes().to_vec(), v.value().to_vec())
+                    })
+                    .collect()
+            }
+            _ => {
+                let t = txn
+                    .open_table(TableDefinition::<&str, &[u8]>::new(&name))
+                    .unwrap();
+                t.iter()
+                    .unwrap()
+                    .map(|r| {
+                        let (k, v) = r.unwrap();
+                        (k.value().as_bytes().to_vec(), v.value().to_vec())
+                    })
+                    .collect()
+            }
+        };
+        out.insert(name, rows);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbound
+
+/// An inbound endpoint of kind `fake` that accepts a request whose `x-token` header is
+/// `letmein`. Body: JSON `[{"id": sender id, "doc": DocEntry, "status": DocumentStatus}, ...]`,
+/// each an [`ENTITY`] change of [`SOURCE`] (fields as [`rec`]); it asks to nudge the poller.
+pub struct FakeInbound;
+
+impl ml_connector_actors::Inbound for FakeInbound {
+    fn kind(&self) -> &'static str {
+        "fake"
+    }
+
+    fn name(&self) -> &str {
+        "hooks"
+    }
+
+    fn watched_fields(&self, entity: &str) -> Vec<String> {
+        if entity == ENTITY {
+            vec![WATCHED.to_string()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn receive(
+        &self,
+        request: &ml_connector_actors::InboundRequest,
+    ) -> Result<ml_connector_actors::Accepted, ml_connector_actors::Refusal> {
+        use ml_connector_actors::{Accepted, InboundChange, InboundReply, Refusal};
+        if request.header("X-Token") != Some("letmein") {
+            return Err(Refusal {
+                status: 401,
+                reason: "missing or wrong x-token header".into(),
+            });
+        }
+        let items: Vec<serde_json::Value> =
+            serde_json::from_slice(&request.body).map_err(|e| Refusal {
+                status: 400,
+                reason: format!("body is not a JSON array: {e}"),
+            })?;
+        let changes = items
+            .iter()
+            .map(|i| {
+                let doc = i["doc"].as_u64().unwrap_or_default() as u32;
+                InboundChange {
+                    sender_id: i["id"].as_str().unwrap_or_default().to_string(),
+                    source: SOURCE.into(),
+                    entity: ENTITY.into(),
+                    record: rec(doc, doc, i["status"].as_str().unwrap_or_default()),
+                }
+            })
+            .collect();
+        Ok(Accepted {
+            changes,
+            nudges: vec![ml_connector_actors::Nudges::poller(SOURCE, ENTITY)],
+            reply: InboundReply::empty(204),
+        })
+    }
+}
+
+/// A request to [`FakeInbound`] with `token` and `body`.
+pub fn inbound_request(
+    token: &str,
+    body: serde_json::Value,
+) -> ml_connector_actors::InboundRequest {
+    ml_connector_actors::InboundRequest {
+        method: "POST".into(),
+        path_tail: String::new(),
+        query: String::new(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-token".into(), token.into()),
+        ],
+        body: serde_json::to_vec(&body).unwrap(),
     }
 }

@@ -1,0 +1,267 @@
+//! The durable path shared by polled pages and inbound requests: snapshots → event detection →
+//! routing → outbox + dedupe ledger, in one write transaction.
+//!
+//! Rendering happens before the write transaction: the snapshots of the batch are read in a
+//! read transaction, events detected and routed with no write lock held, then the write
+//! transaction re-reads those snapshots (and inbound sender ids). If nothing changed meanwhile,
+//! the prepared outbox entries are written; otherwise (another commit touched one of the
+//! records, only possible with inbound changes racing a poller) the whole batch is detected and
+//! routed again inside the write transaction.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::outbox::OutboxTables;
+use super::tables::*;
+use super::types::{OutboxPayload, OutboxState};
+use super::{decode, encode, enqueue, next_seq, Snapshot, Store, StoreError};
+use crate::clock::UnixMillis;
+use crate::event::{Event, EventKind, Intent, Router};
+use crate::source::Record;
+
+/// One record to commit and where it came from.
+pub(crate) struct Change<'a> {
+    /// Source name (first part of snapshot and event keys).
+    pub source: &'a str,
+    /// Entity name.
+    pub entity: &'a str,
+    pub record: &'a Record,
+    /// Fields whose change is a `status_changed` event.
+    pub watched: &'a [String],
+    /// Inbound sender key `"<kind>/<name>/<sender_id>"`: the change is skipped if it was
+    /// committed before, and recorded otherwise. `None` for polled records.
+    pub seen_key: Option<String>,
+}
+
+/// What a batch committed.
+#[derive(Debug, Default)]
+pub(crate) struct ChangeSummary {
+    /// Changes not skipped as repeated sender ids.
+    pub accepted: usize,
+    /// Changes skipped because their sender id was committed before.
+    pub repeated: usize,
+    /// Events detected.
+    pub events: usize,
+    /// Outbox entries written.
+    pub enqueued: usize,
+    /// Intents skipped because the dedupe ledger already had them.
+    pub duplicates: usize,
+    /// Destinations that got new entries.
+    pub destinations: BTreeSet<String>,
+}
+
+/// The store state a batch depends on: the snapshot of every record it names and which of its
+/// sender keys were seen.
+#[derive(PartialEq)]
+struct Base {
+    snapshots: HashMap<String, Option<Snapshot>>,
+    seen: HashSet<String>,
+}
+
+/// Events and intents of a batch, ready to write.
+struct Plan {
+    events: Vec<(Event, Vec<Intent>)>,
+    snapshots: Vec<(String, Snapshot)>,
+    newly_seen: Vec<String>,
+    accepted: usize,
+    repeated: usize,
+}
+
+fn snapshot_key(c: &Change<'_>) -> String {
+    format!("{}/{}/{}", c.source, c.entity, c.record.key)
+}
+
+fn read_base(
+    snapshots: &impl ReadableTable<&'static str, &'static [u8]>,
+    seen: &impl ReadableTable<&'static str, i64>,
+    changes: &[Change<'_>],
+) -> Result<Base, StoreError> {
+    let mut base = Base {
+        snapshots: HashMap::with_capacity(changes.len()),
+        seen: HashSet::new(),
+    };
+    for c in changes {
+        if let Some(k) = &c.seen_key {
+            if seen.get(k.as_str())?.is_some() {
+                base.seen.insert(k.clone());
+            }
+        }
+        let key = snapshot_key(c);
+        if base.snapshots.contains_key(&key) {
+            continue;
+        }
+        let snap = match snapshots.get(key.as_str())? {
+            Some(v) => Some(decode(SNAPSHOTS_NAME, v.value())?),
+            None => None,
+        };
+        base.snapshots.insert(key, snap);
+    }
+    Ok(base)
+}
+
+/// The event a record makes against its previous snapshot, with the new snapshot; `None` when
+/// no watched field changed.
+fn detect(previous: Option<&Snapshot>, c: &Change<'_>) -> Option<(Snapshot, Event)> {
+    let mut current = Snapshot::default();
+    for field in c.watched {
+        let value = c.record.fields.get(field).cloned().unwrap_or_default();
+        current.watched.insert(field.clone(), value);
+    }
+    let base = format!("{}/{}/{}", c.source, c.entity, c.record.key);
+    let (kind, event_key, changes) = match previous {
+        None => (EventKind::Created, format!("{base}/created"), Vec::new()),
+        Some(prev) if prev.watched != current.watched => {
+            current.revision = prev.revision + 1;
+            let changes = current
+                .watched
+                .iter()
+                .filter_map(|(k, new)| {
+                    let old = prev.watched.get(k).cloned().unwrap_or_default();
+                    (old != *new).then(|| (k.clone(), old, new.clone()))
+                })
+                .collect();
+            (
+                EventKind::StatusChanged,
+                format!("{base}/status_changed/{}", current.revision),
+                changes,
+            )
+        }
+        Some(_) => return None,
+    };
+    let event = Event {
+        source: c.source.to_string(),
+        entity: c.entity.to_string(),
+        key: c.record.key.clone(),
+        kind,
+        changes,
+        fields: c.record.fields.clone(),
+        event_key,
+    };
+    Some((current, event))
+}
+
+/// Detect and route every change against `base`, in order (a record named twice compares with
+/// its own earlier change). Errors: [`StoreError::Route`] from the router.
+fn plan(changes: &[Change<'_>], base: &Base, router: &dyn Router) -> Result<Plan, StoreError> {
+    let mut plan = Plan {
+        events: Vec::new(),
+        snapshots: Vec::new(),
+        newly_seen: Vec::new(),
+        accepted: 0,
+        repeated: 0,
+    };
+    let mut overlay: HashMap<String, Snapshot> = HashMap::new();
+    let mut seen_now: HashSet<&str> = HashSet::new();
+    for c in changes {
+        if let Some(k) = &c.seen_key {
+            if base.seen.contains(k) || !seen_now.insert(k.as_str()) {
+                plan.repeated += 1;
+                continue;
+            }
+            plan.newly_seen.push(k.clone());
+        }
+        plan.accepted += 1;
+        let key = snapshot_key(c);
+        let previous = overlay
+            .get(&key)
+            .or_else(|| base.snapshots.get(&key).and_then(Option::as_ref));
+        let Some((snapshot, event)) = detect(previous, c) else {
+            continue;
+        };
+        let intents = router.route(&event).map_err(StoreError::Route)?;
+        overlay.insert(key.clone(), snapshot.clone());
+        plan.snapshots.push((key, snapshot));
+        plan.events.push((event, intents));
+    }
+    Ok(plan)
+}
+
+/// Write a plan: snapshots, outbox entries + ledger keys (skipping keys the ledger has), sender
+/// keys.
+fn apply(txn: &WriteTransaction, plan: Plan, now: UnixMillis) -> Result<ChangeSummary, StoreError> {
+    let mut summary = ChangeSummary {
+        accepted: plan.accepted,
+        repeated: plan.repeated,
+        events: plan.events.len(),
+        ..Default::default()
+    };
+    {
+        let mut snapshots = txn.open_table(SNAPSHOTS)?;
+        for (key, snap) in &plan.snapshots {
+            snapshots.insert(key.as_str(), encode(snap).as_slice())?;
+        }
+    }
+    if !plan.newly_seen.is_empty() {
+        let mut seen = txn.open_table(INBOUND_SEEN)?;
+        for key in &plan.newly_seen {
+            seen.insert(key.as_str(), now)?;
+        }
+    }
+    if plan.events.is_empty() {
+        return Ok(summary);
+    }
+    let mut ledger = txn.open_table(DEDUPE)?;
+    let mut outbox = OutboxTables::open(txn)?;
+    let state = OutboxState::fresh(now);
+    for (event, intents) in plan.events {
+        for intent in intents {
+            let dedupe_key = format!("{}->{}", event.event_key, intent.destination);
+            if ledger.get(dedupe_key.as_str())?.is_some() {
+                summary.duplicates += 1;
+                continue;
+            }
+            let payload = OutboxPayload {
+                seq: next_seq(txn, "outbox_seq")?,
+                destination: intent.destination,
+                route: intent.route,
+                dedupe_key,
+                event_key: event.event_key.clone(),
+                payload: intent.payload,
+                created_ms: now,
+            };
+            enqueue(&mut outbox, &mut ledger, &payload, &state, now)?;
+            summary.enqueued += 1;
+            summary.destinations.insert(payload.destination);
+        }
+    }
+    Ok(summary)
+}
+
+impl Store {
+    /// Commit a batch of changes, then run `finish` (e.g. store the cursor) in the same write
+    /// transaction. Errors: [`StoreError::Route`] (nothing written), [`StoreError::Txn`].
+    pub(crate) fn commit_changes(
+        &self,
+        changes: &[Change<'_>],
+        router: &dyn Router,
+        finish: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
+    ) -> Result<ChangeSummary, StoreError> {
+        let now = self.now_ms();
+        let base = {
+            let txn = self.read()?;
+            read_base(
+                &txn.open_table(SNAPSHOTS)?,
+                &txn.open_table(INBOUND_SEEN)?,
+                changes,
+            )?
+        };
+        let prepared = plan(changes, &base, router)?;
+        self.write(|txn| {
+            let current = read_base(
+                &txn.open_table(SNAPSHOTS)?,
+                &txn.open_table(INBOUND_SEEN)?,
+                changes,
+            )?;
+            let planned = if current == base {
+                prepared
+            } else {
+                tracing::debug!("records changed between routing and commit; routing again");
+                plan(changes, &current, router)?
+            };
+            let summary = apply(txn, planned, now)?;
+            finish(txn)?;
+            Ok(summary)
+        })
+    }
+}
