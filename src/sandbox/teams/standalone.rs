@@ -127,8 +127,8 @@ impl Simulator for Standalone {
         self.running.url.clone()
     }
 
-    /// Login and Graph base URLs, token URL, app credentials, the current refresh token, the
-    /// channel, chat and Workflows URLs.
+    /// Login and Graph base URLs, token URL, app credentials, the current refresh token (valid
+    /// once: every refresh-token grant rotates it), the channel, chat and Workflows URLs.
     fn describe(&self) -> Vec<(String, String)> {
         let base = &self.running.url;
         let c = self.running.sim.config();
@@ -146,13 +146,7 @@ impl Simulator for Standalone {
             row("tenant_id", &c.tenant_id),
             row("client_id", &c.client_id),
             row("client_secret", &c.client_secret),
-            row(
-                "refresh_token",
-                format!(
-                    "{} (rotates on use)",
-                    self.running.sim.current_refresh_token()
-                ),
-            ),
+            row("refresh_token", self.running.sim.current_refresh_token()),
             row("token_lifetime_seconds", c.token_lifetime.as_secs()),
             row("team_id", &self.team_id),
             row("channel_id", &self.channel_id),
