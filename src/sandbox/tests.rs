@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::teams::TeamsSandboxConfig;
 use super::*;
 
 /// A sandbox file in a fresh temporary directory: `(dir guard, path)`.
@@ -88,39 +89,43 @@ async fn printed_urls_and_credentials_work() {
     let body: Value = login.json().await.expect("login JSON");
     assert_eq!(body["SessionTimeout"], 10);
 
-    let token = http
-        .post(&teams["token_url"])
-        .form(&[
-            ("grant_type", "client_credentials"),
+    // Both grants with the printed app credentials: `(grant-specific fields, expected scope)`.
+    let grants = [
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ],
+            None,
+        ),
+        (
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", teams["refresh_token"].as_str()),
+                ("scope", "offline_access"),
+            ],
+            Some(TeamsSandboxConfig::default().delegated_scopes),
+        ),
+    ];
+    for (grant, scope) in grants {
+        let mut form = vec![
             ("client_id", teams["client_id"].as_str()),
             ("client_secret", teams["client_secret"].as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .expect("POST token");
-    assert_eq!(token.status(), 200);
-    let body: Value = token.json().await.expect("token JSON");
-    assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["expires_in"], 60);
-    assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()));
-
-    let refresh = http
-        .post(&teams["token_url"])
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", teams["client_id"].as_str()),
-            ("client_secret", teams["client_secret"].as_str()),
-            ("refresh_token", teams["refresh_token"].as_str()),
-            (
-                "scope",
-                "https://graph.microsoft.com/.default offline_access",
-            ),
-        ])
-        .send()
-        .await
-        .expect("POST token (refresh)");
-    assert_eq!(refresh.status(), 200);
+        ];
+        form.extend(grant);
+        let token = http
+            .post(&teams["token_url"])
+            .form(&form)
+            .send()
+            .await
+            .expect("POST token");
+        assert_eq!(token.status(), 200, "{form:?}");
+        let body: Value = token.json().await.expect("token JSON");
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 60);
+        assert_eq!(body["scope"].as_str(), scope.as_deref(), "{form:?}");
+        assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+    }
 
     let flow = http
         .post(&teams["workflow_url"])
