@@ -11,7 +11,9 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// Configuration file (TOML). Default: /etc/ml-connector/config.toml, for `demo`
-    /// config/demo.toml (whose sandbox URLs are filled in at start).
+    /// config/demo.toml (whose sandbox URLs are filled in at start). For `sandbox` it is the
+    /// optional sandbox file instead: one table per simulator (`[sap_b1]`, `[teams]`) with
+    /// `port` and the simulator's settings; without it, defaults and ephemeral ports.
     #[arg(long, short, global = true)]
     pub config: Option<PathBuf>,
 }
@@ -50,6 +52,16 @@ pub enum Command {
         /// HTTP listen address of the gateway (metrics, health).
         #[arg(long, default_value = "127.0.0.1:9464")]
         listen: String,
+    },
+    /// Serve every simulator (SAP Business One Service Layer; Teams: Entra ID, Graph,
+    /// Workflows) standalone on 127.0.0.1 and print their URLs and credentials, so any client
+    /// can be pointed at them. `--config FILE` here names the sandbox file, e.g.
+    /// `[sap_b1] port = 50000, session_timeout_seconds = 1800, seed_documents = 100` and
+    /// `[teams] port = 8443, token_lifetime_seconds = 3600`.
+    Sandbox {
+        /// Stop after this many seconds (default: run until Ctrl-C or SIGTERM).
+        #[arg(long)]
+        seconds: Option<u64>,
     },
     /// Benchmark: push documents from the sandbox SAP to the sandbox Teams with rate limits off
     /// and durable commits on; print records/s, latency percentiles and peak RSS.

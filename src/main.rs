@@ -25,6 +25,7 @@ fn main() -> ExitCode {
             rate,
             listen,
         } => commands::demo::run(&config(DEMO_CONFIG), seconds, rate, &listen),
+        Command::Sandbox { seconds } => commands::sandbox::run(cli.config.as_deref(), seconds),
         Command::Bench { docs } => commands::bench::run(docs),
     }
 }

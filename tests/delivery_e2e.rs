@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ml_connector::sandbox::env::GatewayToml;
-use ml_connector::sandbox::microsoft::{MsFault, MsSandboxConfig};
-use ml_connector::sandbox::sap::{SapFault, SapSandboxConfig};
+use ml_connector::sandbox::sap_b1::{SapFault, SapSandboxConfig};
+use ml_connector::sandbox::teams::{TeamsFault, TeamsSandboxConfig};
 use support::*;
 
 fn insert_pos(w: &World, n: usize) -> Vec<i64> {
@@ -111,7 +111,7 @@ fn same_docnum_in_two_series_both_delivered() {
 #[test]
 fn graph_429_waits_retry_after_then_succeeds_once() {
     let w = World::default_with(keyed_toml());
-    w.env.ms.inject(MsFault::Throttle {
+    w.env.teams.inject(TeamsFault::Throttle {
         retry_after_secs: 2,
     });
     let entries = insert_pos(&w, 1);
@@ -123,7 +123,7 @@ fn graph_429_waits_retry_after_then_succeeds_once() {
         took >= Duration::from_secs(2),
         "waited {took:?} (Retry-After: 2)"
     );
-    assert_eq!(w.env.ms.stats().throttled_429, 1);
+    assert_eq!(w.env.teams.stats().throttled_429, 1);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(w.messages().len(), 1);
     assert_each_once(&w, &entries);
@@ -133,12 +133,18 @@ fn graph_429_waits_retry_after_then_succeeds_once() {
 #[test]
 fn graph_5xx_after_store_gives_no_duplicate() {
     let w = World::default_with(keyed_toml());
-    w.env.ms.inject(MsFault::ErrorAfterStore { status: 500 });
+    w.env
+        .teams
+        .inject(TeamsFault::ErrorAfterStore { status: 500 });
     let entries = insert_pos(&w, 3);
     let _gw = w.start_gateway();
     assert!(wait_until(Duration::from_secs(20), || w.messages().len() >= 3));
     assert!(
-        wait_until(Duration::from_secs(10), || w.env.ms.stats().list_requests
+        wait_until(Duration::from_secs(10), || w
+            .env
+            .teams
+            .stats()
+            .list_requests
             >= 1),
         "the gateway looked the message up"
     );
@@ -173,7 +179,7 @@ fn concurrent_pollers_share_one_login() {
             login_delay: Duration::from_millis(300),
             ..Default::default()
         },
-        MsSandboxConfig {
+        TeamsSandboxConfig {
             channel_rps: None,
             ..Default::default()
         },
@@ -207,7 +213,7 @@ fn idle_timeout_is_refreshed_before_it_expires() {
             session_timeout: Duration::from_secs(3),
             ..Default::default()
         },
-        MsSandboxConfig {
+        TeamsSandboxConfig {
             channel_rps: None,
             ..Default::default()
         },
@@ -346,7 +352,7 @@ fn malformed_pages_keep_the_cursor_and_recover() {
 fn graph_token_is_renewed_before_it_expires() {
     let w = World::new(
         SapSandboxConfig::default(),
-        MsSandboxConfig {
+        TeamsSandboxConfig {
             channel_rps: None,
             token_lifetime: Duration::from_secs(4),
             ..Default::default()
@@ -361,7 +367,7 @@ fn graph_token_is_renewed_before_it_expires() {
         std::thread::sleep(Duration::from_secs(1));
     }
     assert!(wait_until(Duration::from_secs(20), || w.messages().len() >= 9));
-    let s = w.env.ms.stats();
+    let s = w.env.teams.stats();
     assert_eq!(s.unauthorized_401, 0, "no expired token reached Graph");
     assert!(
         s.token_refresh >= 3,

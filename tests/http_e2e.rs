@@ -9,7 +9,7 @@ use std::time::Duration;
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 use ml_connector::sandbox::env::GatewayToml;
-use ml_connector::sandbox::microsoft::MsFault;
+use ml_connector::sandbox::teams::TeamsFault;
 use support::*;
 
 const ADMIN_ENV: &str = "MLC_TEST_ADMIN_TOKEN";
@@ -41,7 +41,7 @@ fn health_metrics_admin_and_webhooks() {
         ..keyed_toml()
     });
     // The first post is refused for good: it becomes a dead letter.
-    w.env.ms.inject(MsFault::Status {
+    w.env.teams.inject(TeamsFault::Status {
         status: 403,
         code: "Forbidden".into(),
         message: "Missing scope permissions on the request.".into(),

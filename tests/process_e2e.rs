@@ -125,7 +125,7 @@ fn debug_logs_hold_no_secrets() {
         log_level: "debug".into(),
         ..keyed_toml()
     });
-    let initial_refresh = w.env.ms.current_refresh_token();
+    let initial_refresh = w.env.teams.current_refresh_token();
     for i in 0..3 {
         let doc = w.env.sap.generate("PurchaseOrders", 777 + i);
         w.env.sap.insert("PurchaseOrders", doc);
@@ -144,15 +144,19 @@ fn debug_logs_hold_no_secrets() {
         .expect("read");
     let _ = child.wait();
     assert!(stderr.contains("DEBUG"), "debug logging was on");
-    let password = ml_connector::sandbox::sap::SapSandboxConfig::default().password;
-    let secrets = [password, initial_refresh, w.env.ms.current_refresh_token()];
+    let password = ml_connector::sandbox::sap_b1::SapSandboxConfig::default().password;
+    let secrets = [
+        password,
+        initial_refresh,
+        w.env.teams.current_refresh_token(),
+    ];
     for s in secrets {
         assert!(!stderr.contains(&s), "secret value leaked into the logs");
     }
     for session in w.env.sap.session_ids() {
         assert!(!stderr.contains(&session), "B1SESSION leaked into the logs");
     }
-    for token in w.env.ms.issued_access_tokens() {
+    for token in w.env.teams.issued_access_tokens() {
         assert!(
             !stderr.contains(&token),
             "access token leaked into the logs"

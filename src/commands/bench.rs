@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use ml_connector_actors::{clock, Store};
 
 use crate::sandbox::env::{GatewayToml, SandboxEnv, REFRESH_TOKEN_SECRET};
-use crate::sandbox::microsoft::MsSandboxConfig;
-use crate::sandbox::sap::SapSandboxConfig;
+use crate::sandbox::sap_b1::SapSandboxConfig;
+use crate::sandbox::teams::TeamsSandboxConfig;
 use crate::secrets::SecretKey;
 
 /// Figures of one run.
@@ -104,7 +104,7 @@ pub fn seed_refresh_token(state_dir: &Path, token: &str) -> Result<(), String> {
 pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
     let env = SandboxEnv::start(
         SapSandboxConfig::default(),
-        MsSandboxConfig {
+        TeamsSandboxConfig {
             channel_rps: None,
             ..Default::default()
         },
@@ -112,7 +112,7 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
     .map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let state = dir.path().join("state");
-    seed_refresh_token(&state, &env.ms.current_refresh_token())?;
+    seed_refresh_token(&state, &env.teams.current_refresh_token())?;
     let toml = env.gateway_toml(
         &state,
         &GatewayToml {
@@ -155,8 +155,8 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
     let messages = loop {
         peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
         // Counting is cheap; copying every stored message each tick would load the machine.
-        if env.ms.stats().posts_accepted as usize >= docs || Instant::now() > deadline {
-            break env.ms.channel_messages(
+        if env.teams.stats().posts_accepted as usize >= docs || Instant::now() > deadline {
+            break env.teams.channel_messages(
                 crate::sandbox::env::TEAM_ID,
                 crate::sandbox::env::CHANNEL_ID,
             );

@@ -15,8 +15,8 @@ use crate::config::{Config, SecretRef};
 use crate::http::{self, HttpState};
 use crate::routes::humanize;
 use crate::sandbox::env::SandboxEnv;
-use crate::sandbox::microsoft::MsSandboxConfig;
-use crate::sandbox::sap::SapSandboxConfig;
+use crate::sandbox::sap_b1::SapSandboxConfig;
+use crate::sandbox::teams::TeamsSandboxConfig;
 use crate::secrets::SecretKey;
 
 /// Environment variable `config/demo.toml` reads the Workflows URL from.
@@ -40,12 +40,12 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
         .microsoft
         .first()
         .ok_or("config/demo.toml needs a [[microsoft]] entry")?;
-    let ms_config = MsSandboxConfig {
+    let teams_config = TeamsSandboxConfig {
         tenant_id: m.tenant_id.clone(),
         client_id: m.client_id.clone(),
         ..Default::default()
     };
-    let env = SandboxEnv::start(SapSandboxConfig::default(), ms_config.clone())
+    let env = SandboxEnv::start(SapSandboxConfig::default(), teams_config.clone())
         .map_err(|e| e.to_string())?;
     std::env::set_var(WORKFLOW_ENV, env.workflow_url());
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -57,13 +57,13 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
         t.sap.base_url = env.sap_url.clone();
     }
     for m in &mut config.microsoft {
-        m.login_base_url = env.ms_url.clone();
-        m.graph_base_url = env.ms_url.clone();
+        m.login_base_url = env.teams_url.clone();
+        m.graph_base_url = env.teams_url.clone();
     }
     let store = Store::open(&dir.path().join(super::STORE_FILE), clock::system())
         .map_err(|e| e.to_string())?;
     let key = SecretKey::load_or_create(dir.path()).map_err(|e| e.to_string())?;
-    seed_demo_secrets(&config, &env, &ms_config, &store, &key)?;
+    seed_demo_secrets(&config, &env, &teams_config, &store, &key)?;
 
     println!("ml-connector demo");
     println!(
@@ -72,13 +72,13 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
     );
     println!(
         "  simulated Microsoft Entra / Graph / Workflows  {}",
-        env.ms_url
+        env.teams_url
     );
     println!("  gateway metrics   http://{listen}/metrics   health  http://{listen}/health/ready");
     println!("  creating about {rate} document(s) per second in SAP; Ctrl-C to stop\n");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let deliveries = env.ms.subscribe();
+    let deliveries = env.teams.subscribe();
     let names = destination_names(&config);
     let printer = {
         let stop = stop.clone();
@@ -164,7 +164,7 @@ fn destination_names(config: &Config) -> std::collections::HashMap<String, Strin
 fn seed_demo_secrets(
     config: &Config,
     env: &SandboxEnv,
-    ms: &MsSandboxConfig,
+    teams: &TeamsSandboxConfig,
     store: &Store,
     key: &SecretKey,
 ) -> Result<(), String> {
@@ -180,10 +180,10 @@ fn seed_demo_secrets(
     }
     for m in &config.microsoft {
         if let Some(r) = &m.client_secret {
-            put(r, &ms.client_secret)?;
+            put(r, &teams.client_secret)?;
         }
         if let Some(r) = &m.refresh_token {
-            put(r, &env.ms.current_refresh_token())?;
+            put(r, &env.teams.current_refresh_token())?;
         }
     }
     Ok(())
@@ -192,7 +192,7 @@ fn seed_demo_secrets(
 /// Create documents until stopped: mostly purchase orders, some purchase invoices (some large
 /// enough for the CFO chat), vendor payments, and now and then an approval or a closing of an
 /// earlier purchase order (a `status_changed` event). Returns the number of changes made.
-fn produce(sap: &crate::sandbox::sap::SapSim, rate: f64, stop: &AtomicBool) -> usize {
+fn produce(sap: &crate::sandbox::sap_b1::SapSim, rate: f64, stop: &AtomicBool) -> usize {
     let period = Duration::from_secs_f64(1.0 / rate.max(0.05));
     let mut n: u64 = 0;
     let mut orders: Vec<i64> = Vec::new();

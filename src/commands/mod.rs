@@ -5,6 +5,7 @@ pub mod check;
 pub mod dead_letters;
 pub mod demo;
 pub mod run;
+pub mod sandbox;
 pub mod secret;
 
 use std::path::Path;

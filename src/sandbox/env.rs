@@ -1,68 +1,64 @@
-//! A complete sandbox world on 127.0.0.1: the SAP Service Layer simulator and the Microsoft
+//! A complete sandbox world on 127.0.0.1: the SAP Service Layer simulator and the Teams-side
 //! simulators (Entra, Graph, Workflows), plus a gateway configuration pointing at them.
 //! Used by `ml-connector demo`, `ml-connector bench` and the end-to-end tests.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
+use serde::Serialize;
 use url::Url;
 
-use super::microsoft::{self, MsSandboxConfig, MsSim};
-use super::sap::{self, SapSandboxConfig, SapSim};
+use super::sap_b1::{self, SapSandboxConfig, SapSim};
+use super::teams::{self, TeamsSandboxConfig, TeamsSim};
+use super::SpawnedServer;
 
-/// Team id of the sandbox finance channel.
-pub const TEAM_ID: &str = "team-finance";
-/// Channel id of the sandbox finance channel.
-pub const CHANNEL_ID: &str = "19:finance@thread.tacv2";
-/// Chat id of the sandbox CFO chat.
-pub const CHAT_ID: &str = "19:cfo@thread.v2";
-/// Flow id of the sandbox Workflows webhook.
-pub const FLOW_ID: &str = "ops-flow";
+pub use super::teams::{CHANNEL_ID, CHAT_ID, FLOW_ID, TEAM_ID};
 
-/// Both simulators, running until dropped.
+/// Both simulators on ephemeral ports, running until dropped.
 pub struct SandboxEnv {
     pub sap: SapSim,
-    pub ms: MsSim,
+    pub teams: TeamsSim,
     /// `http://127.0.0.1:PORT/b1s/v2/`
     pub sap_url: Url,
     /// `http://127.0.0.1:PORT/` (Entra, Graph and Workflows share it)
-    pub ms_url: Url,
-    _servers: (sap::SpawnedServer, microsoft::SpawnedServer),
+    pub teams_url: Url,
+    _servers: (SpawnedServer, SpawnedServer),
 }
 
 impl SandboxEnv {
-    /// Start both simulators on ephemeral ports with the sandbox channel, chat and flow.
+    /// Start both simulators on ephemeral ports with the sandbox channel, chat and flow
+    /// ([`TEAM_ID`]/[`CHANNEL_ID`], [`CHAT_ID`], [`FLOW_ID`]). Errors: binding a port.
     pub fn start(
         sap_config: SapSandboxConfig,
-        ms_config: MsSandboxConfig,
+        teams_config: TeamsSandboxConfig,
     ) -> std::io::Result<Self> {
         let sap = SapSim::new(sap_config);
-        let ms = MsSim::new(ms_config);
-        ms.add_team_channel(TEAM_ID, CHANNEL_ID);
-        ms.add_chat(CHAT_ID);
-        ms.add_workflow(FLOW_ID);
-        let (sap_url, sap_server) = sap::spawn(sap.clone())?;
-        let (ms_url, ms_server) = microsoft::spawn(ms.clone())?;
+        let teams = TeamsSim::new(teams_config);
+        teams.add_team_channel(TEAM_ID, CHANNEL_ID);
+        teams.add_chat(CHAT_ID);
+        teams.add_workflow(FLOW_ID);
+        let (sap_url, sap_server) = sap_b1::spawn(sap.clone(), 0)?;
+        let (teams_url, teams_server) = teams::spawn(teams.clone(), 0)?;
         Ok(Self {
             sap,
-            ms,
+            teams,
             sap_url,
-            ms_url,
-            _servers: (sap_server, ms_server),
+            teams_url,
+            _servers: (sap_server, teams_server),
         })
     }
 
-    /// Environment variables a gateway needs for a generated configuration.
+    /// Environment variables a gateway needs for a generated configuration:
+    /// `[(SAP_PASSWORD_ENV, password), (CLIENT_SECRET_ENV, client secret)]`.
     pub fn child_env(&self) -> Vec<(&'static str, String)> {
         vec![
-            (SAP_PASSWORD_ENV, SapSandboxConfig::default().password),
-            (CLIENT_SECRET_ENV, self.ms.config().client_secret),
+            (SAP_PASSWORD_ENV, self.sap.config().password.clone()),
+            (CLIENT_SECRET_ENV, self.teams.config().client_secret),
         ]
     }
 
-    /// URL of the sandbox Workflows webhook.
+    /// URL of the sandbox Workflows webhook (`http://127.0.0.1:PORT/workflows/ops-flow`).
     pub fn workflow_url(&self) -> String {
-        format!("{}workflows/{FLOW_ID}", self.ms_url)
+        format!("{}workflows/{FLOW_ID}", self.teams_url)
     }
 }
 
@@ -111,76 +107,248 @@ impl Default for GatewayToml {
     }
 }
 
-/// Names of the secrets a generated configuration refers to.
+/// Environment variable holding the SAP password in a generated configuration.
 pub const SAP_PASSWORD_ENV: &str = "MLC_SANDBOX_SAP_PASSWORD";
 /// Environment variable holding the Entra client secret in a generated configuration.
 pub const CLIENT_SECRET_ENV: &str = "MLC_SANDBOX_CLIENT_SECRET";
 /// Stored secret holding the delegated refresh token.
 pub const REFRESH_TOKEN_SECRET: &str = "sandbox-refresh-token";
+/// Name of the SAP credential in a generated configuration.
+pub const SAP_CREDENTIAL: &str = "acme-sap";
+/// Name of the Entra credential in a generated configuration.
+pub const ENTRA_CREDENTIAL: &str = "contoso";
+/// Name of the SAP source (metrics label, dedupe keys, routes' `source`).
+pub const SOURCE: &str = "acme";
+/// Name of the channel destination.
+pub const DESTINATION: &str = "finance";
 
 impl SandboxEnv {
-    /// A configuration file text for a gateway talking to this sandbox: one tenant `acme`,
-    /// one Microsoft credential `contoso` (delegated), the channel destination `finance` and
-    /// one route per entity (`created` and `status_changed`) to it.
+    /// A configuration file text in the configuration frame (`[service]`, `[http]`,
+    /// `[[credentials]]`, `[[sources]]`, `[[destinations]]`, `[[routes]]`) for a gateway
+    /// talking to this sandbox: credential `acme-sap` (kind `sap_b1`) and `contoso` (kind
+    /// `entra`, delegated), source `acme` (kind `sap_b1`) polling `o.entities`, destination
+    /// `finance` (kind `teams_channel`) and one route `<Entity>-to-finance` per entity (every
+    /// event) from source `acme` to it.
+    ///
     /// The SAP password comes from `$MLC_SANDBOX_SAP_PASSWORD`, the client secret from
     /// `$MLC_SANDBOX_CLIENT_SECRET` (see [`SandboxEnv::child_env`]); the refresh token must be
     /// stored with [`crate::secrets::set`] under [`REFRESH_TOKEN_SECRET`] first.
     pub fn gateway_toml(&self, state_dir: &Path, o: &GatewayToml) -> String {
-        let mut t = String::new();
-        let _ = write!(
-            t,
-            "[service]\nstate_dir = {state:?}\nlog_format = \"text\"\nlog_level = {level:?}\n\n\
-             [http]\nlisten = {listen:?}\ntls = \"off\"\n{admin}\n\
-             [[tenants]]\nname = \"acme\"\n\n[tenants.sap]\nbase_url = \"{sap}\"\ncompany_db = \"SBODEMOUS\"\n\
-             username = \"manager\"\npassword = {{ env = \"{SAP_PASSWORD_ENV}\" }}\ntls = {{ mode = \"system\" }}\n\
-             page_size = {page}\noverlap_seconds = 60\nstart_from = \"beginning\"\nrequest_timeout_seconds = 10\n",
-            state = state_dir.display().to_string(),
-            level = o.log_level,
-            listen = o.listen,
-            admin = o
-                .admin_token_env
-                .map(|v| format!("admin_token = {{ env = \"{v}\" }}\n"))
-                .unwrap_or_default(),
-            sap = self.sap_url,
-            page = o.page_size,
-        );
-        if let Some(var) = o.webhook_secret_env {
-            let _ = writeln!(t, "webhook_secret = {{ env = \"{var}\" }}");
-        }
-        if let Some(s) = o.session_timeout_seconds {
-            let _ = writeln!(t, "session_timeout_seconds = {s}");
-        }
-        for (name, interval) in &o.entities {
-            let _ = write!(
-                t,
-                "\n[[tenants.entities]]\nname = \"{name}\"\ninterval_seconds = {interval}\n"
-            );
-        }
-        let _ = write!(
-            t,
-            "\n[[microsoft]]\nname = \"contoso\"\ntenant_id = \"{tenant}\"\nclient_id = \"{client}\"\n\
-             client_secret = {{ env = \"{CLIENT_SECRET_ENV}\" }}\nrefresh_token = {{ secret = \"{REFRESH_TOKEN_SECRET}\" }}\nlogin_base_url = \"{ms}\"\ngraph_base_url = \"{ms}\"\n\n\
-             [[destinations]]\nname = \"finance\"\nkind = \"graph_channel\"\ncredential = \"contoso\"\n\
-             team_id = \"{TEAM_ID}\"\nchannel_id = \"{CHANNEL_ID}\"\nformat = \"{format}\"\nrate_per_second = {rate:?}\nconcurrency = {conc}\n",
-            tenant = MsSandboxConfig::default().tenant_id,
-            client = MsSandboxConfig::default().client_id,
-            ms = self.ms_url,
-            format = o.format,
-            rate = o.rate_per_second,
-            conc = o.concurrency,
-        );
-        for (name, _) in &o.entities {
-            let _ = write!(t, "\n[[routes]]\nname = \"{name}-to-finance\"\nentity = \"{name}\"\ndestination = \"finance\"\n");
-            if *name == "PurchaseOrders" {
-                if !o.when.is_empty() {
-                    let _ = writeln!(t, "when = {:?}", o.when);
-                }
-                if let Some(s) = &o.summary_template {
-                    let html = format!("<p>{s}</p>");
-                    let _ = writeln!(t, "template = {{ summary = {s:?}, html = {html:?} }}");
-                }
-            }
-        }
-        t
+        let teams = self.teams.config();
+        let frame = Frame {
+            service: Service {
+                state_dir: state_dir.display().to_string(),
+                log_format: "text",
+                log_level: o.log_level.clone(),
+            },
+            http: Http {
+                listen: o.listen.clone(),
+                tls: "off",
+                admin_token: o.admin_token_env.map(SecretRef::Env),
+            },
+            credentials: vec![
+                Credential::SapB1 {
+                    name: SAP_CREDENTIAL,
+                    kind: "sap_b1",
+                    base_url: self.sap_url.to_string(),
+                    company_db: self.sap.config().company_db.clone(),
+                    username: self.sap.config().username.clone(),
+                    password: SecretRef::Env(SAP_PASSWORD_ENV),
+                    tls: TlsMode { mode: "system" },
+                    request_timeout_seconds: 10,
+                    session_timeout_seconds: o.session_timeout_seconds,
+                },
+                Credential::Entra {
+                    name: ENTRA_CREDENTIAL,
+                    kind: "entra",
+                    tenant_id: teams.tenant_id,
+                    client_id: teams.client_id,
+                    client_secret: SecretRef::Env(CLIENT_SECRET_ENV),
+                    refresh_token: SecretRef::Secret(REFRESH_TOKEN_SECRET),
+                    login_base_url: self.teams_url.to_string(),
+                    graph_base_url: self.teams_url.to_string(),
+                },
+            ],
+            sources: vec![Source {
+                name: SOURCE,
+                kind: "sap_b1",
+                credential: SAP_CREDENTIAL,
+                page_size: o.page_size,
+                overlap_seconds: 60,
+                start_from: "beginning",
+                entities: o
+                    .entities
+                    .iter()
+                    .map(|&(name, interval_seconds)| Entity {
+                        name,
+                        interval_seconds,
+                    })
+                    .collect(),
+                webhook: o.webhook_secret_env.map(|var| Webhook {
+                    secret: SecretRef::Env(var),
+                }),
+            }],
+            destinations: vec![Destination {
+                name: DESTINATION,
+                kind: "teams_channel",
+                credential: ENTRA_CREDENTIAL,
+                team_id: TEAM_ID,
+                channel_id: CHANNEL_ID,
+                format: o.format,
+                rate_per_second: o.rate_per_second,
+                concurrency: o.concurrency,
+            }],
+            routes: o
+                .entities
+                .iter()
+                .map(|&(entity, _)| route(entity, o))
+                .collect(),
+        };
+        toml::to_string(&frame).expect("a gateway configuration always serializes")
     }
 }
+
+/// The route of `entity` to the finance channel; PurchaseOrders carry `o.when` and the
+/// summary template.
+fn route(entity: &'static str, o: &GatewayToml) -> Route {
+    let orders = entity == "PurchaseOrders";
+    Route {
+        name: format!("{entity}-to-{DESTINATION}"),
+        source: SOURCE,
+        entity,
+        destination: DESTINATION,
+        when: if orders { o.when.clone() } else { Vec::new() },
+        template: o
+            .summary_template
+            .as_ref()
+            .filter(|_| orders)
+            .map(|summary| Template {
+                summary: summary.clone(),
+                html: format!("<p>{summary}</p>"),
+            }),
+    }
+}
+
+// The configuration frame, as serialized (field order = key order in the file).
+
+#[derive(Serialize)]
+struct Frame {
+    service: Service,
+    http: Http,
+    credentials: Vec<Credential>,
+    sources: Vec<Source>,
+    destinations: Vec<Destination>,
+    routes: Vec<Route>,
+}
+
+#[derive(Serialize)]
+struct Service {
+    state_dir: String,
+    log_format: &'static str,
+    log_level: String,
+}
+
+#[derive(Serialize)]
+struct Http {
+    listen: String,
+    tls: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin_token: Option<SecretRef>,
+}
+
+/// `{ env = "VAR" }` or `{ secret = "NAME" }`.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum SecretRef {
+    Env(&'static str),
+    Secret(&'static str),
+}
+
+#[derive(Serialize)]
+struct TlsMode {
+    mode: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Credential {
+    SapB1 {
+        name: &'static str,
+        kind: &'static str,
+        base_url: String,
+        company_db: String,
+        username: String,
+        password: SecretRef,
+        tls: TlsMode,
+        request_timeout_seconds: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session_timeout_seconds: Option<u64>,
+    },
+    Entra {
+        name: &'static str,
+        kind: &'static str,
+        tenant_id: String,
+        client_id: String,
+        client_secret: SecretRef,
+        refresh_token: SecretRef,
+        login_base_url: String,
+        graph_base_url: String,
+    },
+}
+
+#[derive(Serialize)]
+struct Source {
+    name: &'static str,
+    kind: &'static str,
+    credential: &'static str,
+    page_size: u32,
+    overlap_seconds: u64,
+    start_from: &'static str,
+    entities: Vec<Entity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook: Option<Webhook>,
+}
+
+#[derive(Serialize)]
+struct Entity {
+    name: &'static str,
+    interval_seconds: u64,
+}
+
+#[derive(Serialize)]
+struct Webhook {
+    secret: SecretRef,
+}
+
+#[derive(Serialize)]
+struct Destination {
+    name: &'static str,
+    kind: &'static str,
+    credential: &'static str,
+    team_id: &'static str,
+    channel_id: &'static str,
+    format: &'static str,
+    rate_per_second: f64,
+    concurrency: u32,
+}
+
+#[derive(Serialize)]
+struct Route {
+    name: String,
+    source: &'static str,
+    entity: &'static str,
+    destination: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    when: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<Template>,
+}
+
+#[derive(Serialize)]
+struct Template {
+    summary: String,
+    html: String,
+}
+
+#[cfg(test)]
+mod tests;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use ml_connector::app::{Gateway, GatewayOptions};
 use ml_connector::config::Config;
 use ml_connector::sandbox::env::{GatewayToml, SandboxEnv, CHANNEL_ID, TEAM_ID};
-use ml_connector::sandbox::microsoft::{MsSandboxConfig, StoredMessage};
-use ml_connector::sandbox::sap::SapSandboxConfig;
+use ml_connector::sandbox::sap_b1::SapSandboxConfig;
+use ml_connector::sandbox::teams::{StoredMessage, TeamsSandboxConfig};
 use ml_connector_actors::{clock, Health};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ml-connector");
@@ -36,14 +36,17 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(sap: SapSandboxConfig, ms: MsSandboxConfig, toml: GatewayToml) -> World {
+    pub fn new(sap: SapSandboxConfig, ms: TeamsSandboxConfig, toml: GatewayToml) -> World {
         ml_connector::tls::install_crypto_provider();
         ml_connector::telemetry::init_logging(ml_connector::telemetry::LogFormat::Text, "warn");
         let env = SandboxEnv::start(sap, ms).expect("sandbox starts");
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state");
-        ml_connector::commands::bench::seed_refresh_token(&state, &env.ms.current_refresh_token())
-            .expect("seed secret");
+        ml_connector::commands::bench::seed_refresh_token(
+            &state,
+            &env.teams.current_refresh_token(),
+        )
+        .expect("seed secret");
         let text = env.gateway_toml(&state, &toml);
         let config_path = dir.path().join("gateway.toml");
         std::fs::write(&config_path, text).expect("write config");
@@ -60,7 +63,7 @@ impl World {
     pub fn default_with(toml: GatewayToml) -> World {
         World::new(
             SapSandboxConfig::default(),
-            MsSandboxConfig {
+            TeamsSandboxConfig {
                 channel_rps: None,
                 ..Default::default()
             },
@@ -69,7 +72,7 @@ impl World {
     }
 
     pub fn messages(&self) -> Vec<StoredMessage> {
-        self.env.ms.channel_messages(TEAM_ID, CHANNEL_ID)
+        self.env.teams.channel_messages(TEAM_ID, CHANNEL_ID)
     }
 
     /// DocEntry values referenced by channel messages whose summary template is

@@ -19,7 +19,7 @@ struct Harness {
 fn start(config: SapSandboxConfig) -> Harness {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sim = SapSim::new(config);
-    let (base, server) = spawn(sim.clone()).expect("spawn simulator");
+    let (base, server) = spawn(sim.clone(), 0).expect("spawn simulator");
     Harness {
         client: new_client(),
         sim,

@@ -12,10 +12,10 @@ use actix_web::HttpResponse;
 use serde_json::{json, Value};
 
 use super::chat_message::ADAPTIVE_CARD;
-use super::fault::MsFault;
+use super::fault::TeamsFault;
 use super::records::Delivered;
 use super::summary::summarize_cards;
-use super::MsSim;
+use super::TeamsSim;
 
 fn logic_apps_error(status: u16, code: &str, message: &str) -> HttpResponse {
     let mut resp =
@@ -63,7 +63,7 @@ pub(crate) fn validate_envelope(body: &[u8]) -> Result<(Value, Vec<Value>), Stri
 }
 
 /// Handle one Workflows POST.
-pub(crate) fn post(sim: &MsSim, flow_id: &str, body: &[u8]) -> HttpResponse {
+pub(crate) fn post(sim: &TeamsSim, flow_id: &str, body: &[u8]) -> HttpResponse {
     let validated = validate_envelope(body);
     let mut state = sim.lock();
     if !state.workflows.contains_key(flow_id) {
@@ -73,8 +73,8 @@ pub(crate) fn post(sim: &MsSim, flow_id: &str, body: &[u8]) -> HttpResponse {
             &format!("The workflow '{flow_id}' could not be found."),
         );
     }
-    if let Some(MsFault::WorkflowStatus { status }) =
-        state.take_fault(|f| matches!(f, MsFault::WorkflowStatus { .. }))
+    if let Some(TeamsFault::WorkflowStatus { status }) =
+        state.take_fault(|f| matches!(f, TeamsFault::WorkflowStatus { .. }))
     {
         let (code, message) = match status {
             429 => (

@@ -1,4 +1,4 @@
-//! The sandbox's shared state (behind `Arc<std::sync::Mutex<_>>` in [`MsSim`](super::MsSim)):
+//! The sandbox's shared state (behind `Arc<std::sync::Mutex<_>>` in [`TeamsSim`](super::TeamsSim)):
 //! the clock, issued tokens, teams/channels/chats with their messages, workflows, queued faults,
 //! counters and subscribers. Never held across an `.await`.
 
@@ -6,9 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::config::MsSandboxConfig;
-use super::fault::MsFault;
-use super::records::{Delivered, MsStats, StoredMessage};
+use super::config::TeamsSandboxConfig;
+use super::fault::TeamsFault;
+use super::records::{Delivered, StoredMessage, TeamsStats};
 
 /// Which grant produced an access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +87,7 @@ impl Target {
 /// Everything the sandbox knows.
 #[derive(Debug)]
 pub(crate) struct State {
-    pub config: MsSandboxConfig,
+    pub config: TeamsSandboxConfig,
     pub time_offset: Duration,
     pub access_tokens: HashMap<String, AccessToken>,
     /// The one valid refresh token of the service account.
@@ -98,14 +98,14 @@ pub(crate) struct State {
     pub teams: HashMap<String, Team>,
     pub chats: HashMap<String, Conversation>,
     pub workflows: HashMap<String, Vec<serde_json::Value>>,
-    pub faults: VecDeque<MsFault>,
-    pub stats: MsStats,
+    pub faults: VecDeque<TeamsFault>,
+    pub stats: TeamsStats,
     pub last_message_id: i64,
     pub subscribers: Vec<Sender<Delivered>>,
 }
 
 impl State {
-    pub(crate) fn new(config: MsSandboxConfig) -> State {
+    pub(crate) fn new(config: TeamsSandboxConfig) -> State {
         let mut state = State {
             refresh_token: config.initial_refresh_token.clone(),
             config,
@@ -117,7 +117,7 @@ impl State {
             chats: HashMap::new(),
             workflows: HashMap::new(),
             faults: VecDeque::new(),
-            stats: MsStats::default(),
+            stats: TeamsStats::default(),
             last_message_id: 0,
             subscribers: Vec::new(),
         };
@@ -187,13 +187,13 @@ impl State {
     }
 
     /// Remove and return the first queued fault matching `pred`.
-    pub(crate) fn take_fault(&mut self, pred: impl Fn(&MsFault) -> bool) -> Option<MsFault> {
+    pub(crate) fn take_fault(&mut self, pred: impl Fn(&TeamsFault) -> bool) -> Option<TeamsFault> {
         let idx = self.faults.iter().position(pred)?;
         self.faults.remove(idx)
     }
 
     /// The first queued fault matching `pred`, left in the queue.
-    pub(crate) fn peek_fault(&self, pred: impl Fn(&MsFault) -> bool) -> Option<&MsFault> {
+    pub(crate) fn peek_fault(&self, pred: impl Fn(&TeamsFault) -> bool) -> Option<&TeamsFault> {
         self.faults.iter().find(|f| pred(f))
     }
 

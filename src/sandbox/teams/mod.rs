@@ -1,6 +1,6 @@
 //! Entra ID, Microsoft Graph and Workflows webhook simulators.
 //!
-//! One [`MsSim`] holds the state; [`MsSim::configure`] mounts all three on an actix-web `App`:
+//! One [`TeamsSim`] holds the state; [`TeamsSim::configure`] mounts all three on an actix-web `App`:
 //!
 //! | Route | Simulates |
 //! |---|---|
@@ -13,13 +13,13 @@
 //! | `POST /workflows/{flow_id}` (and `/workflows/{flow_id}/triggers/manual/paths/invoke`) | Teams Workflows webhook, 202 |
 //!
 //! Shapes follow `shared/api-notes/microsoft-teams.md` (learn.microsoft.com sources). Faults are
-//! queued with [`MsSim::inject`]. Use [`spawn`] to serve it on `127.0.0.1` with an ephemeral port:
+//! queued with [`TeamsSim::inject`]. Use [`spawn`] to serve it on `127.0.0.1` with an ephemeral port:
 //!
 //! ```no_run
-//! use ml_connector::sandbox::microsoft::{spawn, MsSandboxConfig, MsSim};
-//! let sim = MsSim::new(MsSandboxConfig { channel_rps: None, ..Default::default() });
+//! use ml_connector::sandbox::teams::{spawn, TeamsSandboxConfig, TeamsSim};
+//! let sim = TeamsSim::new(TeamsSandboxConfig { channel_rps: None, ..Default::default() });
 //! sim.add_team_channel("team-1", "19:abc@thread.tacv2");
-//! let (base, _server) = spawn(sim.clone()).expect("bind");
+//! let (base, _server) = spawn(sim.clone(), 0).expect("bind");
 //! // token URL: base.join("contoso-tenant/oauth2/v2.0/token"), Graph: base.join("v1.0/")
 //! ```
 
@@ -29,7 +29,7 @@ mod entra;
 mod fault;
 mod graph;
 mod records;
-mod server;
+mod standalone;
 mod state;
 mod summary;
 mod wire;
@@ -44,10 +44,11 @@ use std::time::Duration;
 use actix_web::web::{self, Bytes};
 use actix_web::HttpRequest;
 
-pub use config::MsSandboxConfig;
-pub use fault::MsFault;
-pub use records::{Delivered, MsStats, StoredMessage};
-pub use server::{spawn, SpawnedServer};
+pub use super::server::SpawnedServer;
+pub use config::TeamsSandboxConfig;
+pub use fault::TeamsFault;
+pub use records::{Delivered, StoredMessage, TeamsStats};
+pub use standalone::{TeamsSettings, CHANNEL_ID, CHAT_ID, FLOW_ID, SANDBOX, TEAM_ID};
 
 use state::{State, Target};
 
@@ -55,16 +56,16 @@ use state::{State, Target};
 /// answer its own Graph-shaped 413).
 const PAYLOAD_LIMIT: usize = 4 * 1024 * 1024;
 
-/// The Microsoft sandbox: cheap to clone, all clones share one state (`Arc<Mutex<_>>`).
+/// The Teams-side sandbox (Entra ID, Graph, Workflows): cheap to clone, all clones share one state (`Arc<Mutex<_>>`).
 #[derive(Clone, Debug)]
-pub struct MsSim {
+pub struct TeamsSim {
     state: Arc<Mutex<State>>,
 }
 
-impl MsSim {
+impl TeamsSim {
     /// A sandbox with no teams, chats or workflows yet.
-    pub fn new(config: MsSandboxConfig) -> MsSim {
-        MsSim {
+    pub fn new(config: TeamsSandboxConfig) -> TeamsSim {
+        TeamsSim {
             state: Arc::new(Mutex::new(State::new(config))),
         }
     }
@@ -242,8 +243,8 @@ impl MsSim {
             .unwrap_or_default()
     }
 
-    /// Queue a fault; it applies to the next matching request (see [`MsFault`]).
-    pub fn inject(&self, fault: MsFault) {
+    /// Queue a fault; it applies to the next matching request (see [`TeamsFault`]).
+    pub fn inject(&self, fault: TeamsFault) {
         self.lock().faults.push_back(fault);
     }
 
@@ -253,7 +254,7 @@ impl MsSim {
     }
 
     /// Counters so far.
-    pub fn stats(&self) -> MsStats {
+    pub fn stats(&self) -> TeamsStats {
         self.lock().stats.clone()
     }
 
@@ -287,7 +288,18 @@ impl MsSim {
     }
 
     /// The configuration this sandbox runs with.
-    pub fn config(&self) -> MsSandboxConfig {
+    pub fn config(&self) -> TeamsSandboxConfig {
         self.lock().config.clone()
     }
+}
+
+/// Serve `sim` (Entra, Graph and Workflows on one App) on `127.0.0.1:port` (`0`: ephemeral) in a
+/// new thread with its own actix System. Returns the base URL `http://127.0.0.1:PORT/` and the
+/// stop-on-drop server guard.
+///
+/// Errors: binding the socket or starting the thread failed.
+pub fn spawn(sim: TeamsSim, port: u16) -> std::io::Result<(url::Url, SpawnedServer)> {
+    let (addr, server) = super::spawn_app(port, move |cfg| sim.configure(cfg))?;
+    let url = url::Url::parse(&format!("http://{addr}/")).map_err(std::io::Error::other)?;
+    Ok((url, server))
 }

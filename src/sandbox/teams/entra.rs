@@ -14,10 +14,10 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::json;
 
-use super::fault::MsFault;
+use super::fault::TeamsFault;
 use super::state::{AccessToken, State, TokenKind};
 use super::wire::{entra_time, guid, random_b64};
-use super::MsSim;
+use super::TeamsSim;
 
 /// An Entra error answer before rendering.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +84,7 @@ fn render_error(e: &TokenError, now_ms: i64) -> HttpResponse {
 }
 
 /// Handle one token request.
-pub(crate) fn token(sim: &MsSim, tenant: &str, body: &[u8]) -> HttpResponse {
+pub(crate) fn token(sim: &TeamsSim, tenant: &str, body: &[u8]) -> HttpResponse {
     let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
     let mut state = sim.lock();
     let now_ms = state.now_ms();
@@ -106,8 +106,8 @@ fn decide(
     tenant: &str,
     form: &HashMap<String, String>,
 ) -> Result<serde_json::Value, TokenError> {
-    if let Some(MsFault::TokenError { error, description }) =
-        state.take_fault(|f| matches!(f, MsFault::TokenError { .. }))
+    if let Some(TeamsFault::TokenError { error, description }) =
+        state.take_fault(|f| matches!(f, TeamsFault::TokenError { .. }))
     {
         return Err(TokenError::new(400, &error, description));
     }

@@ -1,4 +1,4 @@
-//! End-to-end tests of the Microsoft sandbox over real HTTP (`spawn` + reqwest).
+//! End-to-end tests of the Teams sandbox over real HTTP (`spawn` + reqwest).
 
 use std::time::Duration;
 
@@ -12,19 +12,19 @@ const CHAT: &str = "19:chat1@thread.v2";
 const CARD: &str = "application/vnd.microsoft.card.adaptive";
 
 struct Fixture {
-    sim: MsSim,
+    sim: TeamsSim,
     base: url::Url,
     http: reqwest::Client,
     _server: SpawnedServer,
 }
 
-fn fixture(config: MsSandboxConfig) -> Fixture {
+fn fixture(config: TeamsSandboxConfig) -> Fixture {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let sim = MsSim::new(config);
+    let sim = TeamsSim::new(config);
     sim.add_team_channel(TEAM, CHANNEL);
     sim.add_chat(CHAT);
     sim.add_workflow("flow-1");
-    let (base, server) = spawn(sim.clone()).expect("spawn sandbox");
+    let (base, server) = spawn(sim.clone(), 0).expect("spawn sandbox");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -134,8 +134,8 @@ fn card_message(id: &str, title: &str) -> Value {
     })
 }
 
-fn no_rate_limit() -> MsSandboxConfig {
-    MsSandboxConfig {
+fn no_rate_limit() -> TeamsSandboxConfig {
+    TeamsSandboxConfig {
         channel_rps: None,
         ..Default::default()
     }
@@ -143,7 +143,7 @@ fn no_rate_limit() -> MsSandboxConfig {
 
 #[tokio::test]
 async fn both_grants_rotation_and_invalid_grant() {
-    let f = fixture(MsSandboxConfig::default());
+    let f = fixture(TeamsSandboxConfig::default());
     let (status, body) = f
         .token(&[
             ("client_id", "sandbox-client"),
@@ -201,7 +201,7 @@ async fn both_grants_rotation_and_invalid_grant() {
     assert_eq!(status, 200);
     assert_ne!(second["refresh_token"], first["refresh_token"]);
 
-    f.sim.inject(MsFault::TokenError {
+    f.sim.inject(TeamsFault::TokenError {
         error: "temporarily_unavailable".into(),
         description: "AADSTS50196: The server is temporarily unavailable.".into(),
     });
@@ -218,7 +218,7 @@ async fn both_grants_rotation_and_invalid_grant() {
 
 #[tokio::test]
 async fn app_only_post_is_forbidden_but_reads_work() {
-    let f = fixture(MsSandboxConfig::default());
+    let f = fixture(TeamsSandboxConfig::default());
     let app = f.app_token().await;
     let resp = f
         .post_json(&f.channel_messages_url(), &app, &text_message("hi"))
@@ -265,7 +265,7 @@ async fn app_only_post_is_forbidden_but_reads_work() {
 
 #[tokio::test]
 async fn delegated_post_returns_chat_message_and_notifies() {
-    let f = fixture(MsSandboxConfig::default());
+    let f = fixture(TeamsSandboxConfig::default());
     let rx = f.sim.subscribe();
     let user = f.user_token().await;
     let resp = f
@@ -355,7 +355,7 @@ async fn delegated_post_returns_chat_message_and_notifies() {
 
 #[tokio::test]
 async fn rate_window_and_injected_throttle_give_429_with_retry_after() {
-    let f = fixture(MsSandboxConfig {
+    let f = fixture(TeamsSandboxConfig {
         channel_rps: Some(2),
         ..Default::default()
     });
@@ -392,7 +392,7 @@ async fn rate_window_and_injected_throttle_give_429_with_retry_after() {
     let resp = f.post_json(&url, &user, &text_message("m3")).await;
     assert_eq!(resp.status().as_u16(), 201);
 
-    f.sim.inject(MsFault::Throttle {
+    f.sim.inject(TeamsFault::Throttle {
         retry_after_secs: 7,
     });
     let resp = f.post_json(&url, &user, &text_message("m4")).await;
@@ -409,7 +409,7 @@ async fn rate_window_and_injected_throttle_give_429_with_retry_after() {
 
 #[tokio::test]
 async fn oversized_message_gets_413() {
-    let f = fixture(MsSandboxConfig {
+    let f = fixture(TeamsSandboxConfig {
         max_message_bytes: 1_000,
         ..no_rate_limit()
     });
@@ -433,14 +433,14 @@ async fn after_store_faults_store_then_fail_or_delay() {
     let user = f.user_token().await;
     let url = f.channel_messages_url();
 
-    f.sim.inject(MsFault::ErrorAfterStore { status: 500 });
+    f.sim.inject(TeamsFault::ErrorAfterStore { status: 500 });
     let resp = f.post_json(&url, &user, &text_message("ambiguous")).await;
     assert_eq!(resp.status().as_u16(), 500);
     let stored = f.sim.channel_messages(TEAM, CHANNEL);
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].content, "<p>ambiguous</p>");
 
-    f.sim.inject(MsFault::DelayAfterStore {
+    f.sim.inject(TeamsFault::DelayAfterStore {
         delay: Duration::from_millis(600),
     });
     let err = f
@@ -455,7 +455,7 @@ async fn after_store_faults_store_then_fail_or_delay() {
     assert!(err.is_timeout());
     assert_eq!(f.sim.channel_messages(TEAM, CHANNEL).len(), 2);
 
-    f.sim.inject(MsFault::Status {
+    f.sim.inject(TeamsFault::Status {
         status: 503,
         code: "ServiceNotAvailable".into(),
         message: "Try later".into(),
@@ -533,7 +533,7 @@ async fn list_pages_newest_first_with_absolute_next_link() {
 
 #[tokio::test]
 async fn workflow_accepts_valid_envelopes_with_202() {
-    let f = fixture(MsSandboxConfig::default());
+    let f = fixture(TeamsSandboxConfig::default());
     let rx = f.sim.subscribe();
     let envelope = json!({"type":"message","attachments":[{"contentType":CARD,"contentUrl":null,
         "content":{"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"Invoice 7 overdue"}]}}]});
@@ -573,7 +573,7 @@ async fn workflow_accepts_valid_envelopes_with_202() {
         .expect("post");
     assert_eq!(resp.status().as_u16(), 404);
 
-    f.sim.inject(MsFault::WorkflowStatus { status: 429 });
+    f.sim.inject(TeamsFault::WorkflowStatus { status: 429 });
     let resp = f
         .http
         .post(f.url("workflows/flow-1/triggers/manual/paths/invoke"))
@@ -590,7 +590,7 @@ async fn workflow_accepts_valid_envelopes_with_202() {
 
 #[tokio::test]
 async fn tokens_expire_on_the_sandbox_clock() {
-    let f = fixture(MsSandboxConfig {
+    let f = fixture(TeamsSandboxConfig {
         token_lifetime: Duration::from_secs(60),
         refresh_token_inactivity: Duration::from_secs(24 * 3600),
         ..no_rate_limit()

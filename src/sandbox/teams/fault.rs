@@ -1,4 +1,4 @@
-//! Injectable faults: queued with [`MsSim::inject`](super::MsSim::inject), each consumed by the
+//! Injectable faults: queued with [`TeamsSim::inject`](super::TeamsSim::inject), each consumed by the
 //! next request it matches, in queue order.
 
 use std::time::Duration;
@@ -7,7 +7,7 @@ use std::time::Duration;
 /// chat message that passed authentication, the target check and the app-only check; workflow
 /// faults match the next Workflows POST to a known flow; token faults the next token request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MsFault {
+pub enum TeamsFault {
     /// Next POST message: 429 with `Retry-After: {retry_after_secs}` and the Graph
     /// `TooManyRequests` body with `innerError`; the message is not stored.
     Throttle {
@@ -51,15 +51,15 @@ pub enum MsFault {
     },
 }
 
-impl MsFault {
+impl TeamsFault {
     /// Does this fault apply to Graph POST message requests?
     pub(crate) fn is_post_message(&self) -> bool {
         matches!(
             self,
-            MsFault::Throttle { .. }
-                | MsFault::ErrorAfterStore { .. }
-                | MsFault::DelayAfterStore { .. }
-                | MsFault::Status { .. }
+            TeamsFault::Throttle { .. }
+                | TeamsFault::ErrorAfterStore { .. }
+                | TeamsFault::DelayAfterStore { .. }
+                | TeamsFault::Status { .. }
         )
     }
 }

@@ -1,6 +1,7 @@
-//! Run an actix-web service on `127.0.0.1:<ephemeral>` in a background thread with its own
-//! actix `System`, for tests, the demo and benchmarks. Generic over what is mounted; the
-//! server stops (non-graceful, connections dropped) when the [`SpawnedServer`] is dropped.
+//! Run an actix-web service on `127.0.0.1:<port>` (0 = ephemeral) in a background thread with
+//! its own actix `System`, for every simulator (tests, `demo`, `bench`, `sandbox`). Generic over
+//! what is mounted; the server stops (non-graceful, connections dropped) when the
+//! [`SpawnedServer`] is dropped.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
@@ -36,14 +37,15 @@ impl Drop for SpawnedServer {
     }
 }
 
-/// Serve an `App` configured by `configure` on `127.0.0.1:0` (2 workers, no signal handling,
-/// 1 s shutdown timeout). Returns the bound address and the stop-on-drop handle.
-/// Errors: binding the port or starting the server thread.
-pub fn spawn_app<F>(configure: F) -> std::io::Result<(SocketAddr, SpawnedServer)>
+/// Serve an `App` configured by `configure` on `127.0.0.1:port` (`0`: an ephemeral port; 2
+/// workers, no signal handling, 1 s shutdown timeout). Returns the bound address and the
+/// stop-on-drop handle.
+/// Errors: binding the port (e.g. `AddrInUse`) or starting the server thread.
+pub fn spawn_app<F>(port: u16, configure: F) -> std::io::Result<(SocketAddr, SpawnedServer)>
 where
     F: Fn(&mut web::ServiceConfig) + Send + Sync + Clone + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let listener = TcpListener::bind(("127.0.0.1", port))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = mpsc::channel::<std::io::Result<ServerHandle>>();
     let thread = std::thread::Builder::new()

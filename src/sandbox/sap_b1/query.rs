@@ -186,7 +186,7 @@ pub fn requested_page_size(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::sap::schema::{static_type, EntityKind};
+    use crate::sandbox::sap_b1::schema::{static_type, EntityKind};
 
     fn resolve(name: &str) -> Option<PropType> {
         static_type(EntityKind::Document, name)

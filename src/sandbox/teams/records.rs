@@ -22,7 +22,7 @@ pub struct StoredMessage {
     pub raw: serde_json::Value,
 }
 
-/// One accepted message as it lands, pushed to every [`MsSim::subscribe`](super::MsSim::subscribe)
+/// One accepted message as it lands, pushed to every [`TeamsSim::subscribe`](super::TeamsSim::subscribe)
 /// receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
@@ -36,7 +36,7 @@ pub struct Delivered {
 
 /// Counters since the sandbox was created.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MsStats {
+pub struct TeamsStats {
     /// Successful `grant_type=client_credentials` token requests.
     pub token_client_credentials: u64,
     /// Successful `grant_type=refresh_token` token requests.

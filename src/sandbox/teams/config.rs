@@ -1,16 +1,16 @@
-//! Configuration of the Microsoft sandbox (Entra ID, Graph, Workflows).
+//! Configuration of the Teams sandbox (Entra ID, Graph, Workflows).
 
 use std::time::Duration;
 
 /// What the sandbox accepts and how it behaves. Every duration is on the sandbox clock
-/// (real time plus [`MsSim::set_time_offset`](super::MsSim::set_time_offset)) so tests can run in
+/// (real time plus [`TeamsSim::set_time_offset`](super::TeamsSim::set_time_offset)) so tests can run in
 /// seconds.
 ///
 /// Defaults follow Microsoft's public documentation (learn.microsoft.com: "Microsoft identity
 /// platform and the OAuth 2.0 client credentials flow", "Microsoft Graph service-specific
 /// throttling limits", "Send chatMessage in a channel or a chat").
 #[derive(Debug, Clone)]
-pub struct MsSandboxConfig {
+pub struct TeamsSandboxConfig {
     /// Tenant id in the token URL `/{tenant}/oauth2/v2.0/token`. Default `"contoso-tenant"`.
     pub tenant_id: String,
     /// Application (client) id of the app registration. Default `"sandbox-client"`.
@@ -44,9 +44,9 @@ pub struct MsSandboxConfig {
     pub delegated_scopes: String,
 }
 
-impl Default for MsSandboxConfig {
+impl Default for TeamsSandboxConfig {
     fn default() -> Self {
-        MsSandboxConfig {
+        TeamsSandboxConfig {
             tenant_id: "contoso-tenant".to_string(),
             client_id: "sandbox-client".to_string(),
             client_secret: "sandbox-secret".to_string(),

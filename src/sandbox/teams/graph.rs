@@ -17,12 +17,12 @@ use serde_json::{json, Value};
 use super::chat_message::{
     channel_resource, chat_message, chat_resource, messages_context, parse_post, PostedMessage,
 };
-use super::fault::MsFault;
+use super::fault::TeamsFault;
 use super::records::{Delivered, StoredMessage};
 use super::state::{State, Target, TokenKind};
 use super::summary::summarize;
 use super::wire::{bearer, client_request_id, guid, origin, GraphError};
-use super::MsSim;
+use super::TeamsSim;
 
 /// Graph's JSON content type.
 const ODATA_JSON: &str =
@@ -103,7 +103,7 @@ fn json_response(status: StatusCode, req: &HttpRequest, body: &Value) -> HttpRes
 
 /// `POST /v1.0/teams/{team}/channels/{channel}/messages`, `POST /v1.0/chats/{chat}/messages`.
 pub(crate) async fn post_message(
-    sim: MsSim,
+    sim: TeamsSim,
     req: HttpRequest,
     body: Bytes,
     target: Target,
@@ -163,20 +163,20 @@ fn decide_post(
             "Message POST is allowed in application-only context only for import purposes. Refer to https://docs.microsoft.com/microsoftteams/platform/graph-api/import-messages/import-external-messages-to-teams for more details.",
         ));
     }
-    match state.peek_fault(MsFault::is_post_message) {
-        Some(MsFault::Throttle { retry_after_secs }) => {
+    match state.peek_fault(TeamsFault::is_post_message) {
+        Some(TeamsFault::Throttle { retry_after_secs }) => {
             let secs = *retry_after_secs;
-            state.take_fault(MsFault::is_post_message);
+            state.take_fault(TeamsFault::is_post_message);
             state.stats.throttled_429 += 1;
             return Err(GraphError::too_many_requests(secs));
         }
-        Some(MsFault::Status {
+        Some(TeamsFault::Status {
             status,
             code,
             message,
         }) => {
             let e = GraphError::new(*status, code, message.clone());
-            state.take_fault(MsFault::is_post_message);
+            state.take_fault(TeamsFault::is_post_message);
             count_status(state, e.status);
             return Err(e);
         }
@@ -227,13 +227,13 @@ fn decide_post(
         target: target.label(),
         summary: summarize(&posted.content, &posted.cards),
     });
-    let after = match state.peek_fault(MsFault::is_post_message) {
-        Some(MsFault::ErrorAfterStore { status }) => AfterStore::Error(*status),
-        Some(MsFault::DelayAfterStore { delay }) => AfterStore::Delay(*delay),
+    let after = match state.peek_fault(TeamsFault::is_post_message) {
+        Some(TeamsFault::ErrorAfterStore { status }) => AfterStore::Error(*status),
+        Some(TeamsFault::DelayAfterStore { delay }) => AfterStore::Delay(*delay),
         _ => AfterStore::Respond,
     };
     if !matches!(after, AfterStore::Respond) {
-        state.take_fault(MsFault::is_post_message);
+        state.take_fault(TeamsFault::is_post_message);
     }
     Ok((raw, after))
 }
@@ -264,7 +264,7 @@ fn messages_path(target: &Target) -> String {
 }
 
 /// `GET …/messages?$top=N[&$skiptoken=…]`: newest first, `@odata.nextLink` (absolute) when more.
-pub(crate) fn list_messages(sim: &MsSim, req: &HttpRequest, target: Target) -> HttpResponse {
+pub(crate) fn list_messages(sim: &TeamsSim, req: &HttpRequest, target: Target) -> HttpResponse {
     let mut state = sim.lock();
     let now_ms = state.now_ms();
     let result = decide_list(&mut state, req, &target);
@@ -336,7 +336,7 @@ fn decide_list(state: &mut State, req: &HttpRequest, target: &Target) -> Result<
 }
 
 /// `GET /v1.0/teams/{team}/channels/{channel}` or `GET /v1.0/chats/{chat}` (reachability check).
-pub(crate) fn get_conversation(sim: &MsSim, req: &HttpRequest, target: Target) -> HttpResponse {
+pub(crate) fn get_conversation(sim: &TeamsSim, req: &HttpRequest, target: Target) -> HttpResponse {
     let mut state = sim.lock();
     let now_ms = state.now_ms();
     let result = (|| {

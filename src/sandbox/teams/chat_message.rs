@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::config::MsSandboxConfig;
+use super::config::TeamsSandboxConfig;
 use super::state::Target;
 use super::wire::{encode_component, graph_time};
 
@@ -208,7 +208,7 @@ fn parse_mentions(mentions: Option<&Value>, content: &str) -> Result<Vec<Value>,
 pub(crate) fn chat_message(
     id: i64,
     target: &Target,
-    config: &MsSandboxConfig,
+    config: &TeamsSandboxConfig,
     posted: &PostedMessage,
 ) -> Value {
     let id_s = id.to_string();
@@ -295,7 +295,7 @@ pub(crate) fn channel_resource(
     team_id: &str,
     channel_id: &str,
     created_ms: i64,
-    config: &MsSandboxConfig,
+    config: &TeamsSandboxConfig,
 ) -> Value {
     json!({
         "id": channel_id,
@@ -316,7 +316,7 @@ pub(crate) fn channel_resource(
 }
 
 /// The `chat` resource for `GET /chats/{chat}`. Ids ending in `@unq.gbl.spaces` are 1:1 chats.
-pub(crate) fn chat_resource(chat_id: &str, created_ms: i64, config: &MsSandboxConfig) -> Value {
+pub(crate) fn chat_resource(chat_id: &str, created_ms: i64, config: &TeamsSandboxConfig) -> Value {
     let chat_type = if chat_id.ends_with("@unq.gbl.spaces") {
         "oneOnOne"
     } else {

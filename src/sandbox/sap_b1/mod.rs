@@ -17,12 +17,12 @@
 //! - Faults queued with [`SapSim::inject`]; counters in [`SapSim::stats`].
 //!
 //! ```no_run
-//! use ml_connector::sandbox::sap::{spawn, SapSandboxConfig, SapSim};
+//! use ml_connector::sandbox::sap_b1::{spawn, SapSandboxConfig, SapSim};
 //! let sim = SapSim::new(SapSandboxConfig::default());
 //! for seed in 0..100 {
 //!     sim.insert("PurchaseOrders", sim.generate("PurchaseOrders", seed));
 //! }
-//! let (base_url, _server) = spawn(sim.clone()).expect("bind 127.0.0.1");
+//! let (base_url, _server) = spawn(sim.clone(), 0).expect("bind 127.0.0.1");
 //! // base_url = http://127.0.0.1:PORT/b1s/v2/ ; the server stops when `_server` is dropped.
 //! ```
 
@@ -31,7 +31,7 @@ mod generate;
 mod handlers;
 mod query;
 mod schema;
-pub mod server;
+mod standalone;
 mod state;
 mod store;
 #[cfg(test)]
@@ -44,8 +44,9 @@ use std::time::Duration;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+pub use super::server::SpawnedServer;
 pub use schema::ENTITY_SETS;
-pub use server::{spawn_app, SpawnedServer};
+pub use standalone::{SapSettings, SANDBOX};
 
 use state::State;
 
@@ -282,11 +283,11 @@ impl SapSim {
     }
 }
 
-/// Run the simulator alone on `127.0.0.1:<ephemeral>` in a background thread with its own
-/// actix `System`. Returns the service root `http://127.0.0.1:PORT/b1s/v2/` and a handle that
-/// stops the server when dropped. Errors: binding the port.
-pub fn spawn(sim: SapSim) -> std::io::Result<(url::Url, SpawnedServer)> {
-    let (addr, server) = spawn_app(move |cfg| sim.configure(cfg))?;
+/// Run the simulator alone on `127.0.0.1:port` (`0`: ephemeral) in a background thread with its
+/// own actix `System`. Returns the service root `http://127.0.0.1:PORT/b1s/v2/` and a handle
+/// that stops the server when dropped. Errors: binding the port.
+pub fn spawn(sim: SapSim, port: u16) -> std::io::Result<(url::Url, SpawnedServer)> {
+    let (addr, server) = super::spawn_app(port, move |cfg| sim.configure(cfg))?;
     let url = url::Url::parse(&format!("http://{addr}/b1s/v2/"))
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     Ok((url, server))
