@@ -93,6 +93,12 @@ impl<A: Authenticator> SessionHandle<A> {
         &self.inner.name
     }
 
+    /// The authenticator (its settings and HTTP client, for components that read with this
+    /// credential).
+    pub fn authenticator(&self) -> &A {
+        &self.inner.auth
+    }
+
     /// The authenticator's short system name (metrics label `system`).
     pub fn system(&self) -> &'static str {
         self.inner.auth.system()

@@ -128,14 +128,14 @@ impl Gateway {
             self.health.clone(),
             self.nudges.clone(),
             router.clone(),
-        );
-        topology.session_tick(self.options.session_tick);
-        topology.gauge_every(self.options.gauge_every);
+        )
+        .keepalive_tick(self.options.session_tick)
+        .store_gauges(Some(self.options.gauge_every));
 
         let mut sessions: HashMap<&str, Arc<dyn ManagedSession>> = HashMap::new();
         for c in &config.credentials {
             let session = c.config.session(&c.name, &env)?;
-            topology.session(session.clone());
+            topology = topology.session(session.clone());
             sessions.insert(c.name.as_str(), session);
         }
         let session_of = |credential: &Option<String>| {
@@ -148,7 +148,7 @@ impl Gateway {
         let mut wiring = InboundWiring::new(router);
         for s in &config.sources {
             for (poller, source) in s.config.pollers(&s.name, session_of(&s.credential), &env)? {
-                topology.poller(poller, source);
+                topology = topology.poller(poller, source);
             }
             if let Some(endpoint) = s.config.inbound(&s.name, &env)? {
                 wiring.add(endpoint);
@@ -156,7 +156,7 @@ impl Gateway {
         }
         for d in &config.destinations {
             let sink = d.config.sink(&d.name, session_of(&d.credential), &env)?;
-            topology.destination(delivery_config(d), sink);
+            topology = topology.destination(delivery_config(d), sink);
         }
         self.running = Some(topology.start());
         *self.inbound.write().unwrap_or_else(|p| p.into_inner()) = wiring;

@@ -10,7 +10,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, Resource};
 use ml_connector_actors::inbound::{handle_inbound, InboundReply, InboundRequest};
-use ml_connector_actors::lifecycle::blocking;
+use ml_connector_actors::blocking;
 
 use super::HttpState;
 
