@@ -7,6 +7,7 @@
 //! system means: its folder, plus one line in [`ALL`]. `ml-connector sandbox` then serves it,
 //! reads its `[<kind>]` table of the sandbox file and prints its [`Simulator::describe`] block.
 
+pub mod demo;
 pub mod env;
 pub mod sap_b1;
 pub mod server;

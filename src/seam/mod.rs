@@ -143,6 +143,11 @@ pub trait DestinationConfig: Debug + Send + Sync {
         session: Option<&dyn ManagedSession>,
         env: &BuildEnv,
     ) -> Result<Arc<dyn DeliverySink>, BuildError>;
+    /// Where it delivers, for operators (`team/channel`, a chat id); `None` when the address
+    /// is a secret (a webhook URL).
+    fn address(&self) -> Option<String> {
+        None
+    }
     /// `check` rows: probe what delivery and lookups use, without sending anything.
     fn check<'a>(
         &'a self,

@@ -260,6 +260,16 @@ impl DestinationConfig for GraphDestinationConfig {
         Vec::new()
     }
 
+    fn address(&self) -> Option<String> {
+        Some(match &self.place {
+            GraphPlace::Channel {
+                team_id,
+                channel_id,
+            } => format!("{team_id}/{channel_id}"),
+            GraphPlace::Chat { chat_id } => chat_id.clone(),
+        })
+    }
+
     fn sink(
         &self,
         name: &str,
