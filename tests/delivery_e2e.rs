@@ -171,7 +171,7 @@ fn session_killed_mid_paging_relogs_once() {
     assert_each_once(&w, &entries);
 }
 
-/// Scenario 4: Concurrent pollers of one tenant never log in concurrently.
+/// Scenario 4: Concurrent pollers of one credential never log in concurrently.
 #[test]
 fn concurrent_pollers_share_one_login() {
     let w = World::new(
@@ -334,7 +334,7 @@ fn malformed_pages_keep_the_cursor_and_recover() {
         .filter(|l| {
             l.starts_with("mlc_source_errors_total")
                 && l.contains("error_type=\"malformed\"")
-                && l.contains("tenant=\"acme\"")
+                && l.contains("source=\"acme\"")
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();

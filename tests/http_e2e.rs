@@ -127,7 +127,7 @@ fn health_metrics_admin_and_webhooks() {
         // Webhooks: a forged one is refused; a signed one is accepted.
         let body = br#"[{"id":"1","specversion":"1.0","source":"/default/sap.b1/SBODEMOUS","type":"sap.b1.PurchaseOrders.Created.v1","subject":"3","time":"2026-11-21T10:00:00Z","datacontenttype":"application/json","data":{"DocEntry":"3"}}]"#;
         let forged = http
-            .post(format!("{base}/webhooks/sap/acme"))
+            .post(format!("{base}/inbound/sap_b1/acme"))
             .header("X-B1-Webhook-Signature", base64::engine::general_purpose::STANDARD.encode([0u8; 32]))
             .body(body.to_vec())
             .send()
@@ -135,7 +135,7 @@ fn health_metrics_admin_and_webhooks() {
             .expect("forged");
         assert_eq!(forged.status().as_u16(), 401);
         let signed = http
-            .post(format!("{base}/webhooks/sap/acme"))
+            .post(format!("{base}/inbound/sap_b1/acme"))
             .header("X-B1-Webhook-Signature", sign(body))
             .body(body.to_vec())
             .send()
@@ -152,7 +152,7 @@ fn health_metrics_admin_and_webhooks() {
             .await
             .expect("json");
         let kinds: Vec<&str> = audit.as_array().expect("array").iter().filter_map(|l| l["kind"].as_str()).collect();
-        assert_eq!(kinds.iter().filter(|k| **k == "webhook_refused").count(), 1, "{audit}");
+        assert_eq!(kinds.iter().filter(|k| **k == "inbound_refused").count(), 1, "{audit}");
         assert!(kinds.contains(&"dead_letter") && kinds.contains(&"replay"), "{audit}");
     });
     let _ = Command::new("kill")

@@ -91,7 +91,7 @@ fn kill_dash_nine_loses_nothing_and_duplicates_nothing() {
 fn bad_config_names_file_line_and_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cases = [
-        ("[service]\nstate_dir = \"/tmp/x\"\n\n[[tenants]]\nname = \"acme\"\n[tenants.sap]\nbase_url = \"not a url\"\n", 7, "base_url"),
+        ("[service]\nstate_dir = \"/tmp/x\"\n\n[[credentials]]\nname = \"acme-sap\"\nkind = \"sap_b1\"\nbase_url = \"not a url\"\n", 7, "base_url"),
         ("[service]\nstate_dir = \"/tmp/x\"\nlog_format = 42\n", 3, "log_format"),
     ];
     for (i, (text, line, key)) in cases.iter().enumerate() {

@@ -90,7 +90,7 @@ impl World {
     }
 
     pub fn config(&self) -> Config {
-        Config::load(&self.config_path).expect("config loads")
+        Config::load(&self.config_path, &ml_connector::connectors::REGISTRY).expect("config loads")
     }
 
     /// Run the gateway in-process until the returned guard is dropped.
