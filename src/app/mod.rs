@@ -32,7 +32,7 @@ use crate::connectors::teams::{
     EntraDelegatedToken, EntraSettings, GraphSink, GraphSinkOptions, GraphTarget, MessageFormat,
     WorkflowsSink, WorkflowsSinkOptions,
 };
-use crate::routes::RouteTable;
+use crate::routes::{ChatFormat, PayloadShape, RouteEnv, RouteTable};
 use crate::secrets::{self, SecretKey};
 
 /// Why the gateway could not be built from a configuration.
@@ -175,8 +175,8 @@ impl Gateway {
     pub async fn start(&mut self, config: &Config) -> Result<(), StartError> {
         self.stop().await;
         let router: Arc<dyn Router> = Arc::new(
-            RouteTable::new(config.routes.clone())
-                .map_err(|e| StartError::Routes(e.to_string()))?,
+            RouteTable::new(config.routes.clone(), &route_env(config))
+                .map_err(|e| StartError::Routes(format!("{}: {e}", e.key())))?,
         );
         let owner = LifecycleOwner::default();
         let lifecycle = owner.lifecycle();
@@ -428,4 +428,31 @@ fn graph_sink(
         max_request_bytes: max_bytes,
         ..Default::default()
     })))
+}
+
+/// What the route table needs from `config`: the payload shape of every destination (Graph
+/// destinations by their `format`, Workflows webhooks always `Chat(Card)`) and the presenter
+/// of every source (every tenant is SAP Business One).
+pub fn route_env(config: &Config) -> RouteEnv {
+    let sap: Arc<dyn crate::routes::Presenter> =
+        Arc::new(crate::connectors::sap_b1::present::SapPresenter);
+    RouteEnv {
+        shapes: config
+            .destinations
+            .iter()
+            .map(|d| {
+                let format = match (&d.target, d.format) {
+                    (config::DestinationTarget::Workflows { .. }, _)
+                    | (_, config::MessageFormat::Card) => ChatFormat::Card,
+                    (_, config::MessageFormat::Html) => ChatFormat::Html,
+                };
+                (d.name.clone(), PayloadShape::Chat(format))
+            })
+            .collect(),
+        presenters: config
+            .tenants
+            .iter()
+            .map(|t| (t.name.clone(), Arc::clone(&sap)))
+            .collect(),
+    }
 }

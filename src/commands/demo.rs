@@ -13,7 +13,7 @@ use ml_connector_actors::{clock, Store};
 use crate::app::Gateway;
 use crate::config::{Config, SecretRef};
 use crate::http::{self, HttpState};
-use crate::routes::humanize;
+use crate::connectors::sap_b1::present as humanize;
 use crate::sandbox::env::SandboxEnv;
 use crate::sandbox::microsoft::MsSandboxConfig;
 use crate::sandbox::sap::SapSandboxConfig;

@@ -317,12 +317,12 @@ fn check_route(
             ),
         ));
     }
-    let candidates: Vec<&TenantConfig> = match &route.tenant {
+    let candidates: Vec<&TenantConfig> = match &route.source {
         Some(name) => match tenants.iter().find(|t| &t.name == name) {
             Some(t) => vec![t],
             None => {
                 return Err(Problem::new(
-                    format!("{at}.tenant"),
+                    format!("{at}.source"),
                     format!(
                         "unknown tenant \"{name}\" (configured: {})",
                         quoted_list(tenants.iter().map(|t| t.name.as_str()))
@@ -337,7 +337,7 @@ fn check_route(
         .any(|t| t.entities.iter().any(|e| e.name.as_str() == route.entity));
     if !polled {
         let message = match (
-            &route.tenant,
+            &route.source,
             SapEntity::ALL.iter().any(|e| e.as_str() == route.entity),
         ) {
             (_, false) => format!(

@@ -48,7 +48,8 @@ fn example_toml_parses() {
     );
     assert_eq!(config.secret_refs().len(), 6);
     // The routes also pass the router's own checks (events, filter syntax, templates).
-    crate::routes::RouteTable::new(config.routes.clone()).unwrap_or_else(|e| panic!("{e}"));
+    crate::routes::RouteTable::new(config.routes.clone(), &crate::app::route_env(&config))
+        .unwrap_or_else(|e| panic!("{}: {e}", e.key()));
 }
 
 #[test]
@@ -103,7 +104,8 @@ fn demo_toml_parses_with_defaults() {
     let ms = &config.microsoft[0];
     assert_eq!(ms.scope_app, DEFAULT_SCOPE_APP);
     assert_eq!(ms.login_base_url.as_str(), "http://127.0.0.1:0/");
-    crate::routes::RouteTable::new(config.routes.clone()).unwrap_or_else(|e| panic!("{e}"));
+    crate::routes::RouteTable::new(config.routes.clone(), &crate::app::route_env(&config))
+        .unwrap_or_else(|e| panic!("{}: {e}", e.key()));
 }
 
 #[test]

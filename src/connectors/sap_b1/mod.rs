@@ -11,6 +11,7 @@
 //! `/work/shared/api-notes/sap-business-one.md`.
 
 pub mod auth;
+pub mod present;
 pub mod source;
 pub mod webhook;
 pub mod wire;

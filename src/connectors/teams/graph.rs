@@ -334,7 +334,7 @@ fn carries_marker(message: &Value, marker: &Marker) -> bool {
 
 impl<T: TokenSource> Sink for GraphSink<T> {
     async fn deliver(&self, entry: &OutboxEntry) -> Outcome {
-        let message = match TeamsMessage::from_outbox(entry) {
+        let message = match TeamsMessage::from_outbox(entry, self.format) {
             Ok(m) => m,
             Err(permanent) => return permanent,
         };

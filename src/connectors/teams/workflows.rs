@@ -16,6 +16,7 @@ use url::Url;
 
 use super::chat_message::workflows_body;
 use super::endpoint::InvalidBaseUrl;
+use super::graph::MessageFormat;
 use super::graph_error::GraphError;
 use super::marker::Marker;
 use super::message::TeamsMessage;
@@ -138,7 +139,7 @@ impl WorkflowsSink {
 
 impl Sink for WorkflowsSink {
     async fn deliver(&self, entry: &OutboxEntry) -> Outcome {
-        let message = match TeamsMessage::from_outbox(entry) {
+        let message = match TeamsMessage::from_outbox(entry, MessageFormat::Card) {
             Ok(m) => m,
             Err(permanent) => return permanent,
         };
