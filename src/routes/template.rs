@@ -580,3 +580,402 @@ fn tojson_filter(value: Value) -> Result<Value, Error> {
         .map_err(|e| Error::new(ErrorKind::BadSerialization, format!("tojson: {e}")))
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::sap_b1::present::SapPresenter;
+    use crate::routes::event::make_event;
+    use ml_connector_actors::EventKind;
+    use serde_json::json;
+
+    /// Purchase order 1042 of source `acme` (DocEntry 77), open when created, closed after a
+    /// status change.
+    fn po_event(kind: EventKind) -> Event {
+        let (changes, status) = match kind {
+            EventKind::Created => (vec![], "bost_Open"),
+            EventKind::StatusChanged => (
+                vec![(
+                    "DocumentStatus".to_owned(),
+                    json!("bost_Open"),
+                    json!("bost_Close"),
+                )],
+                "bost_Close",
+            ),
+        };
+        let fields = json!({
+            "DocEntry": 77, "DocNum": 1042, "CardCode": "V10000",
+            "CardName": "Acme Supplies", "DocTotal": 12500.0, "DocCurrency": "EUR",
+            "DocDueDate": "2026-12-01T00:00:00Z", "DocumentStatus": status,
+            "Cancelled": "tNO", "Comments": null,
+        });
+        make_event("acme", "PurchaseOrders", "77", kind, changes, fields)
+    }
+
+    fn context(event: &Event) -> Value {
+        let sap: Arc<dyn Presenter> = Arc::new(SapPresenter);
+        Renderer::context(event, "acme", &sap)
+    }
+
+    /// Renders `event` for `shape` with the given templates/map (route name `r`).
+    fn render(
+        shape: PayloadShape,
+        spec: Option<&TemplateSpec>,
+        map: Option<&BTreeMap<String, MapSpec>>,
+        event: &Event,
+    ) -> Result<Json, FormError> {
+        let mut renderer = Renderer::new().expect("built-ins compile");
+        let form = renderer.compile("r", shape, spec, map)?;
+        renderer.render(&form, &context(event))
+    }
+
+    fn chat(format: ChatFormat, event: &Event) -> Json {
+        render(PayloadShape::Chat(format), None, None, event).expect("renders")
+    }
+
+    const SUMMARY: &str =
+        "Purchase order 1042 · Acme Supplies (V10000) · 12,500.00 EUR · Open · due 2026-12-01";
+
+    #[test]
+    fn chat_html_payload_is_summary_and_html_only() {
+        assert_eq!(
+            chat(ChatFormat::Html, &po_event(EventKind::Created)),
+            json!({
+                "summary": SUMMARY,
+                "html": "<h3>Purchase order 1042 created</h3><table>\
+                    <tr><th>Document</th><td>Purchase order 1042</td></tr>\
+                    <tr><th>Partner</th><td>Acme Supplies (V10000)</td></tr>\
+                    <tr><th>Total</th><td>12,500.00 EUR</td></tr>\
+                    <tr><th>Status</th><td>Open</td></tr>\
+                    <tr><th>Due</th><td>2026-12-01</td></tr></table>",
+            })
+        );
+    }
+
+    #[test]
+    fn chat_card_payload_is_summary_and_card_only() {
+        let payload = chat(ChatFormat::Card, &po_event(EventKind::Created));
+        assert_eq!(
+            payload,
+            json!({
+                "summary": SUMMARY,
+                "card": {
+                    "type": "AdaptiveCard",
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "version": "1.4",
+                    "body": [
+                        {"type": "TextBlock", "text": "Purchase order 1042 created",
+                         "weight": "Bolder", "size": "Medium", "wrap": true},
+                        {"type": "FactSet", "facts": [
+                            {"title": "Document", "value": "Purchase order 1042"},
+                            {"title": "Partner", "value": "Acme Supplies (V10000)"},
+                            {"title": "Total", "value": "12,500.00 EUR"},
+                            {"title": "Status", "value": "Open"},
+                            {"title": "Due", "value": "2026-12-01"},
+                        ]},
+                    ],
+                },
+            })
+        );
+        assert!(payload.get("html").is_none());
+    }
+
+    #[test]
+    fn text_and_voice_payloads() {
+        let created = po_event(EventKind::Created);
+        let changed = po_event(EventKind::StatusChanged);
+        let text = |event| render(PayloadShape::Text, None, None, event).expect("text");
+        let voice = |event| render(PayloadShape::Voice, None, None, event).expect("voice");
+        assert_eq!(text(&created), json!({"text": SUMMARY}));
+        assert_eq!(
+            text(&changed),
+            json!({"text": "Purchase order 1042 · Acme Supplies (V10000): Open → Closed"})
+        );
+        assert_eq!(
+            voice(&created),
+            json!({"say": "Purchase order 1042 from Acme Supplies (V10000) was created, \
+                for 12,500 euros, due December 1, 2026. Status: Open."})
+        );
+        assert_eq!(
+            voice(&changed),
+            json!({"say": "Purchase order 1042 from Acme Supplies (V10000): \
+                status changed from Open to Closed."})
+        );
+
+        // A custom summary is the text default; a custom text wins over it.
+        let summary_only = TemplateSpec {
+            summary: Some(" PO {{ number }} ".into()),
+            ..TemplateSpec::default()
+        };
+        assert_eq!(
+            render(PayloadShape::Text, Some(&summary_only), None, &created).expect("text"),
+            json!({"text": "PO 1042"})
+        );
+        let both = TemplateSpec {
+            text: Some("{{ title }}: {{ amount|money(currency) }}".into()),
+            ..summary_only
+        };
+        assert_eq!(
+            render(PayloadShape::Text, Some(&both), None, &created).expect("text"),
+            json!({"text": "Purchase order 1042: 12,500.00 EUR"})
+        );
+    }
+
+    fn map(toml_text: &str) -> BTreeMap<String, MapSpec> {
+        toml::from_str(toml_text).expect("map parses")
+    }
+
+    #[test]
+    fn record_mapping_gives_typed_json() {
+        let fields = map(r#"
+            Name = "{{ partner }}"
+            Amount = { value = "{{ doc.DocTotal }}", type = "number" }
+            Lines = { value = "{{ doc.DocNum }}", type = "number" }
+            CloseDate = { value = "{{ doc.DocDueDate }}", type = "date" }
+            Missing = { value = "{{ doc.U_Nothing }}", type = "date" }
+            Stage = { value = "{{ doc.DocumentStatus }}", type = "lookup", table = { bost_Open = "Prospecting", bost_Close = "Closed Won" }, default = "Prospecting" }
+            Open = { value = "{{ doc.DocumentStatus }}", type = "lookup", table = { bost_Open = true }, default = false }
+            Note = "{{ doc.Comments }}"
+        "#);
+        let record = |event: &Event| render(PayloadShape::Record, None, Some(&fields), event);
+        assert_eq!(
+            record(&po_event(EventKind::Created)).expect("record"),
+            json!({"record": {
+                "Amount": 12500.0,
+                "CloseDate": "2026-12-01",
+                "Lines": 1042,
+                "Missing": null,
+                "Name": "Acme Supplies (V10000)",
+                "Note": "",
+                "Open": true,
+                "Stage": "Prospecting",
+            }})
+        );
+        let closed = record(&po_event(EventKind::StatusChanged)).expect("record");
+        assert_eq!(closed["record"]["Stage"], "Closed Won");
+        assert_eq!(closed["record"]["Open"], false);
+        let mut paid = po_event(EventKind::Created);
+        paid.fields["DocumentStatus"] = json!("bost_Paid");
+        assert_eq!(record(&paid).expect("default")["record"]["Stage"], "Prospecting");
+    }
+
+    #[test]
+    fn record_conversion_errors_name_the_field_and_value() {
+        let event = po_event(EventKind::Created);
+        for (toml_text, path, message) in [
+            (
+                r#"Stage = { value = "{{ doc.DocumentStatus }}", type = "lookup", table = { bost_Close = "Won" } }"#,
+                "map.Stage",
+                "map field `Stage`: value `bost_Open` is not in the lookup table and there is no default",
+            ),
+            (
+                r#"Amount = { value = "{{ doc.CardName }}", type = "number" }"#,
+                "map.Amount",
+                "map field `Amount`: `Acme Supplies` is not a number",
+            ),
+            (
+                r#""Close Date" = { value = "{{ doc.CardCode }}", type = "date" }"#,
+                "map.\"Close Date\"",
+                "map field `Close Date`: `V10000` is not a date like 2026-12-01",
+            ),
+        ] {
+            let err = render(PayloadShape::Record, None, Some(&map(toml_text)), &event)
+                .expect_err(toml_text);
+            assert_eq!(
+                err,
+                FormError {
+                    path: path.into(),
+                    message: message.into()
+                }
+            );
+        }
+        let err = render(PayloadShape::Record, None, None, &event).expect_err("no map");
+        assert_eq!(err.path, "map");
+        let err = render(
+            PayloadShape::Record,
+            None,
+            Some(&map(r#"X = "{{ nope ""#)),
+            &event,
+        )
+        .expect_err("syntax");
+        assert_eq!(err.path, "map.X");
+        assert!(err.message.starts_with("map field `X`: syntax error"), "{err}");
+    }
+
+    #[test]
+    fn status_changed_chat() {
+        let msg = chat(ChatFormat::Card, &po_event(EventKind::StatusChanged));
+        assert_eq!(
+            msg["summary"],
+            "Purchase order 1042 · Acme Supplies (V10000): Open → Closed"
+        );
+        assert_eq!(
+            msg["card"]["body"][0]["text"],
+            "Purchase order 1042 status changed"
+        );
+        assert_eq!(
+            msg["card"]["body"][1]["facts"][5],
+            json!({"title": "Status changed", "value": "Open → Closed"})
+        );
+        let html = chat(ChatFormat::Html, &po_event(EventKind::StatusChanged));
+        assert!(html["html"]
+            .as_str()
+            .is_some_and(|h| h.contains("<tr><th>Status changed</th><td>Open → Closed</td></tr>")));
+    }
+
+    #[test]
+    fn payment_minimal_and_unpresented_records() {
+        let mut event = po_event(EventKind::Created);
+        event.entity = "IncomingPayments".into();
+        event.fields = json!({"DocEntry": 5, "DocNum": 12, "CardCode": "C20000",
+            "CashSum": 100, "TransferSum": "1150.5", "DocCurrency": "USD",
+            "DocDate": "2026-01-02T00:00:00Z", "Cancelled": "tNO"});
+        assert_eq!(
+            chat(ChatFormat::Html, &event)["summary"],
+            "Incoming payment 12 · C20000 · 1,250.50 USD · due 2026-01-02"
+        );
+
+        event.entity = "Whatever".into();
+        event.fields = json!({});
+        let msg = chat(ChatFormat::Card, &event);
+        assert_eq!(msg["summary"], "Whatever 77");
+        assert_eq!(msg["card"]["body"][1]["facts"].as_array().map(Vec::len), Some(1));
+
+        // The generic presenter: entity as document type, key as number, labels as written.
+        let generic: Arc<dyn Presenter> = Arc::new(GenericPresenter);
+        let po = po_event(EventKind::StatusChanged);
+        let mut renderer = Renderer::new().expect("built-ins");
+        let spec = TemplateSpec {
+            text: Some("{{ doc.DocumentStatus|label }}".into()),
+            ..TemplateSpec::default()
+        };
+        let text = renderer
+            .compile("t", PayloadShape::Text, Some(&spec), None)
+            .expect("compiles");
+        let summary = renderer
+            .compile("s", PayloadShape::Text, None, None)
+            .expect("compiles");
+        let ctx = Renderer::context(&po, "crm", &generic);
+        assert_eq!(
+            renderer.render(&text, &ctx).expect("renders"),
+            json!({"text": "bost_Close"})
+        );
+        assert_eq!(
+            renderer.render(&summary, &ctx).expect("renders"),
+            json!({"text": "PurchaseOrders 77: DocumentStatus: bost_Open → bost_Close"})
+        );
+    }
+
+    #[test]
+    fn html_and_card_escape_hostile_names() {
+        let mut event = po_event(EventKind::Created);
+        event.fields["CardName"] = json!("<script>alert(\"x\")</script> & Co\n\\");
+        let html = chat(ChatFormat::Html, &event);
+        let html = html["html"].as_str().expect("html");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(html.contains("&amp; Co"), "{html}");
+        let card = chat(ChatFormat::Card, &event);
+        assert_eq!(
+            card["card"]["body"][1]["facts"][1]["value"],
+            "<script>alert(\"x\")</script> & Co\n\\ (V10000)"
+        );
+        assert!(card["summary"].as_str().is_some_and(|s| s.contains("<script>")));
+
+        // Plain `{{ }}` inside a JSON string literal of a custom card is escaped too.
+        let spec = TemplateSpec {
+            card: Some(r#"{"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"{{ doc.CardName }} {{ doc.DocTotal }} {{ doc.Missing }}"}]}"#.into()),
+            ..TemplateSpec::default()
+        };
+        let msg = render(PayloadShape::Chat(ChatFormat::Card), Some(&spec), None, &event)
+            .expect("renders");
+        assert_eq!(
+            msg["card"]["body"][0]["text"],
+            "<script>alert(\"x\")</script> & Co\n\\ 12500.0 "
+        );
+    }
+
+    #[test]
+    fn custom_templates_and_filters() {
+        let spec = TemplateSpec {
+            summary: Some(
+                "\n{{ doc_type }} #{{ number }} for {{ doc.DocTotal|money(doc.DocCurrency) }} \
+                 due {{ doc.DocDueDate|date('[day].[month].[year]') }} ({{ doc.DocumentStatus|label }}) \
+                 [{{ doc.Comments }}] {{ source }}/{{ tenant }}/{{ entity }}/{{ event }} {{ doc.Nope.Deeper }}\n"
+                    .into(),
+            ),
+            html: Some("<p>{{ doc.CardName }} {{ total }}</p>".into()),
+            card: Some(
+                r#"{"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":{{ summary_text|tojson }}},{"type":"TextBlock","text":{{ doc.CardName|tojson }}}]}"#
+                    .into(),
+            ),
+            ..TemplateSpec::default()
+        };
+        let event = po_event(EventKind::Created);
+        let html = render(PayloadShape::Chat(ChatFormat::Html), Some(&spec), None, &event)
+            .expect("renders");
+        assert_eq!(
+            html,
+            json!({
+                "summary": "Purchase order #1042 for 12,500.00 EUR due 01.12.2026 (Open) [] acme/acme/PurchaseOrders/created",
+                "html": "<p>Acme Supplies 12,500.00 EUR</p>",
+            })
+        );
+        let card = render(PayloadShape::Chat(ChatFormat::Card), Some(&spec), None, &event)
+            .expect("renders");
+        assert_eq!(card["card"]["body"][0]["text"], json!(null));
+        assert_eq!(card["card"]["body"][1]["text"], "Acme Supplies");
+        let voice = TemplateSpec {
+            voice: Some("{{ doc.DocTotal|spoken_money('USD') }} by {{ doc.DocDueDate|spoken_date }}".into()),
+            ..TemplateSpec::default()
+        };
+        assert_eq!(
+            render(PayloadShape::Voice, Some(&voice), None, &event).expect("voice"),
+            json!({"say": "12,500 dollars by December 1, 2026"})
+        );
+    }
+
+    #[test]
+    fn render_errors() {
+        let mut renderer = Renderer::new().expect("built-ins");
+        let err = renderer
+            .compile(
+                "bad",
+                PayloadShape::Chat(ChatFormat::Html),
+                Some(&TemplateSpec {
+                    html: Some("{% if %}".into()),
+                    ..TemplateSpec::default()
+                }),
+                None,
+            )
+            .expect_err("syntax error");
+        assert_eq!(err.path, "template.html");
+        assert!(err.message.starts_with("html template:"), "{err}");
+
+        let ctx = context(&po_event(EventKind::Created));
+        for (card, expected) in [
+            ("{\"type\": {{ doc.CardName }}}", "not valid JSON"),
+            ("[1, 2]", "AdaptiveCard"),
+            ("{{ doc.CardName|money }}", "money: expected a number"),
+            ("{{ doc.CardName|date }}", "date: expected a date"),
+            ("{{ doc.CardName|nosuchfilter }}", "nosuchfilter"),
+        ] {
+            let spec = TemplateSpec {
+                card: Some(card.into()),
+                ..TemplateSpec::default()
+            };
+            let form = renderer
+                .compile(
+                    &format!("r{card}"),
+                    PayloadShape::Chat(ChatFormat::Card),
+                    Some(&spec),
+                    None,
+                )
+                .expect("compiles");
+            let err = renderer.render(&form, &ctx).expect_err(card);
+            assert_eq!(err.path, "template.card");
+            assert!(err.message.starts_with("card template:"), "{err}");
+            assert!(err.message.contains(expected), "{card}: {err}");
+        }
+    }
+}
