@@ -450,3 +450,424 @@ fn sample_event(source: &str, entity: &str, kind: EventKind, presenter: &dyn Pre
     make_event(source, entity, "1", kind, changes, presenter.sample(entity))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::sap_b1::present::SapPresenter;
+    use crate::routes::event::make_event;
+    use crate::routes::shape::ChatFormat;
+    use serde_json::json;
+
+    const HTML: PayloadShape = PayloadShape::Chat(ChatFormat::Html);
+    const CARD: PayloadShape = PayloadShape::Chat(ChatFormat::Card);
+
+    fn spec(name: &str, destination: &str) -> RouteSpec {
+        RouteSpec {
+            name: name.into(),
+            source: None,
+            entity: "PurchaseOrders".into(),
+            events: vec!["created".into(), "status_changed".into()],
+            when: vec![],
+            destination: destination.into(),
+            template: None,
+            map: None,
+        }
+    }
+
+    /// Sources `acme` and `other` (both SAP); destinations with their shapes.
+    fn env(shapes: &[(&str, PayloadShape)]) -> RouteEnv {
+        let sap: Arc<dyn Presenter> = Arc::new(SapPresenter);
+        RouteEnv {
+            shapes: shapes.iter().map(|(d, s)| ((*d).to_owned(), *s)).collect(),
+            presenters: ["acme", "other"]
+                .into_iter()
+                .map(|s| (s.to_owned(), Arc::clone(&sap)))
+                .collect(),
+        }
+    }
+
+    /// Every destination `d*`, `x`, `y` etc. as an HTML chat.
+    fn html_env(destinations: &[&str]) -> RouteEnv {
+        env(&destinations.iter().map(|d| (*d, HTML)).collect::<Vec<_>>())
+    }
+
+    fn event(source: &str, entity: &str, kind: EventKind, total: f64) -> Event {
+        let fields = json!({"DocEntry": 77, "DocNum": 1042, "CardCode": "V10000",
+            "CardName": "Acme Supplies", "DocTotal": total, "DocCurrency": "EUR",
+            "DocumentStatus": "bost_Open", "DocDueDate": "2026-12-01T00:00:00Z"});
+        make_event(source, entity, "77", kind, vec![], fields)
+    }
+
+    fn po(total: f64) -> Event {
+        event("acme", "PurchaseOrders", EventKind::Created, total)
+    }
+
+    fn destinations(table: &RouteTable, event: &Event) -> Vec<String> {
+        table
+            .route(event)
+            .expect("routes")
+            .into_iter()
+            .map(|i| format!("{}:{}", i.route, i.destination))
+            .collect()
+    }
+
+    fn error(specs: Vec<RouteSpec>, env: &RouteEnv) -> (String, String) {
+        let err = RouteTable::new(specs, env).expect_err("invalid");
+        (err.key(), err.to_string())
+    }
+
+    #[test]
+    fn matches_by_event_entity_source_and_filters() {
+        let mut only_created = spec("created", "d1");
+        only_created.events = vec!["created".into()];
+        let mut only_changed = spec("changed", "d2");
+        only_changed.events = vec!["status_changed".into()];
+        let mut source = spec("source", "d3");
+        source.source = Some("acme".into());
+        let mut invoices = spec("invoices", "d4");
+        invoices.entity = "Invoices".into();
+        let mut big = spec("big", "d5");
+        big.when = vec!["DocTotal >= 10000".into(), "DocCurrency == 'EUR'".into()];
+        let mut big_usd = spec("big-usd", "d6");
+        big_usd.when = vec!["DocTotal >= 10000".into(), "DocCurrency == 'USD'".into()];
+        let table = RouteTable::new(
+            vec![only_created, only_changed, source, invoices, big, big_usd],
+            &html_env(&["d1", "d2", "d3", "d4", "d5", "d6"]),
+        )
+        .expect("valid");
+
+        assert_eq!(
+            destinations(&table, &po(12500.0)),
+            vec!["created:d1", "source:d3", "big:d5"]
+        );
+        assert_eq!(
+            destinations(
+                &table,
+                &event("other", "PurchaseOrders", EventKind::Created, 500.0)
+            ),
+            vec!["created:d1"]
+        );
+        assert_eq!(
+            destinations(
+                &table,
+                &event("acme", "PurchaseOrders", EventKind::StatusChanged, 500.0)
+            ),
+            vec!["changed:d2", "source:d3"]
+        );
+        assert_eq!(
+            destinations(&table, &event("acme", "Invoices", EventKind::Created, 1.0)),
+            vec!["invoices:d4"]
+        );
+        assert!(destinations(&table, &event("acme", "Orders", EventKind::Created, 1.0)).is_empty());
+        assert_eq!(
+            table.destinations(),
+            vec!["d1", "d2", "d3", "d4", "d5", "d6"]
+        );
+        assert_eq!(table.len(), 6);
+        assert_eq!(table.route_names()[0], "created");
+    }
+
+    #[test]
+    fn each_route_renders_only_its_destination_shape() {
+        let mut crm = spec("crm", "crm");
+        crm.map = Some(
+            toml::from_str(
+                r#"
+                Name = "{{ partner }}"
+                Amount = { value = "{{ doc.DocTotal }}", type = "number" }
+                CloseDate = { value = "{{ doc.DocDueDate }}", type = "date" }
+                Stage = { value = "{{ doc.DocumentStatus }}", type = "lookup", table = { bost_Open = "Prospecting", bost_Close = "Closed Won" }, default = "Prospecting" }
+                "#,
+            )
+            .expect("map"),
+        );
+        let table = RouteTable::new(
+            vec![
+                spec("html", "chat"),
+                spec("card", "flow"),
+                spec("sms", "sms"),
+                spec("call", "call"),
+                crm,
+            ],
+            &env(&[
+                ("chat", HTML),
+                ("flow", CARD),
+                ("sms", PayloadShape::Text),
+                ("call", PayloadShape::Voice),
+                ("crm", PayloadShape::Record),
+            ]),
+        )
+        .expect("valid");
+        let intents = table.route(&po(12500.0)).expect("routes");
+        let payloads: Vec<(&str, &Json)> = intents
+            .iter()
+            .map(|i| (i.destination.as_str(), &i.payload))
+            .collect();
+        let summary =
+            "Purchase order 1042 · Acme Supplies (V10000) · 12,500.00 EUR · Open · due 2026-12-01";
+        assert_eq!(payloads[0].0, "chat");
+        assert_eq!(payloads[0].1["summary"], summary);
+        assert!(payloads[0].1["html"].is_string());
+        assert!(payloads[0].1.get("card").is_none());
+        assert_eq!(payloads[1].0, "flow");
+        assert_eq!(payloads[1].1["summary"], summary);
+        assert_eq!(payloads[1].1["card"]["type"], "AdaptiveCard");
+        assert!(payloads[1].1.get("html").is_none(), "a card destination renders no html");
+        assert_eq!(payloads[2], ("sms", &json!({"text": summary})));
+        assert_eq!(
+            payloads[3],
+            (
+                "call",
+                &json!({"say": "Purchase order 1042 from Acme Supplies (V10000) was created, \
+                    for 12,500 euros, due December 1, 2026. Status: Open."})
+            )
+        );
+        assert_eq!(
+            payloads[4],
+            (
+                "crm",
+                &json!({"record": {
+                    "Amount": 12500.0,
+                    "CloseDate": "2026-12-01",
+                    "Name": "Acme Supplies (V10000)",
+                    "Stage": "Prospecting",
+                }})
+            )
+        );
+    }
+
+    #[test]
+    fn lookup_miss_without_default_names_route_field_and_value() {
+        let mut crm = spec("crm", "crm");
+        crm.map = Some(
+            toml::from_str(
+                r#"Stage = { value = "{{ doc.DocumentStatus }}", type = "lookup", table = { bost_Open = "Prospecting" } }"#,
+            )
+            .expect("map"),
+        );
+        let table = RouteTable::new(vec![crm], &env(&[("crm", PayloadShape::Record)]))
+            .expect("the sample is open");
+        let mut paid = po(1.0);
+        paid.fields["DocumentStatus"] = json!("bost_Paid");
+        assert_eq!(
+            table.route(&paid).expect_err("miss"),
+            "route `crm`: map field `Stage`: value `bost_Paid` is not in the lookup table \
+             and there is no default"
+        );
+    }
+
+    #[test]
+    fn filters_read_the_local_doc_total_and_messages_show_the_document_currency() {
+        // SAP: DocTotal in the local currency (USD), DocTotalFc in DocCurrency (EUR).
+        let mut big = spec("big", "finance");
+        big.when = vec!["DocTotal >= 10000".into()];
+        let table = RouteTable::new(vec![big], &html_env(&["finance"])).expect("valid");
+        let mut over = po(10900.0);
+        over.fields["DocTotalFc"] = json!(9500.0);
+        let intents = table.route(&over).expect("routes");
+        assert_eq!(intents.len(), 1, "10,900.00 USD local total passes the filter");
+        assert_eq!(
+            intents[0].payload["summary"],
+            "Purchase order 1042 · Acme Supplies (V10000) · 9,500.00 EUR · Open · due 2026-12-01"
+        );
+        let mut under = po(9800.0);
+        under.fields["DocTotalFc"] = json!(10500.0);
+        assert!(
+            table.route(&under).expect("routes").is_empty(),
+            "the filter does not read DocTotalFc"
+        );
+    }
+
+    #[test]
+    fn shared_forms_render_once_and_agree() {
+        let mut custom = spec("c", "z");
+        custom.template = Some(TemplateSpec {
+            summary: Some("PO {{ number }} ({{ total }})".into()),
+            ..TemplateSpec::default()
+        });
+        let table = RouteTable::new(
+            vec![spec("a", "x"), spec("b", "y"), custom],
+            &html_env(&["x", "y", "z"]),
+        )
+        .expect("valid");
+        assert_eq!(table.routes[0].form, table.routes[1].form);
+        assert_ne!(table.routes[0].form, table.routes[2].form);
+        let intents = table.route(&po(1.0)).expect("routes");
+        assert_eq!(intents.len(), 3);
+        assert_eq!(intents[0].payload, intents[1].payload);
+        assert_eq!(intents[2].payload["summary"], "PO 1042 (1.00 EUR)");
+        assert_eq!(intents[2].payload["html"], intents[0].payload["html"]);
+    }
+
+    #[test]
+    fn unknown_sources_use_the_generic_presenter() {
+        let table = RouteTable::new(vec![spec("all", "sms")], &env(&[("sms", PayloadShape::Text)]))
+            .expect("valid");
+        let intents = table
+            .route(&event("crm", "PurchaseOrders", EventKind::Created, 1.0))
+            .expect("routes");
+        assert_eq!(intents[0].payload, json!({"text": "PurchaseOrders 77"}));
+        // No presenters at all: the trial render uses the generic presenter's `{}`.
+        let bare = RouteEnv {
+            presenters: HashMap::new(),
+            ..env(&[("sms", PayloadShape::Text)])
+        };
+        assert!(RouteTable::new(vec![spec("all", "sms")], &bare).is_ok());
+    }
+
+    #[test]
+    fn errors_carry_the_key_path() {
+        let chat = html_env(&["d"]);
+        let mut bad_filter = spec("r0", "d");
+        bad_filter.when = vec!["DocTotal >>= 10000".into()];
+        assert_eq!(
+            error(vec![bad_filter], &chat),
+            (
+                "routes[0].when[0]".into(),
+                "route `r0`: filter `DocTotal >>= 10000`: expected a number or a quoted \
+                 string, found `>` at position 11"
+                    .into()
+            )
+        );
+
+        let mut second_filter = spec("r2", "d");
+        second_filter.when = vec!["DocTotal >= 1".into(), "DocCurrency = 'EUR'".into()];
+        assert_eq!(
+            error(vec![spec("r1", "d"), second_filter], &chat),
+            (
+                "routes[1].when[1]".into(),
+                "route `r2`: filter `DocCurrency = 'EUR'`: use `==` to test equality at position 13"
+                    .into()
+            )
+        );
+
+        let mut bad_event = spec("r1", "d");
+        bad_event.events = vec!["created".into(), "deleted".into()];
+        assert_eq!(
+            error(vec![bad_event], &chat),
+            (
+                "routes[0].events[1]".into(),
+                "route `r1`: unknown event `deleted` (expected `created` or `status_changed`)"
+                    .into()
+            )
+        );
+        let mut no_events = spec("r0", "d");
+        no_events.events = vec![];
+        assert_eq!(error(vec![no_events], &chat).0, "routes[0].events");
+
+        let mut bad_template = spec("r3", "d");
+        bad_template.template = Some(TemplateSpec {
+            summary: Some("{{ number ".into()),
+            ..TemplateSpec::default()
+        });
+        let (key, message) = error(vec![bad_template], &chat);
+        assert_eq!(key, "routes[0].template.summary");
+        assert!(message.starts_with("route `r3`: summary template:"), "{message}");
+
+        let mut bad_card = spec("r4", "d");
+        bad_card.template = Some(TemplateSpec {
+            card: Some(r#"{"text": "{{ doc.CardName }}"}"#.into()),
+            ..TemplateSpec::default()
+        });
+        assert_eq!(
+            error(vec![spec("ok", "d"), bad_card], &env(&[("d", CARD)])),
+            (
+                "routes[1].template.card".into(),
+                "route `r4`: card template: output is not an object with \"type\": \
+                 \"AdaptiveCard\" (trial render of a sample created event)"
+                    .into()
+            )
+        );
+
+        let mut unknown_filter = spec("r5", "d");
+        unknown_filter.template = Some(TemplateSpec {
+            html: Some("{{ doc.CardName|shout }}".into()),
+            ..TemplateSpec::default()
+        });
+        let (key, message) = error(vec![unknown_filter], &chat);
+        assert_eq!(key, "routes[0].template.html");
+        assert!(message.starts_with("route `r5`: html template:"), "{message}");
+
+        let mut bad_amount = spec("r6", "crm");
+        bad_amount.map = Some(
+            toml::from_str(r#"Amount = { value = "{{ doc.CardName }}", type = "number" }"#)
+                .expect("map"),
+        );
+        assert_eq!(
+            error(vec![bad_amount], &env(&[("crm", PayloadShape::Record)])),
+            (
+                "routes[0].map.Amount".into(),
+                "route `r6`: map field `Amount`: `Sample Supplier` is not a number \
+                 (trial render of a sample created event)"
+                    .into()
+            )
+        );
+
+        assert_eq!(
+            error(vec![spec("r7", "crm")], &env(&[("crm", PayloadShape::Record)])),
+            (
+                "routes[0].map".into(),
+                "route `r7`: a record destination needs a `map` of its fields".into()
+            )
+        );
+
+        let mut html_to_sms = spec("r8", "sms");
+        html_to_sms.template = Some(TemplateSpec {
+            html: Some("<p>hi</p>".into()),
+            ..TemplateSpec::default()
+        });
+        assert_eq!(
+            error(vec![html_to_sms], &env(&[("sms", PayloadShape::Text)])),
+            (
+                "routes[0].template.html".into(),
+                "route `r8`: `template.html` is not used by destination `sms`, which takes \
+                 text payloads (templates text, summary)"
+                    .into()
+            )
+        );
+        let mut map_to_chat = spec("r9", "d");
+        map_to_chat.map = Some(std::collections::BTreeMap::new());
+        assert_eq!(error(vec![map_to_chat], &chat).0, "routes[0].map");
+
+        assert_eq!(
+            error(vec![spec("r10", "nowhere")], &html_env(&["b", "a"])),
+            (
+                "routes[0].destination".into(),
+                "route `r10`: unknown destination `nowhere` (known: a, b)".into()
+            )
+        );
+        assert_eq!(
+            error(vec![spec("dup", "d"), spec("dup", "d")], &chat),
+            ("routes[1].name".into(), "route `dup`: duplicate route name".into())
+        );
+        assert_eq!(
+            error(vec![spec("r11", " ")], &chat),
+            (
+                "routes[0].destination".into(),
+                "route `r11`: `destination` must not be empty".into()
+            )
+        );
+    }
+
+    #[test]
+    fn runtime_render_failure_is_an_error() {
+        let mut r = spec("money", "d");
+        r.template = Some(TemplateSpec {
+            summary: Some("{{ doc.Comments|money }}".into()),
+            ..TemplateSpec::default()
+        });
+        let table = RouteTable::new(vec![r], &html_env(&["d"])).expect("sample has null Comments");
+        let mut e = po(1.0);
+        e.fields["Comments"] = json!("urgent");
+        let err = table.route(&e).expect_err("money of text");
+        assert!(err.starts_with("route `money`: summary template:"), "{err}");
+    }
+
+    #[test]
+    fn empty_table_routes_nothing() {
+        let table = RouteTable::new(vec![], &RouteEnv::default()).expect("valid");
+        assert!(table.is_empty());
+        assert!(table.destinations().is_empty());
+        assert!(table.route(&po(1.0)).expect("routes").is_empty());
+    }
+}
