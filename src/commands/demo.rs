@@ -12,8 +12,8 @@ use ml_connector_actors::{clock, Store};
 
 use crate::app::Gateway;
 use crate::config::{Config, SecretRef};
-use crate::http::{self, HttpState};
 use crate::connectors::sap_b1::present as humanize;
+use crate::http::{self, HttpState};
 use crate::sandbox::env::SandboxEnv;
 use crate::sandbox::microsoft::MsSandboxConfig;
 use crate::sandbox::sap::SapSandboxConfig;

@@ -162,7 +162,7 @@ fn split_cents(amount: f64) -> Option<(bool, String, u64)> {
 /// Appends ASCII digits with a `,` every three from the right.
 fn push_grouped(out: &mut String, digits: &str) {
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

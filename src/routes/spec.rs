@@ -299,7 +299,10 @@ mod tests {
         for (bad, expected) in [
             (r#"X = { value = "a", typo = 1 }"#, "typo"),
             (r#"X = { value = "a", type = "money" }"#, "money"),
-            (r#"X = { value = "a", table = { a = "b" } }"#, "go with `type = \"lookup\"`"),
+            (
+                r#"X = { value = "a", table = { a = "b" } }"#,
+                "go with `type = \"lookup\"`",
+            ),
             (r#"X = { value = "a", type = "lookup" }"#, "needs a `table`"),
             (r#"X = 3"#, "a template string or a table"),
         ] {

@@ -39,7 +39,7 @@ pub struct RouteError {
     index: Option<usize>,
     route: String,
     path: String,
-    problem: RouteProblem,
+    problem: Box<RouteProblem>,
 }
 
 /// What is wrong with a route.
@@ -95,7 +95,7 @@ impl RouteError {
             index: Some(index),
             route: route.to_owned(),
             path: path.into(),
-            problem,
+            problem: Box::new(problem),
         }
     }
 
@@ -184,7 +184,7 @@ impl RouteTable {
             index: None,
             route: "(built-in)".to_owned(),
             path: String::new(),
-            problem: RouteProblem::Builtin(reason),
+            problem: Box::new(RouteProblem::Builtin(reason)),
         })?;
         let presenters = Presenters {
             by_source: env.presenters.clone(),
@@ -324,8 +324,7 @@ fn compile_route(
             },
         )
     })?;
-    if let Some((key, expected)) = unused_key(shape, spec.template.as_ref(), spec.map.is_some())
-    {
+    if let Some((key, expected)) = unused_key(shape, spec.template.as_ref(), spec.map.is_some()) {
         return Err(err(
             key.clone(),
             RouteProblem::NotForShape {
@@ -390,10 +389,7 @@ impl Presenters {
     /// `(source name, presenter)` pairs a route is trial-rendered with: its own source's, or
     /// for a route of every source each distinct presenter once (by source name order), or
     /// the generic one when no source has a presenter.
-    fn trial<'s>(
-        &'s self,
-        source: Option<&'s str>,
-    ) -> Vec<(&'s str, Arc<dyn Presenter>)> {
+    fn trial<'s>(&'s self, source: Option<&'s str>) -> Vec<(&'s str, Arc<dyn Presenter>)> {
         if let Some(source) = source {
             return vec![(source, Arc::clone(self.get(source)))];
         }
@@ -420,7 +416,10 @@ fn unused_key(
     has_map: bool,
 ) -> Option<(String, &'static str)> {
     let (allowed, expected): (&[&str], _) = match shape {
-        PayloadShape::Chat(_) => (&["summary", "html", "card"], "templates summary, html, card"),
+        PayloadShape::Chat(_) => (
+            &["summary", "html", "card"],
+            "templates summary, html, card",
+        ),
         PayloadShape::Text => (&["summary", "text"], "templates text, summary"),
         PayloadShape::Voice => (&["voice"], "template voice"),
         PayloadShape::Record => (&[], "a map of fields"),
@@ -612,7 +611,10 @@ mod tests {
         assert_eq!(payloads[1].0, "flow");
         assert_eq!(payloads[1].1["summary"], summary);
         assert_eq!(payloads[1].1["card"]["type"], "AdaptiveCard");
-        assert!(payloads[1].1.get("html").is_none(), "a card destination renders no html");
+        assert!(
+            payloads[1].1.get("html").is_none(),
+            "a card destination renders no html"
+        );
         assert_eq!(payloads[2], ("sms", &json!({"text": summary})));
         assert_eq!(
             payloads[3],
@@ -665,7 +667,11 @@ mod tests {
         let mut over = po(10900.0);
         over.fields["DocTotalFc"] = json!(9500.0);
         let intents = table.route(&over).expect("routes");
-        assert_eq!(intents.len(), 1, "10,900.00 USD local total passes the filter");
+        assert_eq!(
+            intents.len(),
+            1,
+            "10,900.00 USD local total passes the filter"
+        );
         assert_eq!(
             intents[0].payload["summary"],
             "Purchase order 1042 · Acme Supplies (V10000) · 9,500.00 EUR · Open · due 2026-12-01"
@@ -701,8 +707,11 @@ mod tests {
 
     #[test]
     fn unknown_sources_use_the_generic_presenter() {
-        let table = RouteTable::new(vec![spec("all", "sms")], &env(&[("sms", PayloadShape::Text)]))
-            .expect("valid");
+        let table = RouteTable::new(
+            vec![spec("all", "sms")],
+            &env(&[("sms", PayloadShape::Text)]),
+        )
+        .expect("valid");
         let intents = table
             .route(&event("crm", "PurchaseOrders", EventKind::Created, 1.0))
             .expect("routes");
@@ -762,7 +771,10 @@ mod tests {
         });
         let (key, message) = error(vec![bad_template], &chat);
         assert_eq!(key, "routes[0].template.summary");
-        assert!(message.starts_with("route `r3`: summary template:"), "{message}");
+        assert!(
+            message.starts_with("route `r3`: summary template:"),
+            "{message}"
+        );
 
         let mut bad_card = spec("r4", "d");
         bad_card.template = Some(TemplateSpec {
@@ -786,7 +798,10 @@ mod tests {
         });
         let (key, message) = error(vec![unknown_filter], &chat);
         assert_eq!(key, "routes[0].template.html");
-        assert!(message.starts_with("route `r5`: html template:"), "{message}");
+        assert!(
+            message.starts_with("route `r5`: html template:"),
+            "{message}"
+        );
 
         let mut bad_amount = spec("r6", "crm");
         bad_amount.map = Some(
@@ -804,7 +819,10 @@ mod tests {
         );
 
         assert_eq!(
-            error(vec![spec("r7", "crm")], &env(&[("crm", PayloadShape::Record)])),
+            error(
+                vec![spec("r7", "crm")],
+                &env(&[("crm", PayloadShape::Record)])
+            ),
             (
                 "routes[0].map".into(),
                 "route `r7`: a record destination needs a `map` of its fields".into()
@@ -838,7 +856,10 @@ mod tests {
         );
         assert_eq!(
             error(vec![spec("dup", "d"), spec("dup", "d")], &chat),
-            ("routes[1].name".into(), "route `dup`: duplicate route name".into())
+            (
+                "routes[1].name".into(),
+                "route `dup`: duplicate route name".into()
+            )
         );
         assert_eq!(
             error(vec![spec("r11", " ")], &chat),

@@ -233,8 +233,8 @@ impl Renderer {
         map: Option<&BTreeMap<String, MapSpec>>,
     ) -> Result<RouteForm, FormError> {
         let spec = spec.cloned().unwrap_or_default();
-        let mut compile = |form: &'static str, source: Option<String>, fallback: &'static str| {
-            match source {
+        let mut compile =
+            |form: &'static str, source: Option<String>, fallback: &'static str| match source {
                 None => Ok(builtin_name(fallback).to_owned()),
                 Some(source) => {
                     let name = format!("route:{route}#{form}");
@@ -243,8 +243,7 @@ impl Renderer {
                         .map_err(|e| FormError::template(form, e))?;
                     Ok::<_, FormError>(name)
                 }
-            }
-        };
+            };
         Ok(match shape {
             PayloadShape::Chat(format) => {
                 let summary = compile("summary", spec.summary, "summary")?;
@@ -378,8 +377,8 @@ impl MappedField {
             FieldType::String => Ok(Json::String(text.to_owned())),
             FieldType::Number if trimmed.is_empty() => Ok(Json::Null),
             FieldType::Number => {
-                let number = parse_number(trimmed)
-                    .ok_or_else(|| format!("`{trimmed}` is not a number"))?;
+                let number =
+                    parse_number(trimmed).ok_or_else(|| format!("`{trimmed}` is not a number"))?;
                 let integral = !trimmed.contains(['.', 'e', 'E']);
                 Ok(match trimmed.parse::<i64>() {
                     Ok(i) if integral => Json::from(i),
@@ -580,7 +579,6 @@ fn tojson_filter(value: Value) -> Result<Value, Error> {
         .map_err(|e| Error::new(ErrorKind::BadSerialization, format!("tojson: {e}")))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -756,7 +754,10 @@ mod tests {
         assert_eq!(closed["record"]["Open"], false);
         let mut paid = po_event(EventKind::Created);
         paid.fields["DocumentStatus"] = json!("bost_Paid");
-        assert_eq!(record(&paid).expect("default")["record"]["Stage"], "Prospecting");
+        assert_eq!(
+            record(&paid).expect("default")["record"]["Stage"],
+            "Prospecting"
+        );
     }
 
     #[test]
@@ -799,7 +800,10 @@ mod tests {
         )
         .expect_err("syntax");
         assert_eq!(err.path, "map.X");
-        assert!(err.message.starts_with("map field `X`: syntax error"), "{err}");
+        assert!(
+            err.message.starts_with("map field `X`: syntax error"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -839,7 +843,10 @@ mod tests {
         event.fields = json!({});
         let msg = chat(ChatFormat::Card, &event);
         assert_eq!(msg["summary"], "Whatever 77");
-        assert_eq!(msg["card"]["body"][1]["facts"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            msg["card"]["body"][1]["facts"].as_array().map(Vec::len),
+            Some(1)
+        );
 
         // The generic presenter: entity as document type, key as number, labels as written.
         let generic: Arc<dyn Presenter> = Arc::new(GenericPresenter);
@@ -880,15 +887,22 @@ mod tests {
             card["card"]["body"][1]["facts"][1]["value"],
             "<script>alert(\"x\")</script> & Co\n\\ (V10000)"
         );
-        assert!(card["summary"].as_str().is_some_and(|s| s.contains("<script>")));
+        assert!(card["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("<script>")));
 
         // Plain `{{ }}` inside a JSON string literal of a custom card is escaped too.
         let spec = TemplateSpec {
             card: Some(r#"{"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"{{ doc.CardName }} {{ doc.DocTotal }} {{ doc.Missing }}"}]}"#.into()),
             ..TemplateSpec::default()
         };
-        let msg = render(PayloadShape::Chat(ChatFormat::Card), Some(&spec), None, &event)
-            .expect("renders");
+        let msg = render(
+            PayloadShape::Chat(ChatFormat::Card),
+            Some(&spec),
+            None,
+            &event,
+        )
+        .expect("renders");
         assert_eq!(
             msg["card"]["body"][0]["text"],
             "<script>alert(\"x\")</script> & Co\n\\ 12500.0 "
@@ -912,8 +926,13 @@ mod tests {
             ..TemplateSpec::default()
         };
         let event = po_event(EventKind::Created);
-        let html = render(PayloadShape::Chat(ChatFormat::Html), Some(&spec), None, &event)
-            .expect("renders");
+        let html = render(
+            PayloadShape::Chat(ChatFormat::Html),
+            Some(&spec),
+            None,
+            &event,
+        )
+        .expect("renders");
         assert_eq!(
             html,
             json!({
@@ -921,12 +940,19 @@ mod tests {
                 "html": "<p>Acme Supplies 12,500.00 EUR</p>",
             })
         );
-        let card = render(PayloadShape::Chat(ChatFormat::Card), Some(&spec), None, &event)
-            .expect("renders");
+        let card = render(
+            PayloadShape::Chat(ChatFormat::Card),
+            Some(&spec),
+            None,
+            &event,
+        )
+        .expect("renders");
         assert_eq!(card["card"]["body"][0]["text"], json!(null));
         assert_eq!(card["card"]["body"][1]["text"], "Acme Supplies");
         let voice = TemplateSpec {
-            voice: Some("{{ doc.DocTotal|spoken_money('USD') }} by {{ doc.DocDueDate|spoken_date }}".into()),
+            voice: Some(
+                "{{ doc.DocTotal|spoken_money('USD') }} by {{ doc.DocDueDate|spoken_date }}".into(),
+            ),
             ..TemplateSpec::default()
         };
         assert_eq!(

@@ -143,7 +143,9 @@ mod tests {
         TeamsMessage {
             summary: "Purchase order 1042 from Acme Supplies (V10000): 12,500.00 EUR".into(),
             html: Some(html.into()),
-            card: Some(json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"PO 1042 \"urgent\""}]})),
+            card: Some(
+                json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"PO 1042 \"urgent\""}]}),
+            ),
         }
     }
 
@@ -209,7 +211,9 @@ mod tests {
     fn oversized_card_becomes_a_summary_card() {
         let marker = Marker::from_dedupe_key("k");
         let mut m = message("");
-        m.card = Some(json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"x".repeat(60_000)}]}));
+        m.card = Some(
+            json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"x".repeat(60_000)}]}),
+        );
         let body = graph_body(&m, MessageFormat::Card, &marker, 28_000);
         assert!(body.truncated);
         assert!(body.bytes.len() <= 28_000);
@@ -234,7 +238,9 @@ mod tests {
         assert_eq!(Some(&v["attachments"][0]["content"]), m.card.as_ref());
 
         let mut big = m.clone();
-        big.card = Some(json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"y".repeat(60_000)}]}));
+        big.card = Some(
+            json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"y".repeat(60_000)}]}),
+        );
         let body = workflows_body(&big, 28_000);
         assert!(body.truncated && body.bytes.len() <= 28_000);
         assert_eq!(

@@ -769,6 +769,33 @@ mod tests {
             "{o:?}"
         );
         assert!(server.requests().is_empty());
+
+        // A payload rendered for the other format: permanent, nothing sent.
+        for (format, payload, missing) in [
+            (
+                MessageFormat::Html,
+                json!({"summary": "s", "card": {"type": "AdaptiveCard"}}),
+                "html",
+            ),
+            (
+                MessageFormat::Card,
+                json!({"summary": "s", "html": "<p>s</p>"}),
+                "card",
+            ),
+        ] {
+            let o = sink(&server, format).deliver(&entry(payload)).await;
+            match o {
+                Outcome::Permanent {
+                    status: None,
+                    reason,
+                } => assert!(
+                    reason.starts_with(&format!("outbox payload has no `{missing}`")),
+                    "{reason}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(server.requests().is_empty());
     }
 
     #[tokio::test]
