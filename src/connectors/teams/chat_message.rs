@@ -77,7 +77,7 @@ pub fn graph_body(
     let footer = marker.html_footer();
     match format {
         MessageFormat::Html => {
-            let full = to_bytes(&html_body(&format!("{}{footer}", message.html)));
+            let full = to_bytes(&html_body(&format!("{}{footer}", message.html())));
             if full.len() <= max_bytes {
                 return RequestBody {
                     bytes: full,
@@ -85,7 +85,7 @@ pub fn graph_body(
                 };
             }
             let content = |fragment: &str| format!("{fragment}{TRUNCATION_NOTE_HTML}{footer}");
-            let fragment = truncate_html(&message.html, |f| {
+            let fragment = truncate_html(message.html(), |f| {
                 to_bytes(&html_body(&content(f))).len() <= max_bytes
             });
             RequestBody {
@@ -94,7 +94,7 @@ pub fn graph_body(
             }
         }
         MessageFormat::Card => {
-            let full = to_bytes(&card_body(marker, &message.card));
+            let full = to_bytes(&card_body(marker, message.card()));
             if full.len() <= max_bytes {
                 return RequestBody {
                     bytes: full,
@@ -128,7 +128,7 @@ fn workflows_envelope(card: &Value) -> Value {
 /// `{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive","contentUrl":null,"content":{...card...}}]}`.
 /// Over `max_bytes`, the card is replaced by a summary card with the truncation note.
 pub fn workflows_body(message: &TeamsMessage, max_bytes: usize) -> RequestBody {
-    let full = to_bytes(&workflows_envelope(&message.card));
+    let full = to_bytes(&workflows_envelope(message.card()));
     if full.len() <= max_bytes {
         return RequestBody {
             bytes: full,
@@ -152,8 +152,10 @@ mod tests {
     fn message(html: &str) -> TeamsMessage {
         TeamsMessage {
             summary: "Purchase order 1042 from Acme Supplies (V10000): 12,500.00 EUR".into(),
-            html: html.into(),
-            card: json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"PO 1042 \"urgent\""}]}),
+            html: Some(html.into()),
+            card: Some(
+                json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"PO 1042 \"urgent\""}]}),
+            ),
         }
     }
 
@@ -191,7 +193,7 @@ mod tests {
         assert_eq!(att["contentType"], ADAPTIVE_CARD_CONTENT_TYPE);
         assert!(att["contentUrl"].is_null());
         let card: Value = serde_json::from_str(att["content"].as_str().unwrap()).unwrap();
-        assert_eq!(card, m.card);
+        assert_eq!(Some(card), m.card);
     }
 
     #[test]
@@ -219,7 +221,9 @@ mod tests {
     fn oversized_card_becomes_a_summary_card() {
         let marker = Marker::from_dedupe_key("k");
         let mut m = message("");
-        m.card = json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"x".repeat(60_000)}]});
+        m.card = Some(
+            json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"x".repeat(60_000)}]}),
+        );
         let body = graph_body(&m, MessageFormat::Card, &marker, 28_000);
         assert!(body.truncated);
         assert!(body.bytes.len() <= 28_000);
@@ -241,10 +245,12 @@ mod tests {
             ADAPTIVE_CARD_CONTENT_TYPE
         );
         assert!(v["attachments"][0]["contentUrl"].is_null());
-        assert_eq!(v["attachments"][0]["content"], m.card);
+        assert_eq!(Some(&v["attachments"][0]["content"]), m.card.as_ref());
 
         let mut big = m.clone();
-        big.card = json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"y".repeat(60_000)}]});
+        big.card = Some(
+            json!({"type":"AdaptiveCard","version":"1.4","body":[{"type":"TextBlock","text":"y".repeat(60_000)}]}),
+        );
         let body = workflows_body(&big, 28_000);
         assert!(body.truncated && body.bytes.len() <= 28_000);
         assert_eq!(

@@ -339,7 +339,7 @@ impl Sink for GraphSink {
     type Credentials = BearerToken;
 
     async fn deliver(&self, entry: &OutboxEntry, token: &BearerToken) -> Outcome {
-        let message = match TeamsMessage::from_outbox(entry) {
+        let message = match TeamsMessage::from_outbox(entry, self.format) {
             Ok(m) => m,
             Err(permanent) => return permanent,
         };
@@ -753,6 +753,33 @@ mod tests {
             matches!(o, Outcome::Permanent { status: None, .. }),
             "{o:?}"
         );
+        assert!(server.requests().is_empty());
+
+        // A payload rendered for the other format: permanent, nothing sent.
+        for (format, payload, missing) in [
+            (
+                MessageFormat::Html,
+                json!({"summary": "s", "card": {"type": "AdaptiveCard"}}),
+                "html",
+            ),
+            (
+                MessageFormat::Card,
+                json!({"summary": "s", "html": "<p>s</p>"}),
+                "card",
+            ),
+        ] {
+            let o = sink(&server, format).deliver(&entry(payload)).await;
+            match o {
+                Outcome::Permanent {
+                    status: None,
+                    reason,
+                } => assert!(
+                    reason.starts_with(&format!("outbox payload has no `{missing}`")),
+                    "{reason}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
         assert!(server.requests().is_empty());
     }
 

@@ -16,6 +16,7 @@ use url::Url;
 
 use super::chat_message::workflows_body;
 use super::endpoint::InvalidBaseUrl;
+use super::graph::MessageFormat;
 use super::graph_error::GraphError;
 use super::marker::Marker;
 use super::message::TeamsMessage;
@@ -140,7 +141,7 @@ impl Sink for WorkflowsSink {
     type Credentials = ();
 
     async fn deliver(&self, entry: &OutboxEntry, _credentials: &()) -> Outcome {
-        let message = match TeamsMessage::from_outbox(entry) {
+        let message = match TeamsMessage::from_outbox(entry, MessageFormat::Card) {
             Ok(m) => m,
             Err(permanent) => return permanent,
         };
