@@ -17,8 +17,8 @@ use ml_connector_actors::{DeliveryConfig, Health, Nudges, Router, Store};
 pub use inbound::InboundWiring;
 
 use crate::config::{Config, Destination, OnUnverifiable};
-use crate::secrets::SecretKey;
 use crate::seam::{BuildEnv, BuildError};
+use crate::secrets::SecretKey;
 
 /// Why the gateway could not be built from a configuration (names the entry, never a secret).
 #[derive(Debug, thiserror::Error)]

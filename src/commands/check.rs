@@ -12,8 +12,8 @@ use ml_connector_actors::boxed::ManagedSession;
 use ml_connector_actors::{clock, Health};
 
 use crate::config::Config;
-use crate::secrets::SecretKey;
 use crate::seam::{BuildEnv, CheckRow};
+use crate::secrets::SecretKey;
 
 type Row = CheckRow;
 

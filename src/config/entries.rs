@@ -70,7 +70,9 @@ fn take_string(table: &mut toml::Table, at: &str, key: &str) -> Result<Option<St
     match table.remove(key) {
         None => Ok(None),
         Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(Some(s)),
-        Some(toml::Value::String(_)) => Err(Problem::new(format!("{at}.{key}"), "must not be empty")),
+        Some(toml::Value::String(_)) => {
+            Err(Problem::new(format!("{at}.{key}"), "must not be empty"))
+        }
         Some(other) => Err(Problem::new(
             format!("{at}.{key}"),
             format!("expected a string, found {}", other.type_str()),
@@ -79,10 +81,7 @@ fn take_string(table: &mut toml::Table, at: &str, key: &str) -> Result<Option<St
 }
 
 /// Takes `name` and `kind` out of every table of `list`, checking that names are unique.
-fn heads(
-    list: &str,
-    tables: Vec<toml::Table>,
-) -> Result<Vec<(Head, toml::Table)>, Problem> {
+fn heads(list: &str, tables: Vec<toml::Table>) -> Result<Vec<(Head, toml::Table)>, Problem> {
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::with_capacity(tables.len());
     for (i, mut table) in tables.into_iter().enumerate() {
@@ -105,7 +104,11 @@ fn heads(
 fn unknown_kind(head: &Head, known: Vec<&'static str>) -> Problem {
     Problem::new(
         format!("{}.kind", head.at),
-        format!("unknown kind \"{}\" (known kinds: {})", head.kind, quoted(known)),
+        format!(
+            "unknown kind \"{}\" (known kinds: {})",
+            head.kind,
+            quoted(known)
+        ),
     )
 }
 

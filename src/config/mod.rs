@@ -34,8 +34,8 @@ pub use service::{
 };
 
 use crate::routes::{RouteSpec, RouteTable};
-use crate::secrets::SecretRef;
 use crate::seam::{Problem, Registry};
+use crate::secrets::SecretRef;
 use error::{line_of, locate};
 
 /// The whole configuration, checked: names are unique per list, kinds are known and their

@@ -53,7 +53,7 @@ fn check_references(
     };
     let polled = candidates
         .iter()
-        .any(|s| s.config.entities().iter().any(|e| *e == route.entity));
+        .any(|s| s.config.entities().contains(&route.entity));
     if polled {
         return Ok(());
     }

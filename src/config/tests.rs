@@ -82,7 +82,10 @@ destination = "chan"
         let mut table = &mut self.0;
         for part in parts {
             let (name, index) = match part.split_once('[') {
-                Some((n, i)) => (n, Some(i.trim_end_matches(']').parse::<usize>().expect("index"))),
+                Some((n, i)) => (
+                    n,
+                    Some(i.trim_end_matches(']').parse::<usize>().expect("index")),
+                ),
                 None => (part, None),
             };
             let entry = table.get_mut(name).expect("path exists");
@@ -125,15 +128,20 @@ fn expect_error(doc: &Doc, key: &str, message: &str) -> String {
     else {
         panic!("not an Invalid error: {err}");
     };
-    assert!(m.starts_with(message), "expected `{message}`\n     got `{m}`");
+    assert!(
+        m.starts_with(message),
+        "expected `{message}`\n     got `{m}`"
+    );
     let line_text = text.lines().nth(line - 1).unwrap_or_default();
     let leaf = key.rsplit('.').next().unwrap_or(key);
     let leaf = leaf.split('[').next().unwrap_or(leaf);
     assert!(
-        line_text.contains(leaf) || line_text.starts_with("[["),
+        line_text.contains(leaf) || line_text.starts_with('['),
         "line {line} `{line_text}` does not hold `{leaf}` ({err})"
     );
-    assert!(err.to_string().starts_with(&format!("t.toml:{line}: key {key}: ")));
+    assert!(err
+        .to_string()
+        .starts_with(&format!("t.toml:{line}: key {key}: ")));
     err.to_string()
 }
 
@@ -331,7 +339,10 @@ fn kind_tables_name_file_line_and_key() {
         "403 \"Message POST is allowed in application-only context only for import purposes\""
     ));
     expect_error(
-        &Doc::base().set("credentials[0].tls", "{ mode = \"pin\", sha256 = \"AB:CD:EF\" }"),
+        &Doc::base().set(
+            "credentials[0].tls",
+            "{ mode = \"pin\", sha256 = \"AB:CD:EF\" }",
+        ),
         "credentials[0].tls.sha256",
         "invalid SHA-256 pin: expected 64 hex digits (colons optional), found 6",
     );
@@ -341,7 +352,10 @@ fn kind_tables_name_file_line_and_key() {
         "mode = \"ca_file\" needs path",
     );
     expect_error(
-        &Doc::base().set("credentials[0].tls", "{ mode = \"system\", sha256 = \"x\" }"),
+        &Doc::base().set(
+            "credentials[0].tls",
+            "{ mode = \"system\", sha256 = \"x\" }",
+        ),
         "credentials[0].tls.sha256",
         "not used with mode = \"system\"",
     );
@@ -361,7 +375,10 @@ fn kind_tables_name_file_line_and_key() {
         "unknown entity \"Items\" (one of PurchaseOrders,",
     );
     expect_error(
-        &Doc::base().set("sources[0].webhook", "{ secret = { env = \"W\" }, algorithm = \"md5\" }"),
+        &Doc::base().set(
+            "sources[0].webhook",
+            "{ secret = { env = \"W\" }, algorithm = \"md5\" }",
+        ),
         "sources[0].webhook.algorithm",
         "unknown algorithm \"md5\"",
     );
@@ -398,15 +415,19 @@ fn routes_are_checked_and_compiled_with_their_keys() {
 
 #[test]
 fn syntax_errors_name_the_line() {
-    let err = Config::parse("[service]\n[[credentials\n", Path::new("bad.toml"), &REGISTRY)
-        .expect_err("syntax");
+    let err = Config::parse(
+        "[service]\n[[credentials\n",
+        Path::new("bad.toml"),
+        &REGISTRY,
+    )
+    .expect_err("syntax");
     assert!(err.to_string().starts_with("bad.toml:2: "), "{err}");
 }
 
 #[test]
 fn load_names_an_unreadable_file() {
-    let err = Config::load(Path::new("/nonexistent/ml-connector.toml"), &REGISTRY)
-        .expect_err("missing");
+    let err =
+        Config::load(Path::new("/nonexistent/ml-connector.toml"), &REGISTRY).expect_err("missing");
     assert!(
         err.to_string()
             .starts_with("/nonexistent/ml-connector.toml: cannot read"),

@@ -6,8 +6,8 @@
 //! - `GET /admin/audit?limit=N` → newest audit lines
 
 use actix_web::{web, HttpRequest, HttpResponse, Scope};
+use ml_connector_actors::blocking;
 use ml_connector_actors::store::StoreError;
-use ml_connector_actors::supervisor::blocking;
 use secrecy::ExposeSecret;
 use serde_json::json;
 

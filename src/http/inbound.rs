@@ -9,8 +9,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, Resource};
-use ml_connector_actors::inbound::{handle_inbound, InboundReply, InboundRequest};
 use ml_connector_actors::blocking;
+use ml_connector_actors::inbound::{handle_inbound, InboundReply, InboundRequest};
 
 use super::HttpState;
 
@@ -70,5 +70,14 @@ async fn receive(
             .collect(),
         body: body.to_vec(),
     };
-    reply(handle_inbound(endpoint.as_ref(), request, &state.store, &router, &state.nudges).await)
+    reply(
+        handle_inbound(
+            endpoint.as_ref(),
+            request,
+            &state.store,
+            &router,
+            &state.nudges,
+        )
+        .await,
+    )
 }

@@ -3,8 +3,8 @@
 
 mod admin;
 mod health;
-mod metrics;
 mod inbound;
+mod metrics;
 
 use std::sync::{Arc, RwLock};
 

@@ -6,7 +6,7 @@ use serde_json::Value as Json;
 
 /// The configured source name an event came from.
 pub(crate) fn source_of(event: &Event) -> &str {
-    &event.tenant
+    &event.source
 }
 
 /// An event of `source` (trial renders and tests); `event_key` is
@@ -20,7 +20,7 @@ pub(crate) fn make_event(
     fields: Json,
 ) -> Event {
     Event {
-        tenant: source.to_owned(),
+        source: source.to_owned(),
         entity: entity.to_owned(),
         key: key.to_owned(),
         kind,

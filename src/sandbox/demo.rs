@@ -28,8 +28,7 @@ impl SandboxEnv {
         if let Some(list) = doc.get_mut("credentials").and_then(|v| v.as_array_mut()) {
             for entry in list.iter_mut().filter_map(|v| v.as_table_mut()) {
                 let teams = self.teams.config();
-                let values: Vec<(&str, String)> = match entry.get("kind").and_then(|k| k.as_str())
-                {
+                let values: Vec<(&str, String)> = match entry.get("kind").and_then(|k| k.as_str()) {
                     Some("sap_b1") => vec![("base_url", self.sap_url.to_string())],
                     Some("entra") => vec![
                         ("login_base_url", self.teams_url.to_string()),
@@ -52,7 +51,12 @@ impl SandboxEnv {
     /// references are left to the environment).
     ///
     /// Errors: the store or the key failed.
-    pub fn seed_secrets(&self, config: &Config, store: &Store, key: &SecretKey) -> Result<(), String> {
+    pub fn seed_secrets(
+        &self,
+        config: &Config,
+        store: &Store,
+        key: &SecretKey,
+    ) -> Result<(), String> {
         for c in &config.credentials {
             for (field, reference) in c.config.secret_refs() {
                 let value = match (c.kind, field.as_str()) {
@@ -110,7 +114,9 @@ pub fn produce(sap: &SapSim, rate: f64, stop: &AtomicBool) -> usize {
                 p.document_type.to_lowercase(),
                 p.number.unwrap_or_default(),
                 p.partner.unwrap_or_default(),
-                p.total.map(|t| t.to_string()).unwrap_or_default()
+                p.total
+                    .map(|t| crate::routes::humanize::format_money(t.amount, t.currency.as_deref()))
+                    .unwrap_or_default()
             );
         }
         std::thread::sleep(period);

@@ -34,6 +34,9 @@ pub use url::{base_url, parse_base_url};
 use crate::routes::{PayloadShape, Presenter};
 use crate::secrets::SecretRef;
 
+/// The pollers of one source: one per entity, with its settings and its bound reader.
+pub type Pollers = Vec<(PollerConfig, Arc<dyn PollSource>)>;
+
 /// Secret references of one entry with their key inside the entry (`password`,
 /// `webhook.secret`), so `check` can name `credentials[0].password` when one does not resolve.
 pub type SecretRefs = Vec<(String, SecretRef)>;
@@ -56,8 +59,7 @@ pub trait CredentialConfig: Debug + Send + Sync {
     /// gateway starts its keepalive actor; `check` uses it once and logs out.
     ///
     /// Errors: a secret that does not resolve, a client that cannot be built (TLS trust).
-    fn session(&self, name: &str, env: &BuildEnv)
-        -> Result<Arc<dyn ManagedSession>, BuildError>;
+    fn session(&self, name: &str, env: &BuildEnv) -> Result<Arc<dyn ManagedSession>, BuildError>;
     /// `check` rows for this credential: log in with `session` and say how it went.
     fn check<'a>(
         &'a self,
@@ -93,10 +95,14 @@ pub trait SourceConfig: Debug + Send + Sync {
         name: &str,
         session: Option<&dyn ManagedSession>,
         env: &BuildEnv,
-    ) -> Result<Vec<(PollerConfig, Arc<dyn PollSource>)>, BuildError>;
+    ) -> Result<Pollers, BuildError>;
     /// Its inbound endpoint (push notifications, webhooks), mounted at
     /// `/inbound/{kind}/{name}`; `None` when it has none.
-    fn inbound(&self, _name: &str, _env: &BuildEnv) -> Result<Option<Arc<dyn Inbound>>, BuildError> {
+    fn inbound(
+        &self,
+        _name: &str,
+        _env: &BuildEnv,
+    ) -> Result<Option<Arc<dyn Inbound>>, BuildError> {
         Ok(None)
     }
     /// `check` rows: read one record of each entity with `session`.

@@ -11,8 +11,6 @@
 //! Errors name the secret or variable, never the value.
 
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,7 +23,9 @@ mod secret_ref;
 
 pub use secret_ref::{SecretRef, PLAIN_SECRET_REFUSED};
 
-use crate::private_file::{create_private_dir, ensure_private_file, write_private_file, PrivacyError};
+use crate::private_file::{
+    create_private_dir, ensure_private_file, write_private_file, PrivacyError,
+};
 
 /// File name of the key inside `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=secrets-key:...`).
 pub const CREDENTIAL_NAME: &str = "secrets-key";
@@ -360,6 +360,7 @@ pub fn set<S: SecretStore + ?Sized>(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt;
     use std::sync::Mutex;
 
     #[derive(Default)]

@@ -33,9 +33,8 @@ impl TrustSpec {
     /// Errors: `(key, message)` with `key` relative to the `tls` table (`path`, `sha256`): a key
     /// that the mode does not use, a missing `path`/`sha256`, or a pin that is not 64 hex digits.
     pub fn build(self) -> Result<Trust, (&'static str, String)> {
-        let unexpected = |key: &'static str, mode: &str| {
-            (key, format!("not used with mode = \"{mode}\""))
-        };
+        let unexpected =
+            |key: &'static str, mode: &str| (key, format!("not used with mode = \"{mode}\""));
         match self.mode {
             TrustMode::System => {
                 if self.path.is_some() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ml_connector_actors::boxed::{bind_source, BoxFuture, ManagedSession, PollSource};
+use ml_connector_actors::boxed::{bind_source, BoxFuture, ManagedSession};
 use ml_connector_actors::inbound::Inbound;
 use ml_connector_actors::{PollerConfig, SessionHandle};
 
@@ -13,8 +13,8 @@ use super::present::SapPresenter;
 use super::{service_root, SapAuthenticator, SapSettings, SapSource, SapSourceSettings, StartFrom};
 use crate::routes::Presenter;
 use crate::seam::{
-    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind, Problem,
-    SecretRefs, SourceConfig, SourceKind,
+    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind, Pollers,
+    Problem, SecretRefs, SourceConfig, SourceKind,
 };
 
 /// `[[credentials]] kind = "sap_b1"`.
@@ -65,7 +65,7 @@ impl CredentialConfig for SapCredentialConfig {
         &'a self,
         name: &'a str,
         session: &'a dyn ManagedSession,
-        env: &'a BuildEnv,
+        _env: &'a BuildEnv,
     ) -> BoxFuture<'a, Vec<CheckRow>> {
         Box::pin(async move {
             let system = format!("sap_b1:{name}");
@@ -146,7 +146,7 @@ impl SourceConfig for SapSourceConfig {
         name: &str,
         session: Option<&dyn ManagedSession>,
         env: &BuildEnv,
-    ) -> Result<Vec<(PollerConfig, Arc<dyn PollSource>)>, BuildError> {
+    ) -> Result<Pollers, BuildError> {
         let handle = typed_session::<SapAuthenticator>(session, &format!("source {name}"))?;
         Ok(self
             .sources(handle.authenticator(), env)

@@ -477,6 +477,7 @@ mod tests {
             next_attempt_ms: CREATED_MS,
             maybe_sent: false,
             last_error: None,
+            deferrals: 0,
         }
     }
 
@@ -517,7 +518,7 @@ mod tests {
         server.push(Scripted::json(201, created_message("1616990032035")));
         let s = sink(&server, MessageFormat::Html);
         let outcome = s
-            .deliver(&entry(teams_payload("<p>PO <b>1042</b></p>")))
+            .deliver(&entry(teams_payload("<p>PO <b>1042</b></p>")), &token())
             .await;
         assert_eq!(
             outcome,
@@ -733,7 +734,7 @@ mod tests {
 
     #[tokio::test]
     async fn server_errors_and_missing_ids_are_unknown() {
-        let (o, _) =
+        let o =
             outcome_for(Scripted::json(500, graph_error("InternalServerError", "x"))).await;
         assert!(matches!(o, Outcome::Unknown { .. }), "{o:?}");
         let o = outcome_for(Scripted::json(502, "")).await;
@@ -747,7 +748,7 @@ mod tests {
         let server = TestServer::start();
         let s = sink(&server, MessageFormat::Html);
         let o = s
-            .deliver(&entry(json!({"text": "not a TeamsMessage"})))
+            .deliver(&entry(json!({"text": "not a TeamsMessage"})), &token())
             .await;
         assert!(
             matches!(o, Outcome::Permanent { status: None, .. }),
@@ -768,7 +769,7 @@ mod tests {
                 "card",
             ),
         ] {
-            let o = sink(&server, format).deliver(&entry(payload)).await;
+            let o = sink(&server, format).deliver(&entry(payload), &token()).await;
             match o {
                 Outcome::Permanent {
                     status: None,

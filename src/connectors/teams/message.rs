@@ -4,7 +4,7 @@ use ml_connector_actors::store::OutboxEntry;
 use ml_connector_actors::Outcome;
 use serde::{Deserialize, Serialize};
 
-use super::graph::MessageFormat;
+use super::chat_message::MessageFormat;
 
 /// Outbox payload of every Teams destination: the routes' chat payload
 /// ([`ChatMessage`](crate::routes::ChatMessage)).

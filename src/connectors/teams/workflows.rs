@@ -16,7 +16,7 @@ use url::Url;
 
 use super::chat_message::workflows_body;
 use super::endpoint::InvalidBaseUrl;
-use super::graph::MessageFormat;
+use super::chat_message::MessageFormat;
 use super::graph_error::GraphError;
 use super::marker::Marker;
 use super::message::TeamsMessage;
@@ -211,6 +211,7 @@ mod tests {
             next_attempt_ms: 0,
             maybe_sent: false,
             last_error: None,
+            deferrals: 0,
         }
     }
 
