@@ -16,7 +16,7 @@ use crate::sandbox::{self, SandboxError};
 /// invalid sandbox file (`FILE:LINE: key K: message` on stderr), 1 when a simulator cannot
 /// be served (port taken) or the signal handlers cannot be installed.
 pub fn run(file: Option<&Path>, seconds: Option<u64>) -> ExitCode {
-    let simulators = match sandbox::start_registered(file) {
+    let simulators = match sandbox::start_registered(crate::connectors::SIMULATORS, file) {
         Ok(simulators) => simulators,
         Err(e) => {
             eprintln!("error: {e}");

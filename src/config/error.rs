@@ -142,12 +142,12 @@ mod tests {
 [service]
 log_level = \"info\"
 
-[[tenants]]
+[[sources]]
 name = \"a\"
 
-[[tenants]]
+[[sources]]
 name = \"b\"
-[tenants.sap]
+[sources.server]
 base_url = \"x\"
 tls = { mode = \"pin\", sha256 = \"zz\" }
 ";
@@ -155,11 +155,11 @@ tls = { mode = \"pin\", sha256 = \"zz\" }
     #[test]
     fn splits_key_paths() {
         assert_eq!(
-            segments("tenants[0].sap.base_url"),
+            segments("sources[0].server.base_url"),
             vec![
-                Segment::Key("tenants"),
+                Segment::Key("sources"),
                 Segment::Index(0),
-                Segment::Key("sap"),
+                Segment::Key("server"),
                 Segment::Key("base_url")
             ]
         );
@@ -173,13 +173,13 @@ tls = { mode = \"pin\", sha256 = \"zz\" }
     fn locates_keys_in_arrays_of_tables() {
         let line = |p: &str| line_of(DOC, locate(DOC, p));
         assert_eq!(line("service.log_level"), 2);
-        assert_eq!(line("tenants[0].name"), 5);
-        assert_eq!(line("tenants[1].name"), 8);
-        assert_eq!(line("tenants[1].sap.base_url"), 10);
-        assert_eq!(line("tenants[1].sap.tls.sha256"), 11);
+        assert_eq!(line("sources[0].name"), 5);
+        assert_eq!(line("sources[1].name"), 8);
+        assert_eq!(line("sources[1].server.base_url"), 10);
+        assert_eq!(line("sources[1].server.tls.sha256"), 11);
         // Missing key: falls back to the closest enclosing part.
-        assert_eq!(line("tenants[1].sap.password"), 9);
-        assert_eq!(line("tenants[0]"), 4);
+        assert_eq!(line("sources[1].server.password"), 9);
+        assert_eq!(line("sources[0]"), 4);
     }
 
     #[test]
@@ -187,12 +187,12 @@ tls = { mode = \"pin\", sha256 = \"zz\" }
         let err = ConfigError::Invalid {
             path: PathBuf::from("config/bad.toml"),
             line: 14,
-            key: "tenants[0].sap.base_url".into(),
+            key: "sources[0].server.base_url".into(),
             message: "invalid URL: relative URL without a base".into(),
         };
         assert_eq!(
             err.to_string(),
-            "config/bad.toml:14: key tenants[0].sap.base_url: invalid URL: relative URL without a base"
+            "config/bad.toml:14: key sources[0].server.base_url: invalid URL: relative URL without a base"
         );
     }
 }

@@ -9,9 +9,8 @@ use ml_connector_actors::Store;
 
 use super::env::SandboxEnv;
 use super::sap_b1::SapSim;
-use crate::config::Config;
-use crate::connectors::sap_b1::present::SapPresenter;
-use crate::routes::Presenter;
+use crate::routes::humanize::format_money;
+use crate::seam::SecretRefs;
 use crate::secrets::{SecretKey, SecretRef};
 
 /// Environment variable `config/demo.toml` reads the Workflows URL from.
@@ -47,19 +46,19 @@ impl SandboxEnv {
     }
 
     /// Stores the simulators' password, client secret and refresh token under the names the
-    /// configuration's credentials refer to (`{ secret = "NAME" }` only; `{ env = ... }`
-    /// references are left to the environment).
+    /// credentials refer to — `credentials` yields each credential's kind and secret references
+    /// (`{ secret = "NAME" }` only; `{ env = ... }` references are left to the environment).
     ///
     /// Errors: the store or the key failed.
-    pub fn seed_secrets(
+    pub fn seed_secrets<'a>(
         &self,
-        config: &Config,
+        credentials: impl IntoIterator<Item = (&'a str, SecretRefs)>,
         store: &Store,
         key: &SecretKey,
     ) -> Result<(), String> {
-        for c in &config.credentials {
-            for (field, reference) in c.config.secret_refs() {
-                let value = match (c.kind, field.as_str()) {
+        for (kind, refs) in credentials {
+            for (field, reference) in refs {
+                let value = match (kind, field.as_str()) {
                     ("sap_b1", "password") => self.sap.config().password.clone(),
                     ("entra", "client_secret") => self.teams.config().client_secret,
                     ("entra", "refresh_token") => self.teams.current_refresh_token(),
@@ -79,7 +78,6 @@ impl SandboxEnv {
 /// order (a `status_changed` event). Prints one line per change; returns how many it made.
 pub fn produce(sap: &SapSim, rate: f64, stop: &AtomicBool) -> usize {
     let period = Duration::from_secs_f64(1.0 / rate.max(0.05));
-    let presenter = SapPresenter;
     let mut n: u64 = 0;
     let mut orders: Vec<i64> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
@@ -108,18 +106,35 @@ pub fn produce(sap: &SapSim, rate: f64, stop: &AtomicBool) -> usize {
                 orders.push(entry);
             }
             let stored = sap.document(entity, entry).unwrap_or(doc);
-            let p = presenter.present(entity, &stored);
+            let field = |name: &str| match stored.get(name) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => String::new(),
+            };
+            let total = stored
+                .get("DocTotal")
+                .and_then(serde_json::Value::as_f64)
+                .map(|t| format_money(t, Some(field("DocCurrency").as_str())))
+                .unwrap_or_default();
             println!(
-                "  SAP    ▸ new {} {} · {} · {}",
-                p.document_type.to_lowercase(),
-                p.number.unwrap_or_default(),
-                p.partner.unwrap_or_default(),
-                p.total
-                    .map(|t| crate::routes::humanize::format_money(t.amount, t.currency.as_deref()))
-                    .unwrap_or_default()
+                "  SAP    ▸ new {} {} · {} ({}) · {total}",
+                label(entity),
+                field("DocNum"),
+                field("CardName"),
+                field("CardCode"),
             );
         }
         std::thread::sleep(period);
     }
     n as usize
+}
+
+/// How the demo names the entities it creates.
+fn label(entity: &str) -> &'static str {
+    match entity {
+        "PurchaseOrders" => "purchase order",
+        "PurchaseInvoices" => "purchase invoice",
+        "VendorPayments" => "outgoing payment",
+        _ => "document",
+    }
 }

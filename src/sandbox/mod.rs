@@ -2,10 +2,12 @@
 //! They power the test suite, `ml-connector demo`, `ml-connector bench` and
 //! `ml-connector sandbox`.
 //!
-//! One folder per simulated system, named like its connector kind (`sap_b1/`, `teams/`). Each
-//! folder exports a [`SandboxKind`] called `SANDBOX`; [`ALL`] lists them. Adding a simulated
-//! system means: its folder, plus one line in [`ALL`]. `ml-connector sandbox` then serves it,
-//! reads its `[<kind>]` table of the sandbox file and prints its [`Simulator::describe`] block.
+//! One folder per simulated system, named like its connector (`sap_b1/`, `teams/`). Each
+//! folder exports a [`SandboxKind`] called `SANDBOX`; the connector registry
+//! (`crate::connectors::SIMULATORS`, built by the same `registry!` line as the connectors) lists
+//! them, so adding a system means its two folders plus that one line. `ml-connector sandbox`
+//! then serves it, reads its `[<kind>]` table of the sandbox file and prints its
+//! [`Simulator::describe`] block. Nothing here imports the connectors.
 
 pub mod demo;
 pub mod env;
@@ -56,9 +58,6 @@ pub struct SandboxKind {
     pub start: fn(&SandboxSettings<'_>) -> Result<Box<dyn Simulator>, SandboxError>,
 }
 
-/// Every simulated system, in start and print order.
-pub const ALL: &[&SandboxKind] = &[&sap_b1::SANDBOX, &teams::SANDBOX];
-
 /// Start every kind of `kinds` with its table of `file`, in order. On an error the simulators
 /// already started are stopped (dropped) and the error is returned.
 pub fn start_all(
@@ -71,19 +70,23 @@ pub fn start_all(
         .collect()
 }
 
-/// Read and check the sandbox file at `path` (`None`: defaults), then [`start_all`] of [`ALL`].
+/// Read and check the sandbox file at `path` (`None`: defaults), then [`start_all`] of
+/// `kinds` (the registry's `crate::connectors::SIMULATORS`).
 ///
 /// Errors: [`SandboxError::Read`] when the file cannot be read, else as [`SandboxFile::parse`]
 /// and [`start_all`].
-pub fn start_registered(path: Option<&Path>) -> Result<Vec<Box<dyn Simulator>>, SandboxError> {
+pub fn start_registered(
+    kinds: &[&SandboxKind],
+    path: Option<&Path>,
+) -> Result<Vec<Box<dyn Simulator>>, SandboxError> {
     match path {
-        None => start_all(ALL, &SandboxFile::empty()),
+        None => start_all(kinds, &SandboxFile::empty()),
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| SandboxError::Read {
                 path: path.to_path_buf(),
                 source,
             })?;
-            start_all(ALL, &SandboxFile::parse(&text, path, ALL)?)
+            start_all(kinds, &SandboxFile::parse(&text, path, kinds)?)
         }
     }
 }

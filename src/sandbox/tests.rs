@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::teams::TeamsSandboxConfig;
 use super::*;
+use crate::connectors::SIMULATORS as ALL;
 
 /// A sandbox file in a fresh temporary directory: `(dir guard, path)`.
 fn sandbox_file(text: &str) -> (tempfile::TempDir, PathBuf) {
@@ -41,7 +42,7 @@ fn parse_printed(text: &str) -> HashMap<String, HashMap<String, String>> {
 
 fn start_error(text: &str) -> (PathBuf, String) {
     let (_dir, path) = sandbox_file(text);
-    let message = match start_registered(Some(&path)) {
+    let message = match start_registered(ALL, Some(&path)) {
         Ok(_) => panic!("{text:?} was accepted"),
         Err(e) => e.to_string(),
     };
@@ -61,7 +62,7 @@ async fn printed_urls_and_credentials_work() {
         "[sap_b1]\nport = 0\npassword = \"pw-1\"\nsession_timeout_seconds = 600\nseed_documents = 3\n\n\
          [teams]\nclient_secret = \"s-1\"\ntoken_lifetime_seconds = 60\n",
     );
-    let simulators = start_registered(Some(&path)).expect("start");
+    let simulators = start_registered(ALL, Some(&path)).expect("start");
     let kinds: Vec<&str> = simulators.iter().map(|s| s.kind()).collect();
     assert_eq!(kinds, ["sap_b1", "teams"]);
     let printed = parse_printed(&render(&simulators));
@@ -142,7 +143,7 @@ async fn printed_urls_and_credentials_work() {
 
 #[test]
 fn without_a_file_every_kind_runs_on_defaults() {
-    let simulators = start_registered(None).expect("start");
+    let simulators = start_registered(ALL, None).expect("start");
     let printed = parse_printed(&render(&simulators));
     assert_eq!(printed["sap_b1"]["company_db"], "SBODEMOUS");
     assert_eq!(printed["sap_b1"]["session_timeout_seconds"], "1800");
@@ -202,7 +203,7 @@ fn syntax_error_names_the_line() {
 
 #[test]
 fn missing_file_is_a_read_error() {
-    let err = start_registered(Some(Path::new("/nonexistent/sandbox.toml")))
+    let err = start_registered(ALL, Some(Path::new("/nonexistent/sandbox.toml")))
         .err()
         .expect("refused");
     assert!(matches!(err, SandboxError::Read { .. }), "{err}");

@@ -1,9 +1,9 @@
 //! The list of connectors and lookups by kind.
 
 use super::{CredentialKind, DestinationKind, SourceKind};
-use crate::sandbox::SandboxKind;
 
-/// One external system's folder: the kinds it adds and its simulator.
+/// One external system's folder: the kinds it adds. (Its simulator, `src/sandbox/<name>/`,
+/// is listed by the same `registry!` line in `crate::connectors`.)
 pub struct Connector {
     /// Folder name (`sap_b1`, `teams`).
     pub name: &'static str,
@@ -13,8 +13,6 @@ pub struct Connector {
     pub sources: &'static [&'static dyn SourceKind],
     /// `[[destinations]]` kinds.
     pub destinations: &'static [&'static dyn DestinationKind],
-    /// Its simulator in `src/sandbox/<name>/`.
-    pub sandbox: &'static SandboxKind,
 }
 
 /// Every connector the binary knows (`crate::connectors::REGISTRY`).

@@ -35,13 +35,12 @@ pub use webhook::{
 
 use crate::seam::Connector;
 
-/// The `sap_b1` connector: credential and source kinds, simulator.
+/// The `sap_b1` connector: credential and source kinds.
 pub const CONNECTOR: Connector = Connector {
     name: "sap_b1",
     credentials: &[&kind::SapCredentialKind],
     sources: &[&kind::SapSourceKind],
     destinations: &[],
-    sandbox: &crate::sandbox::sap_b1::SANDBOX,
 };
 
 /// The service root with a trailing slash (`https://h:50000/b1s/v2` → `.../b1s/v2/`), so that

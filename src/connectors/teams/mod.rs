@@ -40,8 +40,7 @@ pub use workflows::{WorkflowsSink, WorkflowsSinkOptions};
 
 use crate::seam::Connector;
 
-/// The `teams` connector: the `entra` credential, the Graph and Workflows destinations and the
-/// simulator of Entra ID, Graph and Workflows.
+/// The `teams` connector: the `entra` credential and the Graph and Workflows destinations.
 pub const CONNECTOR: Connector = Connector {
     name: "teams",
     credentials: &[&kind::EntraCredentialKind],
@@ -51,5 +50,4 @@ pub const CONNECTOR: Connector = Connector {
         &kind::TeamsChatKind,
         &kind::TeamsWorkflowsKind,
     ],
-    sandbox: &crate::sandbox::teams::SANDBOX,
 };
