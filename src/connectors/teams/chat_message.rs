@@ -4,22 +4,12 @@
 //! "Create a message with an Adaptive Card" and "Create a message with HTML"); Workflows:
 //! "Create incoming webhooks with Workflows for Microsoft Teams".
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::marker::Marker;
-use super::message::TeamsMessage;
+use super::message::{MessageFormat, TeamsMessage};
 use super::truncate::{fitting_summary_card, truncate_html, TRUNCATION_NOTE_HTML};
 
-/// Which form of [`TeamsMessage`] to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageFormat {
-    /// `TeamsMessage::html` as an HTML chatMessage body.
-    Html,
-    /// `TeamsMessage::card` as an Adaptive Card attachment.
-    Card,
-}
 
 /// Attachment content type of an Adaptive Card.
 pub const ADAPTIVE_CARD_CONTENT_TYPE: &str = "application/vnd.microsoft.card.adaptive";

@@ -13,7 +13,7 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::chat_message::MessageFormat;
+use super::message::MessageFormat;
 use super::token::{ENTRA_LOGIN_BASE, GRAPH_APP_SCOPE, GRAPH_DELEGATED_SEND_SCOPE};
 use super::GRAPH_BASE;
 use crate::secrets::SecretRef;

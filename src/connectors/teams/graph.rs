@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::chat_message::{graph_body, MessageFormat};
+use super::chat_message::graph_body;
+use super::message::MessageFormat;
 use super::endpoint::{endpoint, same_origin, InvalidBaseUrl};
 use super::graph_error::GraphError;
 use super::marker::Marker;

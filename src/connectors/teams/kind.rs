@@ -7,7 +7,7 @@ use ml_connector_actors::boxed::{bind_sink, unauthenticated_sink, BoxFuture, Del
 use ml_connector_actors::{Authenticator, SessionHandle};
 use secrecy::SecretString;
 
-use super::chat_message::MessageFormat;
+use super::message::MessageFormat;
 use super::config::{
     self, EntraCredentialConfig, GraphDestinationConfig, GraphPlace, WorkflowsDestinationConfig,
     DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_SECOND,

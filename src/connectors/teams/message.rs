@@ -4,7 +4,16 @@ use ml_connector_actors::store::OutboxEntry;
 use ml_connector_actors::Outcome;
 use serde::{Deserialize, Serialize};
 
-use super::chat_message::MessageFormat;
+/// Which form of [`TeamsMessage`] to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageFormat {
+    /// `TeamsMessage::html` as an HTML chatMessage body.
+    Html,
+    /// `TeamsMessage::card` as an Adaptive Card attachment.
+    Card,
+}
+
 
 /// Outbox payload of every Teams destination: the routes' chat payload
 /// ([`ChatMessage`](crate::routes::ChatMessage)).

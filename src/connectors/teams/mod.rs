@@ -28,7 +28,7 @@ pub mod workflows;
 mod test_server;
 
 pub use endpoint::InvalidBaseUrl;
-pub use chat_message::MessageFormat;
+pub use message::MessageFormat;
 pub use graph::{GraphSink, GraphSinkOptions, GraphTarget, GRAPH_BASE};
 pub use marker::Marker;
 pub use message::TeamsMessage;

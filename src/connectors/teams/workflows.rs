@@ -16,7 +16,7 @@ use url::Url;
 
 use super::chat_message::workflows_body;
 use super::endpoint::InvalidBaseUrl;
-use super::chat_message::MessageFormat;
+use super::message::MessageFormat;
 use super::graph_error::GraphError;
 use super::marker::Marker;
 use super::message::TeamsMessage;
