@@ -1,6 +1,8 @@
 //! What builders get from the gateway: the store, the secrets key, the clock, the readiness
 //! board and the shared cloud HTTP client.
 
+use std::sync::Arc;
+
 use ml_connector_actors::boxed::ManagedSession;
 use ml_connector_actors::clock::SharedClock;
 use ml_connector_actors::{Authenticator, Health, SessionHandle, Store};
@@ -29,6 +31,17 @@ pub struct BuildEnv {
 }
 
 impl BuildEnv {
+    /// The shared session of credential `name`: `auth` behind a single-flight
+    /// [`SessionHandle`] on this environment's clock and readiness board.
+    pub fn session<A: Authenticator>(&self, auth: A, name: &str) -> Arc<dyn ManagedSession> {
+        Arc::new(SessionHandle::new(
+            auth,
+            name,
+            self.clock.clone(),
+            self.health.clone(),
+        ))
+    }
+
     /// The value behind a secret reference.
     ///
     /// Errors: [`BuildError`] naming the reference when the stored secret or the environment

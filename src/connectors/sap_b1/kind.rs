@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ml_connector_actors::boxed::{bind_source, BoxFuture, ManagedSession};
 use ml_connector_actors::inbound::Inbound;
-use ml_connector_actors::{PollerConfig, SessionHandle};
+use ml_connector_actors::PollerConfig;
 
 use super::config::{self, SapCredentialConfig, SapSourceConfig, StartFromSpec, ENTITIES};
 use super::inbound::SapWebhook;
@@ -53,12 +53,7 @@ impl CredentialConfig for SapCredentialConfig {
             password_fix: self.password.how_to_update(),
         };
         let auth = SapAuthenticator::new(client, settings);
-        Ok(Arc::new(SessionHandle::new(
-            auth,
-            name,
-            env.clock.clone(),
-            env.health.clone(),
-        )))
+        Ok(env.session(auth, name))
     }
 
     fn check<'a>(

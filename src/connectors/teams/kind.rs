@@ -91,12 +91,7 @@ impl CredentialConfig for EntraCredentialConfig {
                 )
                 .map_err(invalid)?
                 .with_graph_base(self.graph_base_url.clone());
-                Ok(Arc::new(SessionHandle::new(
-                    auth,
-                    name,
-                    env.clock.clone(),
-                    env.health.clone(),
-                )))
+                Ok(env.session(auth, name))
             }
             None => {
                 let auth = EntraAppToken::new(
@@ -104,12 +99,7 @@ impl CredentialConfig for EntraCredentialConfig {
                     self.settings(client_secret, &self.scope_app),
                 )
                 .map_err(invalid)?;
-                Ok(Arc::new(SessionHandle::new(
-                    auth,
-                    name,
-                    env.clock.clone(),
-                    env.health.clone(),
-                )))
+                Ok(env.session(auth, name))
             }
         }
     }
