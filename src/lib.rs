@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+#[macro_use]
 pub mod connectors;
 pub mod http;
 mod private_file;

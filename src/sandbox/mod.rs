@@ -4,17 +4,25 @@
 //!
 //! One folder per simulated system, named like its connector (`sap_b1/`, `teams/`). Each
 //! folder exports a [`SandboxKind`] called `SANDBOX`; the connector registry
-//! (`crate::connectors::SIMULATORS`, built by the same `registry!` line as the connectors) lists
-//! them, so adding a system means its two folders plus that one line. `ml-connector sandbox`
+//! (`crate::connectors::SIMULATORS`, built from the same `connector_names!` line as the
+//! connectors, which also declares these folders) lists them, so adding a system means its two
+//! folders plus that one line. `ml-connector sandbox`
 //! then serves it, reads its `[<kind>]` table of the sandbox file and prints its
 //! [`Simulator::describe`] block. Nothing here imports the connectors.
 
 pub mod demo;
 pub mod env;
-pub mod sap_b1;
 pub mod server;
 pub mod settings;
-pub mod teams;
+
+/// One folder per connector, from the registry line in `crate::connectors`.
+macro_rules! simulator_folders {
+    ($($name:ident),* $(,)?) => {
+        $(pub mod $name;)*
+    };
+}
+
+connector_names!(simulator_folders);
 
 use std::fmt::Write as _;
 use std::path::Path;
