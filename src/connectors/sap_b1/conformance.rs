@@ -20,8 +20,6 @@ use crate::connectors::kit::conformance::{
 use crate::connectors::sap_b1::inbound::SapWebhook;
 use crate::sandbox::sap_b1::{SapFault, SapSandboxConfig, SapSim};
 
-/// Entity the source contract reads (update-stamp polling).
-const ENTITY: &str = "PurchaseOrders";
 /// Request timeout of every client here.
 const TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -29,14 +27,23 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 struct SapFixture {
     sim: SapSim,
     served: Served,
+    /// Entity the source contract reads.
+    entity: &'static str,
+    /// The page fault the source contract gets.
+    malformed: fn(String) -> SapFault,
 }
 
 impl SapFixture {
-    fn start() -> SapFixture {
+    fn start(entity: &'static str, malformed: fn(String) -> SapFault) -> SapFixture {
         let sim = SapSim::new(SapSandboxConfig::default());
         let mounted = sim.clone();
         let served = serve(move |cfg| mounted.configure(cfg));
-        SapFixture { sim, served }
+        SapFixture {
+            sim,
+            served,
+            entity,
+            malformed,
+        }
     }
 
     fn base_url(&self) -> Url {
@@ -114,17 +121,17 @@ impl SourceFixture for SapFixture {
     }
 
     fn source(&self) -> SapSource {
-        let mut settings = SapSourceSettings::new(self.base_url(), ENTITY);
+        let mut settings = SapSourceSettings::new(self.base_url(), self.entity);
         settings.page_size = 2;
         SapSource::new(client(TIMEOUT), settings, manual_clock())
     }
 
     fn seed(&self, n: usize) -> Vec<String> {
-        let first = self.sim.count(ENTITY) as u64;
+        let first = self.sim.count(self.entity) as u64;
         (first..first + n as u64)
             .map(|seed| {
-                let doc = self.sim.generate(ENTITY, seed);
-                self.sim.insert(ENTITY, doc).to_string()
+                let doc = self.sim.generate(self.entity, seed);
+                self.sim.insert(self.entity, doc).to_string()
             })
             .collect()
     }
@@ -138,20 +145,33 @@ impl SourceFixture for SapFixture {
     }
 
     fn malform_next_page(&self) {
-        self.sim.inject(SapFault::TruncatedPage {
-            entity: ENTITY.into(),
-        });
+        self.sim.inject((self.malformed)(self.entity.to_string()));
     }
+}
+
+fn truncated(entity: String) -> SapFault {
+    SapFault::TruncatedPage { entity }
+}
+
+fn not_json(entity: String) -> SapFault {
+    SapFault::MalformedJson { entity }
 }
 
 #[tokio::test]
 async fn sap_authenticator_passes_the_contract() {
-    check_authenticator(&SapFixture::start()).await;
+    check_authenticator(&SapFixture::start("PurchaseOrders", truncated)).await;
 }
 
+/// Documents: positions by `UpdateDate`/`UpdateTime`/`DocEntry`.
 #[tokio::test]
-async fn sap_source_passes_the_contract() {
-    check_source(&SapFixture::start()).await;
+async fn sap_document_source_passes_the_contract() {
+    check_source(&SapFixture::start("PurchaseOrders", truncated)).await;
+}
+
+/// Payments: positions by `DocEntry`.
+#[tokio::test]
+async fn sap_payment_source_passes_the_contract() {
+    check_source(&SapFixture::start("IncomingPayments", not_json)).await;
 }
 
 /// The webhook endpoint of a source, with deliveries signed as the Service Layer signs them

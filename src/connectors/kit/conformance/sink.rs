@@ -8,6 +8,8 @@ use std::time::Duration;
 use ml_connector_actors::store::OutboxEntry;
 use ml_connector_actors::{Lookup, Outcome, Sink};
 
+use super::support::assert_no_secret;
+
 /// Whether a destination can be asked for an earlier attempt's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookups {
@@ -24,7 +26,7 @@ pub type SinkCredentials<F> = <<F as SinkFixture>::Sink as Sink>::Credentials;
 /// What a destination kind's simulator must offer to [`check_sink`].
 pub trait SinkFixture {
     /// The sink under test.
-    type Sink: Sink;
+    type Sink: Sink + std::fmt::Debug;
 
     /// The sink, pointed at the simulator, whose requests time out well before
     /// [`SinkFixture::hang_after_store_next`]'s delay ends (e.g. 500 ms against 3 s).
@@ -63,6 +65,10 @@ pub trait SinkFixture {
 
     /// Whether `find_existing` can search this destination.
     fn lookups(&self) -> Lookups;
+
+    /// Secrets that must never show in the `Debug` of the sink or of an outcome (tokens,
+    /// a webhook URL's signature).
+    fn secrets(&self) -> Vec<String>;
 }
 
 /// Run the sink contract against `fixture` (typed [`Sink`] calls with the fixture's
@@ -77,14 +83,17 @@ pub trait SinkFixture {
 ///    [`Lookup::NotFound`] (again `Unsupported` for send-only);
 /// 4. a payload not in the destination's shape → [`Outcome::Permanent`] with no request
 ///    sent;
-/// 5. credentials the destination refuses (401) → [`Outcome::SessionGone`], nothing stored.
+/// 5. credentials the destination refuses (401) → [`Outcome::SessionGone`], nothing stored;
+/// 6. neither the sink's `Debug` nor any outcome shows a secret.
 pub async fn check_sink<F: SinkFixture>(fixture: &F) {
     let sink = fixture.sink();
     let credentials = fixture.credentials().await;
+    let mut answers: Vec<String> = Vec::new();
 
     // 1. Delivered with the stored id.
     let (requests, stored) = (fixture.requests(), fixture.stored().len());
     let outcome = sink.deliver(&fixture.entry(1), &credentials).await;
+    answers.push(format!("{outcome:?}"));
     let Outcome::Delivered { remote_id } = &outcome else {
         panic!("a valid entry must be Delivered, got {outcome:?}");
     };
@@ -100,6 +109,7 @@ pub async fn check_sink<F: SinkFixture>(fixture: &F) {
     let wait = fixture.throttle_next();
     let stored = fixture.stored().len();
     let outcome = sink.deliver(&fixture.entry(2), &credentials).await;
+    answers.push(format!("{outcome:?}"));
     assert!(
         matches!(&outcome, Outcome::Retry { after: Some(after), throttled: true, .. } if *after == wait),
         "429 with Retry-After {}s must be Retry {{ after: {wait:?}, throttled: true }}, got {outcome:?}",
@@ -115,6 +125,7 @@ pub async fn check_sink<F: SinkFixture>(fixture: &F) {
     fixture.hang_after_store_next();
     let hung = fixture.entry(3);
     let outcome = sink.deliver(&hung, &credentials).await;
+    answers.push(format!("{outcome:?}"));
     assert!(
         matches!(outcome, Outcome::Unknown { .. }),
         "a send that timed out after it was stored must be Unknown, got {outcome:?}"
@@ -123,6 +134,7 @@ pub async fn check_sink<F: SinkFixture>(fixture: &F) {
     assert_eq!(after.len(), stored + 1, "the hung send was stored");
     let lookup = sink.find_existing(&hung, &credentials).await;
     let never_sent = sink.find_existing(&fixture.entry(4), &credentials).await;
+    answers.push(format!("{lookup:?} {never_sent:?}"));
     match fixture.lookups() {
         Lookups::Supported => {
             let id = after
@@ -142,6 +154,7 @@ pub async fn check_sink<F: SinkFixture>(fixture: &F) {
     // 4. Bad payload: permanent, no request.
     let requests = fixture.requests();
     let outcome = sink.deliver(&fixture.bad_entry(), &credentials).await;
+    answers.push(format!("{outcome:?}"));
     assert!(
         matches!(outcome, Outcome::Permanent { .. }),
         "a payload not in the destination's shape must be Permanent, got {outcome:?}"
@@ -152,6 +165,7 @@ pub async fn check_sink<F: SinkFixture>(fixture: &F) {
     if let Some(refused) = fixture.refused_credentials() {
         let (requests, stored) = (fixture.requests(), fixture.stored().len());
         let outcome = sink.deliver(&fixture.entry(5), &refused).await;
+        answers.push(format!("{outcome:?}"));
         assert!(
             matches!(outcome, Outcome::SessionGone { .. }),
             "a 401 must be SessionGone, got {outcome:?}"
@@ -162,5 +176,11 @@ pub async fn check_sink<F: SinkFixture>(fixture: &F) {
             stored,
             "a refused send stores nothing"
         );
+    }
+
+    let secrets = fixture.secrets();
+    assert_no_secret("Debug of the sink", &format!("{sink:?}"), &secrets);
+    for (i, answer) in answers.iter().enumerate() {
+        assert_no_secret(&format!("answer #{i}"), answer, &secrets);
     }
 }
