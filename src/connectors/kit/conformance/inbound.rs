@@ -47,7 +47,7 @@ pub async fn check_inbound<F: InboundFixture>(fixture: &F) {
         &secrets,
     );
 
-    let temp = TempStore::new();
+    let temp = TempStore::open();
     let store = &temp.store;
     let router: Arc<dyn Router> = Arc::new(RecordingRouter::default());
     let nudges = Nudges::default();

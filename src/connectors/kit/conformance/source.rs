@@ -93,7 +93,7 @@ pub async fn check_source<F: SourceFixture>(fixture: &F) {
     }
 
     // 2. One cycle on a store.
-    let temp = TempStore::new();
+    let temp = TempStore::open();
     let router = Arc::new(RecordingRouter::default());
     let ctx = PollContext {
         config: PollerConfig {

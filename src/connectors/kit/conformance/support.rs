@@ -133,7 +133,7 @@ pub struct TempStore {
 
 impl TempStore {
     /// Open a fresh store on the [`manual_clock`].
-    pub fn new() -> TempStore {
+    pub fn open() -> TempStore {
         let dir = tempfile::tempdir().expect("temp dir");
         let store =
             Store::open(&dir.path().join("conformance.redb"), manual_clock()).expect("open store");
