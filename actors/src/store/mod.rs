@@ -13,6 +13,7 @@
 mod changes;
 mod delivery;
 mod inbound;
+mod inspect;
 mod maintenance;
 mod outbox;
 mod page;
@@ -26,6 +27,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransacti
 
 pub use delivery::{DueScan, Resolution};
 pub use inbound::{InboundCommit, InboundSummary};
+pub use inspect::TableRows;
 pub use maintenance::OutboxStats;
 pub use page::{PageInput, PageSummary};
 pub use types::{AuditLine, DeadLetter, LedgerEntry, LedgerState, OutboxEntry, Snapshot};

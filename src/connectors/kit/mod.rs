@@ -1,5 +1,7 @@
 //! What every connector shares: outbound HTTP answer classification ([`outbound`]) and the
 //! conformance suite every credential, source, sink and inbound endpoint passes against its
-//! simulator.
+//! simulator (`conformance`, test builds only).
 
+#[cfg(test)]
+pub mod conformance;
 pub mod outbound;

@@ -24,6 +24,8 @@ pub mod webhook;
 pub mod wire;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod test_server;
 
 pub use auth::{SapAuthenticator, SapSession, SapSettings};

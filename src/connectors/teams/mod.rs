@@ -25,6 +25,8 @@ pub mod vault;
 pub mod workflows;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod test_server;
 
 pub use endpoint::InvalidBaseUrl;

@@ -88,6 +88,9 @@ pub(crate) fn token(sim: &TeamsSim, tenant: &str, body: &[u8]) -> HttpResponse {
     let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
     let mut state = sim.lock();
     let now_ms = state.now_ms();
+    if let Some(response) = injected_status(&mut state, now_ms) {
+        return response;
+    }
     match decide(&mut state, tenant, &form) {
         Ok(value) => HttpResponse::Ok()
             .insert_header(("Cache-Control", "no-store, no-cache"))
@@ -99,6 +102,38 @@ pub(crate) fn token(sim: &TeamsSim, tenant: &str, body: &[u8]) -> HttpResponse {
             render_error(&e, now_ms)
         }
     }
+}
+
+/// The answer of a queued [`TeamsFault::TokenStatus`], if one is queued (counted as a token
+/// error).
+fn injected_status(state: &mut State, now_ms: i64) -> Option<HttpResponse> {
+    let Some(TeamsFault::TokenStatus {
+        status,
+        error,
+        retry_after_secs,
+    }) = state.take_fault(|f| matches!(f, TeamsFault::TokenStatus { .. }))
+    else {
+        return None;
+    };
+    state.stats.token_errors += 1;
+    if status == 429 {
+        state.stats.throttled_429 += 1;
+    }
+    let mut response = render_error(
+        &TokenError::new(
+            status,
+            &error,
+            "AADSTS90033: A transient error has occurred. Please try again.",
+        ),
+        now_ms,
+    );
+    if let Some(secs) = retry_after_secs {
+        response.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(secs),
+        );
+    }
+    Some(response)
 }
 
 fn decide(

@@ -49,6 +49,24 @@ pub enum TeamsFault {
         /// `error_description`, e.g. `"AADSTS50173: The provided grant has expired ..."`.
         description: String,
     },
+    /// Next token request is answered with `status` (429 or a 5xx) and the Entra error body
+    /// `{"error": error, ...}`, with `Retry-After: {retry_after_secs}` when given; no token is
+    /// issued. Entra documents throttling and outages only by status (`temporarily_unavailable`
+    /// and `server_error` are the OAuth codes), so the code is the test's choice.
+    TokenStatus {
+        /// HTTP status, e.g. 429, 500, 503.
+        status: u16,
+        /// OAuth `error`, e.g. `"temporarily_unavailable"`.
+        error: String,
+        /// Seconds in the `Retry-After` header, if any.
+        retry_after_secs: Option<u64>,
+    },
+    /// Next Workflows POST that is accepted is STORED (and delivered), then its 202 answer is
+    /// held back for `delay` (so a client with a shorter timeout gives up).
+    WorkflowDelayAfterStore {
+        /// How long the answer is held back.
+        delay: Duration,
+    },
 }
 
 impl TeamsFault {

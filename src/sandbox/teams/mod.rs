@@ -187,8 +187,7 @@ impl TeamsSim {
                 web::resource(pattern)
                     .app_data(payload())
                     .route(web::post().to(move |path: web::Path<String>, body: Bytes| {
-                        let s = s.clone();
-                        async move { workflows::post(&s, &path, &body) }
+                        workflows::post_then_delay(s.clone(), path.into_inner(), body)
                     })),
             );
         }

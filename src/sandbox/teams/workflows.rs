@@ -8,6 +8,7 @@
 //! "Azure Logic Apps Request trigger".
 
 use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 
@@ -112,6 +113,21 @@ pub(crate) fn post(sim: &TeamsSim, flow_id: &str, body: &[u8]) -> HttpResponse {
         summary: summarize_cards(&cards),
     });
     HttpResponse::Accepted().finish()
+}
+
+/// [`post`], then hold an accepted answer back when a [`TeamsFault::WorkflowDelayAfterStore`]
+/// is queued (the post is stored first).
+pub(crate) async fn post_then_delay(sim: TeamsSim, flow_id: String, body: Bytes) -> HttpResponse {
+    let response = post(&sim, &flow_id, &body);
+    if response.status().is_success() {
+        let held = sim
+            .lock()
+            .take_fault(|f| matches!(f, TeamsFault::WorkflowDelayAfterStore { .. }));
+        if let Some(TeamsFault::WorkflowDelayAfterStore { delay }) = held {
+            actix_web::rt::time::sleep(delay).await;
+        }
+    }
+    response
 }
 
 #[cfg(test)]
