@@ -6,7 +6,8 @@
 //! [`DeliveryActor`] per destination, one [`PollerActor`] per (source, entity) and the store
 //! gauges. A reload is `stop` of the old topology and `start` of a new one over the same store.
 //!
-//! Readiness ([`Readiness`]): the store reports itself (`store`), each poller's source is
+//! Readiness ([`Readiness`]): the store reports itself (`store`, after
+//! [`Store::report_health`]), each poller's source is
 //! watched (`source:<source>/<entity>`, see [`WatchedSource`]) and the gauges loop watches each
 //! destination's oldest undelivered message (`destination:<name>`).
 
@@ -108,10 +109,10 @@ impl Topology {
 
     /// Start every actor (call inside a running actix `System`). Destinations and sources are
     /// marked ready in health (`destination:<name>`, `source:<source>/<entity>`) and watched
-    /// from then on; sessions and the store report their own readiness.
+    /// from then on; sessions report their own readiness (the store does once
+    /// [`Store::report_health`] was called).
     pub fn start(self) -> RunningTopology {
         let owner = LifecycleOwner::default();
-        self.store.report_health(&self.health);
         let mut actors: Vec<Box<dyn Any>> = Vec::new();
         for s in &self.sessions {
             actors.push(s.spawn_keepalive(self.keepalive_tick));
