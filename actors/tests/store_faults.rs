@@ -42,6 +42,7 @@ fn faulty_store(env: &Env, health: &Health) -> (Store, FaultSwitch) {
         backoff_min: Duration::from_millis(10),
         backoff_max: Duration::from_millis(40),
         log_every: Duration::from_secs(60),
+        reopen_min_free_bytes: 0,
     });
     store.report_health(health);
     (store, switch)

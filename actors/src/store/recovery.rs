@@ -22,6 +22,9 @@ use super::{open_database, write_txn, Store, StoreError, META};
 use crate::health::Health;
 use crate::metrics_names as m;
 
+/// Start of redb's message for a latched I/O error (the cause was reported earlier).
+const PREVIOUS_IO: &str = "Previous I/O error";
+
 /// Health component name of the store on the readiness board.
 pub const STORE_COMPONENT: &str = "store";
 
@@ -35,15 +38,20 @@ pub struct RecoveryPolicy {
     /// At most one log line per this interval while the store stays broken (the lines in
     /// between are counted and the count is logged with the next line).
     pub log_every: Duration,
+    /// A file store is re-opened only once this many bytes are free on its file system, so a
+    /// disk that is still full does not flap between ready and not ready (a full redb file
+    /// still has room for small writes).
+    pub reopen_min_free_bytes: u64,
 }
 
 impl Default for RecoveryPolicy {
-    /// 500 ms doubling to 30 s; one log line per minute.
+    /// 500 ms doubling to 30 s; one log line per minute; re-open with 1 MiB free.
     fn default() -> Self {
         Self {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             log_every: Duration::from_secs(60),
+            reopen_min_free_bytes: 1024 * 1024,
         }
     }
 }
@@ -213,7 +221,18 @@ impl Store {
         let spawn = {
             let mut st = self.shared.condition.lock();
             st.failures = st.failures.saturating_add(1);
-            if st.closed || st.reason.is_some() {
+            if st.closed {
+                return;
+            }
+            if let Some(current) = &st.reason {
+                // A writer queued behind the failing one can report redb's latched "previous
+                // I/O error" first; the original cause replaces it (no new log line).
+                if current.contains(PREVIOUS_IO) && !reason.contains(PREVIOUS_IO) {
+                    st.reason = Some(reason.to_string());
+                    if let Some(h) = &st.health {
+                        h.not_ready(STORE_COMPONENT, self.unhealthy_detail(reason));
+                    }
+                }
                 return;
             }
             st.reason = Some(reason.to_string());
@@ -256,7 +275,6 @@ impl Store {
                     let mut st = self.shared.condition.lock();
                     st.recovering = false;
                     st.reason = None;
-                    st.last_log = None;
                     if let Some(h) = &st.health {
                         h.ready(STORE_COMPONENT, "open");
                     }
@@ -282,6 +300,12 @@ impl Store {
 
     /// Close the database, open it again and prove it with a durable probe write.
     fn reopen(&self) -> Result<(), StoreError> {
+        let min_free = self.shared.condition.lock().policy.reopen_min_free_bytes;
+        if let Some(free) = self.free_space().filter(|f| *f < min_free) {
+            return Err(StoreError::Unavailable(format!(
+                "only {free} bytes free on the file system of the store; waiting for {min_free}"
+            )));
+        }
         let old = self
             .shared
             .db
