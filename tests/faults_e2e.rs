@@ -146,7 +146,11 @@ fn sigterm_with_a_hanging_destination_exits_in_time_and_the_next_start_needs_no_
         &lines,
         "stopped cleanly"
     ) == 1));
-    assert_eq!(count(&lines, "store was not closed cleanly"), 0, "no repair");
+    assert_eq!(
+        count(&lines, "store was not closed cleanly"),
+        0,
+        "no repair"
+    );
     assert_eq!(w.delivered_keys(), vec![format!("{entry} created")]);
 }
 
@@ -305,7 +309,10 @@ fn a_full_disk_answers_503_then_recovers_by_itself_losing_and_duplicating_nothin
     assert_eq!(ready(port).map(|(s, _)| s), Some(503));
     let during = lines.lock().expect("lines").len() - before_outage;
     assert_eq!(count(&lines, "cannot write: "), 1, "one error line");
-    assert!(during <= 3, "bounded log volume: {during} lines in the outage");
+    assert!(
+        during <= 3,
+        "bounded log volume: {during} lines in the outage"
+    );
 
     eprintln!(
         "full disk: 503 after {} documents, {} delivered before the outage",
@@ -352,7 +359,10 @@ fn check_and_run_refuse_a_bad_filter_with_its_location() {
             .expect("runs");
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
-        assert!(stderr.contains(&location), "{command}: {location} in {stderr}");
+        assert!(
+            stderr.contains(&location),
+            "{command}: {location} in {stderr}"
+        );
         assert!(stderr.contains("when"), "{command}: key in {stderr}");
         assert!(
             !String::from_utf8_lossy(&out.stdout).contains("valid"),
@@ -360,5 +370,8 @@ fn check_and_run_refuse_a_bad_filter_with_its_location() {
         );
         first_lines.push(stderr.lines().next().unwrap_or_default().to_string());
     }
-    assert_eq!(first_lines[0], first_lines[1], "the same error from check and run");
+    assert_eq!(
+        first_lines[0], first_lines[1],
+        "the same error from check and run"
+    );
 }

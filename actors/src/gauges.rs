@@ -60,9 +60,18 @@ pub async fn publish_store_gauges(
             let min = board.as_ref().map_or(0, |b| b.readiness.min_free_bytes);
             let low = free < min;
             if low && !low_space {
-                tracing::warn!(free_bytes = free, min_free_bytes = min, store_bytes = store.file_size().unwrap_or(0), "little free space left for the store; free disk space before writes fail");
+                tracing::warn!(
+                    free_bytes = free,
+                    min_free_bytes = min,
+                    store_bytes = store.file_size().unwrap_or(0),
+                    "little free space left for the store; free disk space before writes fail"
+                );
             } else if !low && low_space {
-                tracing::info!(free_bytes = free, min_free_bytes = min, "free space for the store is above the warning threshold again");
+                tracing::info!(
+                    free_bytes = free,
+                    min_free_bytes = min,
+                    "free space for the store is above the warning threshold again"
+                );
             }
             low_space = low;
         }

@@ -100,7 +100,10 @@ pub fn describe() {
     );
     describe_counter!(ACTOR_RESTARTS, "Actor restarts by the supervisor");
     describe_counter!(STORE_ERRORS, "Store operations failed with an I/O error");
-    describe_gauge!(STORE_HEALTHY, "1 while the store can write, 0 while it re-opens");
+    describe_gauge!(
+        STORE_HEALTHY,
+        "1 while the store can write, 0 while it re-opens"
+    );
     describe_counter!(STORE_REPAIRS, "Repairs run when opening the store");
     describe_gauge!(STORE_SIZE, Unit::Bytes, "Size of the store file");
     describe_gauge!(

@@ -26,10 +26,10 @@ use crate::health::{Health, Readiness};
 use crate::lifecycle::{Lifecycle, LifecycleOwner};
 use crate::nudges::Nudges;
 use crate::poller::{CycleError, PollContext, PollerActor, PollerConfig};
-use crate::source::Page;
-use crate::BoxFuture;
 use crate::session::session_component;
+use crate::source::Page;
 use crate::store::Store;
+use crate::BoxFuture;
 
 /// Everything one configuration runs, before it starts.
 pub struct Topology {

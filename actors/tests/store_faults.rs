@@ -49,7 +49,12 @@ fn faulty_store(env: &Env, health: &Health) -> (Store, FaultSwitch) {
 }
 
 fn store_status(health: &Health) -> (bool, String) {
-    let c = health.report().1.get("store").cloned().expect("store component");
+    let c = health
+        .report()
+        .1
+        .get("store")
+        .cloned()
+        .expect("store component");
     (c.ready, c.detail)
 }
 
@@ -79,7 +84,10 @@ fn a_full_disk_refuses_writes_at_once_and_the_store_reopens_when_space_returns()
     let err = store.audit("during", "refused").expect_err("unhealthy");
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(store.unhealthy_reason().is_some());
-    assert!(switch.failed() >= failed, "re-open attempts may fail meanwhile");
+    assert!(
+        switch.failed() >= failed,
+        "re-open attempts may fail meanwhile"
+    );
 
     switch.set_full(false);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -120,7 +128,10 @@ fn close_drops_the_database_while_clones_live_so_the_next_open_needs_no_repair()
         .create(&env.path)
         .expect("reopen");
     drop(db);
-    assert!(!repaired.load(std::sync::atomic::Ordering::SeqCst), "no repair");
+    assert!(
+        !repaired.load(std::sync::atomic::Ordering::SeqCst),
+        "no repair"
+    );
     drop(clone);
 }
 
@@ -166,7 +177,11 @@ fn pollers_wait_for_the_store_and_nothing_is_lost_or_duplicated() {
         }
         wait_until("the store to notice", || store.unhealthy_reason().is_some()).await;
         let cursor = store.cursor(&format!("{SOURCE}/{ENTITY}")).expect("read");
-        assert_eq!(cursor.as_deref(), Some("p05"), "the cursor stays behind unstored data");
+        assert_eq!(
+            cursor.as_deref(),
+            Some("p05"),
+            "the cursor stays behind unstored data"
+        );
         assert_eq!(sink.sends(), 5);
         switch.set_full(false);
         wait_until("9 deliveries", || sink.sends() == 9).await;
@@ -177,10 +192,18 @@ fn pollers_wait_for_the_store_and_nothing_is_lost_or_duplicated() {
     drop(system);
     let mut keys = sink.sent_keys();
     keys.sort();
-    let mut expected: Vec<String> = (1..=9).map(|i| format!("{}->{DEST}", created_key(i))).collect();
+    let mut expected: Vec<String> = (1..=9)
+        .map(|i| format!("{}->{DEST}", created_key(i)))
+        .collect();
     expected.sort();
     assert_eq!(keys, expected, "each change exactly once");
-    assert_eq!(store.cursor(&format!("{SOURCE}/{ENTITY}")).unwrap().as_deref(), Some("p09"));
+    assert_eq!(
+        store
+            .cursor(&format!("{SOURCE}/{ENTITY}"))
+            .unwrap()
+            .as_deref(),
+        Some("p09")
+    );
     assert_eq!(store_status(&health), (true, "open".to_string()));
 }
 
