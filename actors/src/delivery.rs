@@ -433,8 +433,18 @@ impl DeliveryContext {
                 }
             }
             let guard = lifecycle.guard();
-            let result = self.batch().await?;
+            let result = self.batch().await;
             drop(guard);
+            let result = match result {
+                // The store reports and re-opens itself: wait for it instead of restarting.
+                Err(e) if e.is_unavailable() => {
+                    tokio::select! {
+                        _ = self.store.recovered(&e) => continue,
+                        _ = lifecycle.stopped() => break,
+                    }
+                }
+                other => other?,
+            };
             match result {
                 Ok(report) => paused_until = report.pause_until_ms,
                 Err(next_due) => {

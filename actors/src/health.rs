@@ -1,7 +1,16 @@
-//! Readiness registry behind `/health/ready`.
+//! Readiness registry behind `/health/ready`, and the thresholds that turn outages into
+//! "not ready".
+//!
+//! Components: `store` (not ready while it cannot write: [`crate::store::Store::report_health`]),
+//! `session:<credential>` (until the first login and while logins fail),
+//! `source:<source>/<entity>` (failing for [`Readiness::source_failing_polls`] poll intervals),
+//! `destination:<name>` (oldest undelivered message older than
+//! [`Readiness::destination_max_age`]). `/health/live` does not look at this board: the process
+//! recovers from each of these by itself.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -54,6 +63,30 @@ impl Health {
         let map = self.0.read().map(|m| m.clone()).unwrap_or_default();
         let ready = !map.is_empty() && map.values().all(|c| c.ready);
         (ready, map)
+    }
+}
+
+/// Thresholds of the readiness rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// A source entity whose polls have failed for this many poll intervals is not ready
+    /// (measured from its first failure, so `3` with a 30 s interval is 90 s); `0` never.
+    pub source_failing_polls: u32,
+    /// A destination whose oldest undelivered message is older than this is not ready;
+    /// `None` never.
+    pub destination_max_age: Option<Duration>,
+    /// Log a warning when fewer bytes are free on the store's file system; `0` never.
+    pub min_free_bytes: u64,
+}
+
+impl Default for Readiness {
+    /// 5 poll intervals, 15 minutes, 64 MiB.
+    fn default() -> Self {
+        Self {
+            source_failing_polls: 5,
+            destination_max_age: Some(Duration::from_secs(900)),
+            min_free_bytes: 64 * 1024 * 1024,
+        }
     }
 }
 

@@ -47,8 +47,8 @@ pub use sink::{Lookup, Outcome, Sink};
 pub use source::{Page, Record, Source, SourceError};
 
 pub use delivery::{DeliveryActor, DeliveryConfig, DeliveryContext, Unverifiable};
-pub use gauges::publish_store_gauges;
-pub use health::Health;
+pub use gauges::{publish_store_gauges, Board};
+pub use health::{Health, Readiness};
 pub use inbound::{
     handle_inbound, Accepted, Inbound, InboundChange, InboundReply, InboundRequest, Refusal,
 };

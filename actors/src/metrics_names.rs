@@ -1,6 +1,6 @@
 //! Metric names (one prefix, base units, `_total` counters) and their descriptions.
 //! Labels are bounded: source, entity, destination, credential, system, kind, name, outcome,
-//! error_type.
+//! error_type, op.
 
 /// Poll cycles, labels `source`, `entity`, `outcome` (`ok`, `error`).
 pub const POLLS: &str = "mlc_polls_total";
@@ -47,6 +47,18 @@ pub const INBOUND_CHANGES: &str = "mlc_inbound_changes_total";
 /// Actor restarts by the supervisor, label `actor`.
 pub const ACTOR_RESTARTS: &str = "mlc_actor_restarts_total";
 
+/// Store operations that failed with an I/O error (disk full, device error), label `op`
+/// (`read`, `write`, `reopen`).
+pub const STORE_ERRORS: &str = "mlc_store_errors_total";
+/// 1 while the store can write, 0 while it is re-opening after an I/O error (gauge).
+pub const STORE_HEALTHY: &str = "mlc_store_healthy";
+/// Repairs run when opening the store (after a crash or an I/O error).
+pub const STORE_REPAIRS: &str = "mlc_store_repairs_total";
+/// Size of the store file in bytes (gauge).
+pub const STORE_SIZE: &str = "mlc_store_size_bytes";
+/// Bytes available on the file system of the store file (gauge).
+pub const STORE_FREE: &str = "mlc_store_free_bytes";
+
 /// Register descriptions with the installed recorder (call once after installing it).
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -87,4 +99,16 @@ pub fn describe() {
         "Changes of accepted inbound requests, committed or duplicate"
     );
     describe_counter!(ACTOR_RESTARTS, "Actor restarts by the supervisor");
+    describe_counter!(STORE_ERRORS, "Store operations failed with an I/O error");
+    describe_gauge!(
+        STORE_HEALTHY,
+        "1 while the store can write, 0 while it re-opens"
+    );
+    describe_counter!(STORE_REPAIRS, "Repairs run when opening the store");
+    describe_gauge!(STORE_SIZE, Unit::Bytes, "Size of the store file");
+    describe_gauge!(
+        STORE_FREE,
+        Unit::Bytes,
+        "Bytes available on the store's file system"
+    );
 }

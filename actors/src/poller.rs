@@ -183,8 +183,9 @@ impl PollContext {
         }
     }
 
-    /// Poll until the lifecycle stops. Returns `Err` only for store failures (the actor then
-    /// stops and its supervisor restarts it).
+    /// Poll until the lifecycle stops. While the store cannot write (I/O error, re-opening)
+    /// the loop waits for [`Store::recovered`] instead of restarting. Returns `Err` only for
+    /// other store failures (the actor then stops and its supervisor restarts it).
     pub async fn run(self, lifecycle: Lifecycle) -> Result<(), StoreError> {
         let nudge = self
             .nudges
@@ -204,6 +205,14 @@ impl PollContext {
                 Ok(_) => {}
                 Err(CycleError::Store(StoreError::Route(reason))) => {
                     tracing::error!(stream = %self.stream(), %reason, "a message could not be rendered; cursor kept");
+                }
+                Err(CycleError::Store(e)) if e.is_unavailable() => {
+                    // The store reports the error and re-opens itself; the cursor did not
+                    // move past anything unstored. Wait for it, then poll again.
+                    tokio::select! {
+                        _ = self.store.recovered(&e) => continue,
+                        _ = lifecycle.stopped() => break,
+                    }
                 }
                 Err(CycleError::Store(e)) => return Err(e),
                 Err(e) => {

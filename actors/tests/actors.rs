@@ -190,7 +190,8 @@ fn a_topology_of_boxed_components_delivers_and_stops_cleanly() {
             vec![
                 "destination:finance-channel".to_string(),
                 "session:acme-chat".to_string(),
-                "session:acme-erp".to_string()
+                "session:acme-erp".to_string(),
+                "source:acme/PurchaseOrders".to_string()
             ]
         );
         assert!(running.stop(Duration::from_secs(5)).await, "clean stop");

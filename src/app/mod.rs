@@ -12,11 +12,11 @@ use ml_connector_actors::boxed::ManagedSession;
 use ml_connector_actors::clock::SharedClock;
 use ml_connector_actors::delivery::Unverifiable;
 use ml_connector_actors::topology::{RunningTopology, Topology};
-use ml_connector_actors::{DeliveryConfig, Health, Nudges, Router, Store};
+use ml_connector_actors::{DeliveryConfig, Health, Nudges, Readiness, Router, Store};
 
 pub use inbound::InboundWiring;
 
-use crate::config::{Config, Destination, OnUnverifiable};
+use crate::config::{Config, Destination, OnUnverifiable, ServiceConfig};
 use crate::seam::{BuildEnv, BuildError};
 use crate::secrets::SecretKey;
 
@@ -39,16 +39,34 @@ pub struct GatewayOptions {
     pub session_tick: Duration,
     /// How often store gauges are published.
     pub gauge_every: Duration,
-    /// How long a stop waits for in-flight deliveries.
+    /// How long a stop waits for in-flight deliveries (`[service] stop_timeout_seconds`).
     pub stop_timeout: Duration,
+    /// Readiness thresholds (`[service] source_failing_polls`, `destination_max_age_seconds`,
+    /// `min_free_bytes`).
+    pub readiness: Readiness,
 }
 
 impl Default for GatewayOptions {
+    /// The defaults of an empty `[service]` table; session check every second, gauges every 5 s.
     fn default() -> Self {
+        Self::from_service(&ServiceConfig::default())
+    }
+}
+
+impl GatewayOptions {
+    /// Options of a `[service]` table (stop timeout and readiness thresholds; 0 disables a
+    /// readiness rule).
+    pub fn from_service(service: &ServiceConfig) -> Self {
         Self {
             session_tick: Duration::from_secs(1),
             gauge_every: Duration::from_secs(5),
-            stop_timeout: Duration::from_secs(20),
+            stop_timeout: Duration::from_secs(service.stop_timeout_seconds),
+            readiness: Readiness {
+                source_failing_polls: service.source_failing_polls,
+                destination_max_age: (service.destination_max_age_seconds > 0)
+                    .then(|| Duration::from_secs(service.destination_max_age_seconds)),
+                min_free_bytes: service.min_free_bytes,
+            },
         }
     }
 }
@@ -76,7 +94,7 @@ impl Gateway {
         options: GatewayOptions,
     ) -> Self {
         crate::telemetry::metrics_handle();
-        health.ready("store", "open");
+        store.report_health(&health);
         Self {
             store,
             health,
@@ -89,8 +107,8 @@ impl Gateway {
         }
     }
 
-    /// Create a gateway with the system clock and default timers and start `config`.
-    /// Errors: the [`StartError`] of [`Gateway::start`], as text.
+    /// Create a gateway with the system clock and the timers of `config`'s `[service]` table
+    /// and start `config`. Errors: the [`StartError`] of [`Gateway::start`], as text.
     pub async fn launch(store: Store, key: SecretKey, config: &Config) -> Result<Gateway, String> {
         let clock = ml_connector_actors::clock::system();
         let mut gateway = Gateway::new(
@@ -98,7 +116,7 @@ impl Gateway {
             key,
             clock,
             Health::default(),
-            GatewayOptions::default(),
+            GatewayOptions::from_service(&config.service),
         );
         gateway.start(config).await.map_err(|e| e.to_string())?;
         Ok(gateway)
@@ -130,7 +148,8 @@ impl Gateway {
             router.clone(),
         )
         .keepalive_tick(self.options.session_tick)
-        .store_gauges(Some(self.options.gauge_every));
+        .store_gauges(Some(self.options.gauge_every))
+        .readiness(self.options.readiness.clone());
 
         let mut sessions: HashMap<&str, Arc<dyn ManagedSession>> = HashMap::new();
         for c in &config.credentials {
@@ -163,18 +182,27 @@ impl Gateway {
         Ok(())
     }
 
-    /// Stop polling, finish in-flight delivery batches (up to the stop timeout), log out of
-    /// every session. Safe to call when nothing runs.
+    /// Stop polling, finish in-flight delivery batches (up to the stop timeout; sends still
+    /// running are left "unknown": they were marked before sending), log out of every
+    /// session. The store stays open (a reload starts again over it); [`Gateway::close`] ends
+    /// it. Safe to call when nothing runs.
     pub async fn stop(&mut self) {
         let Some(running) = self.running.take() else {
             return;
         };
         *self.inbound.write().unwrap_or_else(|p| p.into_inner()) = InboundWiring::default();
-        if !running.stop(self.options.stop_timeout).await {
-            tracing::warn!(
-                "in-flight deliveries did not finish in time; they will be looked up after restart"
-            );
-        }
+        running.stop(self.options.stop_timeout).await;
+    }
+
+    /// [`Gateway::stop`], then drop the redb database (whatever clones of the store handle
+    /// still live: HTTP workers, tasks of sends left running), so the next start needs no
+    /// repair. Returns `true` when the store file was closed cleanly.
+    pub async fn close(mut self) -> bool {
+        self.stop().await;
+        let store = self.store.clone();
+        ml_connector_actors::blocking(move || Ok(store.close(Duration::from_secs(5))))
+            .await
+            .unwrap_or(false)
     }
 }
 

@@ -95,6 +95,7 @@ async fn check_all(
             return rows;
         }
     };
+    rows.push(free_space_row(config, store));
     for (at, reference) in config.secret_refs() {
         if let Err(e) = env.secret(&reference) {
             rows.push(CheckRow::new("config", at, Err(e.to_string())));
@@ -135,4 +136,34 @@ async fn check_all(
         session.logout().await;
     }
     rows
+}
+
+/// The `service`/`free space` row: bytes available on the store's file system against
+/// `[service] min_free_bytes`, with the store file's size. Fails below the threshold.
+pub fn free_space_row(config: &Config, store: &ml_connector_actors::Store) -> Row {
+    let min = config.service.min_free_bytes;
+    let size = store.file_size().unwrap_or(0);
+    let dir = config.state_dir();
+    let result = match store.free_space() {
+        None => Err(format!("cannot read the free space of {}", dir.display())),
+        Some(free) if free < min => Err(format!(
+            "only {} free on the file system of {} (store file {}; [service] min_free_bytes {}): free disk space before the store runs out",
+            mib(free),
+            dir.display(),
+            mib(size),
+            mib(min)
+        )),
+        Some(free) => Ok(format!(
+            "{} free (store file {}; warning below {})",
+            mib(free),
+            mib(size),
+            mib(min)
+        )),
+    };
+    CheckRow::new("service", "free space", result)
+}
+
+/// Bytes as MiB with one decimal, e.g. `"3.0 MiB"`.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }

@@ -19,6 +19,8 @@ pub fn run(config_path: &Path) -> ExitCode {
         Err(code) => return code,
     };
     crate::telemetry::init_logging(config.log_format(), &config.service.log_level);
+    // Before the store opens, so a repair on open is counted in `mlc_store_repairs_total`.
+    crate::telemetry::metrics_handle();
     let (store, key) = match super::open_state(&config) {
         Ok(s) => s,
         Err(e) => {
@@ -119,12 +121,17 @@ async fn serve(
             }
         }
     }
-    tracing::info!("stopping: polling stops, in-flight deliveries finish, sessions log out");
+    tracing::info!(
+        stop_timeout_seconds = config.service.stop_timeout_seconds,
+        "stopping: polling stops, in-flight deliveries finish, sessions log out"
+    );
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    gateway.stop().await;
     upkeep.abort();
+    // Stop accepting inbound requests first, then the actors; the store closes last.
     server_handle.stop(true).await;
-    drop(gateway);
+    if !gateway.close().await {
+        tracing::warn!("the store was not closed cleanly; the next start repairs it");
+    }
     drop(store);
     Ok(())
 }

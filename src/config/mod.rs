@@ -1,7 +1,8 @@
 //! Configuration: one TOML file, read with unknown keys refused everywhere.
 //!
 //! ```text
-//! [service]          state_dir, log_format, log_level
+//! [service]          state_dir, log_format, log_level, stop_timeout_seconds, min_free_bytes,
+//!                    source_failing_polls, destination_max_age_seconds
 //! [http]             listen, tls, admin_token
 //! [[credentials]]    name, kind, ...the kind's keys       (one session each)
 //! [[sources]]        name, kind, credential, ...the kind's keys (entities, webhook, ...)

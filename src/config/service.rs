@@ -28,6 +28,23 @@ pub struct ServiceConfig {
     /// `"info,ml_connector::connectors=debug"`; `RUST_LOG` overrides it.
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// `stop_timeout_seconds`: how long a stop (SIGTERM, reload) waits for in-flight sends
+    /// before it leaves them as "unknown" (they were marked before sending and are looked up
+    /// after the next start). Default 10; keep it well below systemd's `TimeoutStopSec` (30).
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout_seconds: u64,
+    /// `min_free_bytes`: warn (log line, `check` row) when fewer bytes are free on the file
+    /// system of the store. Default 67108864 (64 MiB); 0 disables the warning.
+    #[serde(default = "default_min_free_bytes")]
+    pub min_free_bytes: u64,
+    /// `source_failing_polls`: a source entity whose polls have failed for this many poll
+    /// intervals makes `/health/ready` answer 503. Default 5; 0 disables the rule.
+    #[serde(default = "default_source_failing_polls")]
+    pub source_failing_polls: u32,
+    /// `destination_max_age_seconds`: a destination whose oldest undelivered message is older
+    /// than this makes `/health/ready` answer 503. Default 900; 0 disables the rule.
+    #[serde(default = "default_destination_max_age")]
+    pub destination_max_age_seconds: u64,
 }
 
 impl Default for ServiceConfig {
@@ -36,8 +53,28 @@ impl Default for ServiceConfig {
             state_dir: default_state_dir(),
             log_format: LogFormat::default(),
             log_level: default_log_level(),
+            stop_timeout_seconds: default_stop_timeout(),
+            min_free_bytes: default_min_free_bytes(),
+            source_failing_polls: default_source_failing_polls(),
+            destination_max_age_seconds: default_destination_max_age(),
         }
     }
+}
+
+fn default_stop_timeout() -> u64 {
+    10
+}
+
+fn default_min_free_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+
+fn default_source_failing_polls() -> u32 {
+    5
+}
+
+fn default_destination_max_age() -> u64 {
+    900
 }
 
 fn default_state_dir() -> PathBuf {

@@ -9,6 +9,15 @@
 //! (`tokio::task::spawn_blocking`). redb admits one writer at a time, so concurrent writers
 //! queue inside `begin_write`. Every write commits with `Durability::Immediate` (fsync), so a
 //! `kill -9` after a method returned loses nothing.
+//!
+//! I/O failures (disk full, a failing device) are survivable: redb latches an I/O error and
+//! refuses every later transaction until the database is closed and opened again. The store
+//! notices the first such error, reports it (`/health/ready` component `store`, the metrics
+//! `mlc_store_errors_total{op}` and `mlc_store_healthy`, one log line per
+//! [`RecoveryPolicy::log_every`]), refuses writes at once while it is broken
+//! ([`StoreError::Unavailable`]) and re-opens the file on its own thread with a backoff until a
+//! probe write succeeds. Callers wait for that with [`Store::recovered`]. Nothing is lost: a
+//! failed write transaction is not committed, and every step commits its cursor with its data.
 
 mod changes;
 mod delivery;
@@ -17,11 +26,13 @@ mod inspect;
 mod maintenance;
 mod outbox;
 mod page;
+mod recovery;
 mod tables;
 mod types;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
@@ -30,6 +41,7 @@ pub use inbound::{InboundCommit, InboundSummary};
 pub use inspect::TableRows;
 pub use maintenance::OutboxStats;
 pub use page::{PageInput, PageSummary};
+pub use recovery::{FaultSwitch, FaultyFileBackend, RecoveryPolicy};
 pub use types::{AuditLine, DeadLetter, LedgerEntry, LedgerState, OutboxEntry, Snapshot};
 
 use crate::clock::{SharedClock, UnixMillis};
@@ -41,9 +53,16 @@ pub enum StoreError {
     /// The database file could not be opened (locked by another process, corrupt, no access).
     #[error("cannot open the store {path}: {reason}")]
     Open { path: String, reason: String },
-    /// A transaction failed (disk full, I/O error).
+    /// A transaction failed for another reason than I/O (a redb error).
     #[error("store transaction failed: {0}")]
     Txn(String),
+    /// The file could not be read or written (disk full, device error). The store is marked
+    /// unhealthy and re-opens itself; wait with [`Store::recovered`].
+    #[error("store I/O error: {0}")]
+    Io(String),
+    /// The store refuses work: it is re-opening after an I/O error, or it was closed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// The file was written by a newer version of ml-connector (schema `found`, this build
     /// reads up to `supported`). Nothing was changed in it.
     #[error("the store {path} has schema version {found}, newer than this build understands ({supported}); run the newer version, or move the file away (e.g. `mv {path} {path}.newer`) to start fresh with an empty store")]
@@ -63,10 +82,29 @@ pub enum StoreError {
     NotFound(String),
 }
 
+impl StoreError {
+    /// Does this error mean the store cannot be used right now (I/O error, re-opening,
+    /// closed)? Such errors end a step without any change; retry after [`Store::recovered`].
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Io(_) | StoreError::Unavailable(_))
+    }
+}
+
+/// Sort a redb error: I/O errors (including redb's latched "Previous I/O error occurred")
+/// become [`StoreError::Io`], a closed database [`StoreError::Unavailable`], the rest
+/// [`StoreError::Txn`].
+fn classify(e: redb::Error) -> StoreError {
+    match e {
+        redb::Error::Io(_) | redb::Error::PreviousIo => StoreError::Io(e.to_string()),
+        redb::Error::DatabaseClosed => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Txn(other.to_string()),
+    }
+}
+
 macro_rules! txn_err {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError::Txn(e.to_string()) }
+            fn from(e: $t) -> Self { classify(e.into()) }
         }
     )*};
 }
@@ -75,17 +113,35 @@ txn_err!(
     redb::TableError,
     redb::StorageError,
     redb::CommitError,
-    redb::SetDurabilityError
+    redb::SetDurabilityError,
+    redb::DatabaseError
 );
 
 /// redb page cache. redb's default (1 GiB) lets the cache grow with the file; an appliance
 /// works on the outbox head and recent snapshots, so a small cache keeps memory flat.
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Handle to the store; cheap to clone.
+/// Opens the database file (or backend) again; called at open and after an I/O error.
+type Opener = Box<dyn Fn(&redb::Builder) -> Result<Database, redb::DatabaseError> + Send + Sync>;
+
+/// What every clone of a [`Store`] shares.
+struct Shared {
+    /// The open database; `None` while re-opening and after [`Store::close`]. Operations
+    /// hold a clone of the `Arc` for one transaction only, so a re-open can wait for them.
+    db: RwLock<Option<Arc<Database>>>,
+    opener: Opener,
+    /// The file, when the store is a file (size and free-space figures).
+    path: Option<PathBuf>,
+    /// The file path or backend name, for messages.
+    label: String,
+    condition: recovery::Condition,
+}
+
+/// Handle to the store; cheap to clone. Every clone shares one database, which can be
+/// re-opened after an I/O error and is dropped by [`Store::close`] even while clones live.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    shared: Arc<Shared>,
     clock: SharedClock,
 }
 
@@ -97,29 +153,50 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Open (or create) the store file. After an unclean shutdown redb repairs the file on
-    /// open; the repair time is logged. Errors: [`StoreError::Open`] when the file is locked by
-    /// another process (the service is running) or unreadable.
+    /// open; the repair is logged with its duration and counted in `mlc_store_repairs_total`.
+    /// Errors: [`StoreError::Open`] when the file is locked by another process (the service
+    /// is running) or unreadable; [`StoreError::Incompatible`] for a newer schema.
     pub fn open(path: &Path, clock: SharedClock) -> Result<Store, StoreError> {
-        let started = std::time::Instant::now();
-        let repaired = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = repaired.clone();
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .set_repair_callback(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst))
-            .create(path)
-            .map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-        if repaired.load(std::sync::atomic::Ordering::SeqCst) {
-            tracing::warn!(
-                path = %path.display(),
-                repair_ms = started.elapsed().as_millis() as u64,
-                "store was not closed cleanly; repaired"
-            );
-        }
+        let file = path.to_path_buf();
+        let opener: Opener = Box::new(move |b| b.create(&file));
+        Self::open_with(
+            path.display().to_string(),
+            Some(path.to_path_buf()),
+            opener,
+            clock,
+        )
+    }
+
+    /// Open a store over a redb [`redb::StorageBackend`] made by `backend` (called again for
+    /// every re-open), e.g. a [`FaultyFileBackend`] that fails writes on demand. `name` labels
+    /// messages; size and free-space figures are not available.
+    pub fn open_with_backend<B: redb::StorageBackend>(
+        name: &str,
+        backend: impl Fn() -> std::io::Result<B> + Send + Sync + 'static,
+        clock: SharedClock,
+    ) -> Result<Store, StoreError> {
+        let opener: Opener = Box::new(move |b| b.create_with_backend(backend()?));
+        Self::open_with(name.to_string(), None, opener, clock)
+    }
+
+    fn open_with(
+        label: String,
+        path: Option<PathBuf>,
+        opener: Opener,
+        clock: SharedClock,
+    ) -> Result<Store, StoreError> {
+        let db = open_database(&opener, &label).map_err(|e| StoreError::Open {
+            path: label.clone(),
+            reason: e.to_string(),
+        })?;
         let store = Store {
-            db: Arc::new(db),
+            shared: Arc::new(Shared {
+                db: RwLock::new(Some(Arc::new(db))),
+                opener,
+                path,
+                label: label.clone(),
+                condition: recovery::Condition::default(),
+            }),
             clock,
         };
         store.write(|txn| {
@@ -127,7 +204,7 @@ impl Store {
             match found {
                 Some(v) if v > SCHEMA_VERSION => {
                     return Err(StoreError::Incompatible {
-                        path: path.display().to_string(),
+                        path: label.clone(),
                         found: v,
                         supported: SCHEMA_VERSION,
                     })
@@ -147,24 +224,93 @@ impl Store {
         Ok(store)
     }
 
+    /// The database of this moment. Errors: [`StoreError::Unavailable`] while re-opening or
+    /// after [`Store::close`].
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        let guard = self.shared.db.read().unwrap_or_else(|p| p.into_inner());
+        guard
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable(self.shared.condition.reason_or_closed()))
+    }
+
+    /// Drop the database now, whatever clones of this handle still exist, so the next open
+    /// needs no repair (design invariant 8). Waits at most `wait` for transactions in flight
+    /// (each holds the database for one transaction). Every later operation answers
+    /// [`StoreError::Unavailable`]. Returns `true` when the file was closed cleanly.
+    pub fn close(&self, wait: Duration) -> bool {
+        self.shared.condition.set_closed();
+        let taken = self
+            .shared
+            .db
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(db) = taken else {
+            return false;
+        };
+        match recovery::wait_unique(db, wait) {
+            Some(db) => match db.close() {
+                Ok(()) => {
+                    tracing::debug!(path = %self.shared.label, "store closed");
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(path = %self.shared.label, error = %e, "store closed with an error; the next start repairs it");
+                    false
+                }
+            },
+            None => {
+                tracing::warn!(path = %self.shared.label, "a store transaction was still running at stop; the store closes when it ends");
+                false
+            }
+        }
+    }
+
+    /// Size of the store file in bytes (`None` for a backend store or when unreadable).
+    pub fn file_size(&self) -> Option<u64> {
+        let path = self.shared.path.as_ref()?;
+        std::fs::metadata(path).ok().map(|m| m.len())
+    }
+
+    /// Bytes available to this process on the file system holding the store file (`None`
+    /// for a backend store or when `statvfs` fails).
+    pub fn free_space(&self) -> Option<u64> {
+        let path = self.shared.path.as_ref()?;
+        free_space(path.parent().unwrap_or(Path::new(".")))
+    }
+
     /// Current time from the store's clock (UTC milliseconds).
     pub fn now_ms(&self) -> UnixMillis {
         self.clock.now_ms()
     }
 
+    /// Run `f` in one durable write transaction. While the store is unhealthy this fails at
+    /// once with [`StoreError::Unavailable`]; an I/O error marks it unhealthy and starts the
+    /// re-open.
     pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        let out = f(&txn)?;
-        txn.commit()?;
-        Ok(out)
+        if let Some(reason) = self.shared.condition.unhealthy_reason() {
+            return Err(StoreError::Unavailable(reason));
+        }
+        let db = self.db()?;
+        let result = write_txn(&db, f);
+        drop(db);
+        match &result {
+            Ok(_) => self.shared.condition.write_succeeded(),
+            Err(e) => self.observe("write", e),
+        }
+        result
     }
 
     pub(crate) fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
-        Ok(self.db.begin_read()?)
+        let db = self.db()?;
+        db.begin_read().map_err(|e| {
+            let e = StoreError::from(e);
+            self.observe("read", &e);
+            e
+        })
     }
 
     /// Stored cursor of a stream (`"<source>/<entity>"`), if any.
@@ -231,6 +377,46 @@ impl Store {
             None => Ok(None),
         }
     }
+}
+
+/// One durable write transaction on `db`.
+fn write_txn<T>(
+    db: &Database,
+    f: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    let out = f(&txn)?;
+    txn.commit()?;
+    Ok(out)
+}
+
+/// Open the database with the store's cache size; a repair on open is logged with its
+/// duration and counted in `mlc_store_repairs_total`.
+fn open_database(opener: &Opener, label: &str) -> Result<Database, redb::DatabaseError> {
+    let started = std::time::Instant::now();
+    let repaired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = repaired.clone();
+    let mut builder = Database::builder();
+    builder
+        .set_cache_size(CACHE_BYTES)
+        .set_repair_callback(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst));
+    let db = opener(&builder)?;
+    if repaired.load(std::sync::atomic::Ordering::SeqCst) {
+        metrics::counter!(crate::metrics_names::STORE_REPAIRS).increment(1);
+        tracing::warn!(
+            path = %label,
+            repair_ms = started.elapsed().as_millis() as u64,
+            "store was not closed cleanly; repaired"
+        );
+    }
+    Ok(db)
+}
+
+/// Bytes available to unprivileged users on the file system of `dir` (`statvfs`).
+pub fn free_space(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
