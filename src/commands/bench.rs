@@ -93,8 +93,12 @@ pub struct BenchReport {
     pub peak_rss_kib: Option<u64>,
     /// CPU seconds used by the mover (the gateway process, or the baseline loop's thread).
     pub mover_cpu_s: f64,
-    /// CPU seconds used by the rest of this process (the sandboxes and the document producer).
+    /// CPU seconds used by the rest of this process during the run (the sandboxes and the
+    /// document producer).
     pub sandbox_cpu_s: f64,
+    /// Collection pages the sandbox SAP served (the poll overlap window makes the mover read
+    /// documents again; both movers read the same way).
+    pub sap_pages: u64,
 }
 
 impl BenchReport {
@@ -130,6 +134,11 @@ impl std::fmt::Display for BenchReport {
             self.p50_ms
         )?;
         writeln!(f, "latency p99        {:.0} ms", self.p99_ms)?;
+        writeln!(
+            f,
+            "SAP pages read     {} ({} records per page at most)",
+            self.sap_pages, PAGE_SIZE
+        )?;
         match self.peak_rss_kib {
             Some(kib) => writeln!(
                 f,
@@ -339,6 +348,7 @@ fn harness(
     mut running: Running,
 ) -> Result<BenchReport, String> {
     let started = Instant::now();
+    let process_cpu_at_start = cpu_seconds("self").unwrap_or(0.0);
     let first_insert = clock::system().now_ms();
     // DocEntry → when it was created in SAP (UTC ms).
     let mut by_entry: std::collections::HashMap<i64, i64> =
@@ -368,7 +378,7 @@ fn harness(
     peak = peak.max(running.peak_rss().unwrap_or(0));
     let peak_rss_kib = running.peak_rss().map(|_| peak);
     let mover_cpu_s = running.finish()?;
-    let process_cpu_s = cpu_seconds("self").unwrap_or(0.0);
+    let process_cpu_s = cpu_seconds("self").unwrap_or(0.0) - process_cpu_at_start;
     let sandbox_cpu_s = match mover {
         Mover::Gateway => process_cpu_s,
         // The baseline's thread is part of this process.
@@ -416,6 +426,7 @@ fn harness(
         peak_rss_kib,
         mover_cpu_s,
         sandbox_cpu_s,
+        sap_pages: env.sap.stats().collection_gets,
     })
 }
 
