@@ -64,11 +64,16 @@ pub enum Command {
         seconds: Option<u64>,
     },
     /// Benchmark: push documents from the sandbox SAP to the sandbox Teams with rate limits off
-    /// and durable commits on; print records/s, latency percentiles and peak RSS.
+    /// and durable commits on; print records/s, latency percentiles, peak RSS and CPU time.
     Bench {
         /// Number of documents.
         #[arg(long, default_value_t = 10_000)]
         docs: usize,
+        /// Then run the same HTTP exchanges from a plain async loop (no store, no actors, no
+        /// routing) against fresh sandboxes and print the gateway's throughput as a
+        /// percentage of that limit.
+        #[arg(long)]
+        baseline: bool,
     },
 }
 

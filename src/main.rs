@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             listen,
         } => commands::demo::run(&config(DEMO_CONFIG), seconds, rate, &listen),
         Command::Sandbox { seconds } => commands::sandbox::run(cli.config.as_deref(), seconds),
-        Command::Bench { docs } => commands::bench::run(docs),
+        Command::Bench { docs, baseline } => commands::bench::run(docs, baseline),
     }
 }
 
@@ -36,12 +36,25 @@ fn main() -> ExitCode {
 /// measurable throughput). With one arena the peak RSS of a 10,000-document burst stays under
 /// 30 MB instead of ~37 MB (`ml-connector bench`).
 /// An explicit `MALLOC_ARENA_MAX` in the environment wins.
+///
+/// Blocks of 64 KiB and more (SAP page bodies of 100 documents are ~250 KiB) are mapped
+/// on their own and unmapped when freed: glibc's default raises that threshold after the
+/// first such block is freed, so later bodies come from the heap and keep it grown.
+/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…` in the environment wins.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+    {
         // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 1);
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, 1);
+            }
+        }
+        if std::env::var_os("GLIBC_TUNABLES").is_none() {
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+            }
         }
     }
 }

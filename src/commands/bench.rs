@@ -1,22 +1,86 @@
 //! `ml-connector bench`: 10,000 documents from the sandbox SAP to the sandbox Teams channel,
 //! rate limits off, durable commits on. The gateway runs as a child process (the real binary,
-//! `run --config`), so its peak RSS is measured alone; the sandbox runs in this process.
-//! Prints records/s, p50/p99 latency from creation in SAP to arrival in Teams, and peak RSS.
+//! `run --config`), so its peak RSS and CPU time are measured alone; the sandboxes and the
+//! document producer run in this process.
+//!
+//! `ml-connector bench --baseline` then repeats the run with the gateway replaced by a plain
+//! async loop ([`measure_baseline`]): the same HTTP exchanges (SAP login, the same pages with
+//! the same page size, filters and overlap window, one Graph POST per document with the same
+//! body bytes and the same concurrency) through the same connector code, against fresh
+//! sandboxes with the same settings, timed the same way — but no store, no actors, no routing.
+//! It is the limit the sandboxes and the HTTP stack allow on this machine; the gateway's
+//! throughput is printed as a percentage of it.
+//!
+//! Prints records/s, p50/p99 latency from creation in SAP to arrival in Teams, peak RSS and
+//! CPU time (total and per document).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ml_connector_actors::{clock, Store};
+use futures_util::stream::{self, StreamExt};
+use ml_connector_actors::store::OutboxEntry;
+use ml_connector_actors::{clock, Authenticator, Outcome, Sink, Source, Store};
+use secrecy::SecretString;
 
-use crate::sandbox::env::{GatewayToml, SandboxEnv, REFRESH_TOKEN_SECRET};
+use crate::connectors::sap_b1::{SapAuthenticator, SapSettings, SapSource, SapSourceSettings};
+use crate::connectors::teams::config::DEFAULT_MAX_MESSAGE_BYTES;
+use crate::connectors::teams::{
+    EntraDelegatedToken, EntraSettings, GraphSink, GraphSinkOptions, GraphTarget, MessageFormat,
+    RefreshTokenVault, TeamsMessage, GRAPH_DELEGATED_SEND_SCOPE,
+};
+use crate::sandbox::env::{
+    GatewayToml, SandboxEnv, CHANNEL_ID, DESTINATION, REFRESH_TOKEN_SECRET, SOURCE, TEAM_ID,
+};
 use crate::sandbox::sap_b1::SapSandboxConfig;
 use crate::sandbox::teams::TeamsSandboxConfig;
 use crate::secrets::SecretKey;
 
+/// Entity the bench polls.
+const ENTITY: &str = "PurchaseOrders";
+/// Records per SAP page (`Prefer: odata.maxpagesize`).
+const PAGE_SIZE: u32 = 100;
+/// Graph posts in flight at once.
+const CONCURRENCY: u32 = 16;
+/// Poll interval (seconds between the end of one cycle and the start of the next).
+const INTERVAL_SECONDS: u64 = 1;
+/// Overlap window of the SAP source (seconds), the generated configuration's value.
+const OVERLAP_SECONDS: u64 = 60;
+/// SAP request timeout of the generated configuration.
+const SAP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Timeout of the gateway's cloud client (Entra, Graph).
+const CLOUD_TIMEOUT: Duration = Duration::from_secs(30);
+/// A run that has not delivered everything by then fails.
+const DEADLINE: Duration = Duration::from_secs(600);
+
+/// The route's summary template; the HTML body is `<p>` + this + `</p>`. The bench finds the
+/// `DocEntry` of each arrived message by it.
+const SUMMARY_TEMPLATE: &str = "bench {{ doc.DocEntry }}";
+
+/// What moved the documents in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mover {
+    /// The gateway binary (`run --config`) as a child process.
+    Gateway,
+    /// The plain async loop of [`measure_baseline`], on a thread of this process.
+    Baseline,
+}
+
+impl Mover {
+    fn label(self) -> &'static str {
+        match self {
+            Mover::Gateway => "gateway",
+            Mover::Baseline => "baseline",
+        }
+    }
+}
+
 /// Figures of one run.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
+    pub mover: Mover,
     pub docs: usize,
     pub delivered: usize,
     pub duplicates: usize,
@@ -24,15 +88,30 @@ pub struct BenchReport {
     pub records_per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    pub peak_rss_kib: u64,
-    /// CPU seconds used by the gateway process during the run.
-    pub gateway_cpu_s: f64,
-    /// CPU seconds used by this process (the sandboxes and the document producer).
+    /// Peak RSS (`VmHWM`, KiB) of the gateway process; `None` for the baseline, which runs
+    /// inside the bench process.
+    pub peak_rss_kib: Option<u64>,
+    /// CPU seconds used by the mover (the gateway process, or the baseline loop's thread).
+    pub mover_cpu_s: f64,
+    /// CPU seconds used by the rest of this process during the run (the sandboxes and the
+    /// document producer).
     pub sandbox_cpu_s: f64,
+    /// Collection pages the sandbox SAP served (the poll overlap window makes the mover read
+    /// documents again; both movers read the same way).
+    pub sap_pages: u64,
+}
+
+impl BenchReport {
+    /// CPU time of the mover per document, microseconds.
+    pub fn cpu_us_per_doc(&self) -> f64 {
+        self.mover_cpu_s * 1e6 / self.docs.max(1) as f64
+    }
 }
 
 impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mover = self.mover.label();
+        writeln!(f, "[{mover}]")?;
         writeln!(f, "documents          {}", self.docs)?;
         writeln!(
             f,
@@ -57,15 +136,42 @@ impl std::fmt::Display for BenchReport {
         writeln!(f, "latency p99        {:.0} ms", self.p99_ms)?;
         writeln!(
             f,
-            "gateway peak RSS   {:.1} MiB (VmHWM of the gateway process)",
-            self.peak_rss_kib as f64 / 1024.0
+            "SAP pages read     {} ({} records per page at most)",
+            self.sap_pages, PAGE_SIZE
         )?;
+        match self.peak_rss_kib {
+            Some(kib) => writeln!(
+                f,
+                "{mover} peak RSS   {:.1} MiB (VmHWM of the gateway process)",
+                kib as f64 / 1024.0
+            )?,
+            None => writeln!(f, "{mover} peak RSS  n/a (runs inside the bench process)")?,
+        }
         write!(
             f,
-            "CPU time           gateway {:.2} s, sandboxes + producer {:.2} s (2 cores shared)",
-            self.gateway_cpu_s, self.sandbox_cpu_s
+            "CPU time           {mover} {:.2} s ({:.0} µs per document), sandboxes + producer {:.2} s (2 cores shared)",
+            self.mover_cpu_s,
+            self.cpu_us_per_doc(),
+            self.sandbox_cpu_s
         )
     }
+}
+
+/// The gateway's throughput as a percentage of the baseline's, with the two runs' figures
+/// side by side (one line each).
+pub fn comparison(gateway: &BenchReport, baseline: &BenchReport) -> String {
+    let pct =
+        100.0 * gateway.records_per_second / baseline.records_per_second.max(f64::MIN_POSITIVE);
+    format!(
+        "gateway throughput {:.0} % of the baseline ({:.0} vs {:.0} records/s; p50 {:.0} vs {:.0} ms; CPU {:.0} vs {:.0} µs per document)",
+        pct,
+        gateway.records_per_second,
+        baseline.records_per_second,
+        gateway.p50_ms,
+        baseline.p50_ms,
+        gateway.cpu_us_per_doc(),
+        baseline.cpu_us_per_doc()
+    )
 }
 
 /// Peak resident set size (`VmHWM`, KiB) of a process, from `/proc/<pid>/status`.
@@ -91,6 +197,21 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// CPU time (seconds, nanosecond resolution) the calling thread has used
+/// (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant libc knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
 /// Seed the delegated refresh token into a state directory's store.
 pub fn seed_refresh_token(state_dir: &Path, token: &str) -> Result<(), String> {
     std::fs::create_dir_all(state_dir).map_err(|e| e.to_string())?;
@@ -100,34 +221,83 @@ pub fn seed_refresh_token(state_dir: &Path, token: &str) -> Result<(), String> {
     crate::secrets::set(REFRESH_TOKEN_SECRET, token, &key, &store).map_err(|e| e.to_string())
 }
 
-/// Run the benchmark with the gateway binary at `binary`.
-pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
-    let env = SandboxEnv::start(
+/// Both sandboxes with the bench's settings (the Teams channel limit off).
+fn start_sandboxes() -> Result<SandboxEnv, String> {
+    SandboxEnv::start(
         SapSandboxConfig::default(),
         TeamsSandboxConfig {
             channel_rps: None,
             ..Default::default()
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+/// A started mover the harness waits for.
+enum Running {
+    Gateway(std::process::Child),
+    /// The loop's thread; it answers its own CPU seconds.
+    Baseline(std::thread::JoinHandle<Result<f64, String>>),
+}
+
+impl Running {
+    /// Whether the mover has stopped: `Err` when the gateway exited (it never should), `Ok(true)`
+    /// when the baseline loop ended (its result is read by [`Running::finish`]).
+    fn stopped(&mut self) -> Result<bool, String> {
+        match self {
+            Running::Gateway(child) => match child.try_wait() {
+                Ok(Some(status)) => Err(format!("gateway exited early: {status}")),
+                _ => Ok(false),
+            },
+            Running::Baseline(thread) => Ok(thread.is_finished()),
+        }
+    }
+
+    fn peak_rss(&self) -> Option<u64> {
+        match self {
+            Running::Gateway(child) => peak_rss_kib(child.id()),
+            Running::Baseline(_) => None,
+        }
+    }
+
+    /// Stop the mover and return its CPU seconds.
+    fn finish(self) -> Result<f64, String> {
+        match self {
+            Running::Gateway(mut child) => {
+                let pid = child.id().to_string();
+                let cpu = cpu_seconds(&pid).unwrap_or(0.0);
+                let _ = Command::new("kill").args(["-TERM", &pid]).status();
+                let _ = child.wait();
+                Ok(cpu)
+            }
+            Running::Baseline(thread) => thread
+                .join()
+                .map_err(|_| "baseline loop panicked".to_string())?,
+        }
+    }
+}
+
+/// Run the benchmark with the gateway binary at `binary`.
+pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
+    let env = start_sandboxes()?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let state = dir.path().join("state");
     seed_refresh_token(&state, &env.teams.current_refresh_token())?;
     let toml = env.gateway_toml(
         &state,
         &GatewayToml {
-            page_size: 100,
-            concurrency: 16,
+            page_size: PAGE_SIZE,
+            concurrency: CONCURRENCY,
             rate_per_second: 0.0,
             log_level: "warn".into(),
-            summary_template: Some("bench {{ doc.DocEntry }}".into()),
-            entities: vec![("PurchaseOrders", 1)],
+            summary_template: Some(SUMMARY_TEMPLATE.into()),
+            entities: vec![(ENTITY, INTERVAL_SECONDS)],
             ..Default::default()
         },
     );
     let config = dir.path().join("bench.toml");
     std::fs::write(&config, toml).map_err(|e| e.to_string())?;
-    let mut child = Command::new(binary)
+    let child = Command::new(binary)
         .args(["run", "--config"])
         .arg(&config)
         .envs(env.child_env())
@@ -135,46 +305,87 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-    let pid = child.id();
+    harness(Mover::Gateway, &env, docs, Running::Gateway(child))
+}
+
+/// Run the baseline: the gateway's HTTP exchanges driven by a plain async loop on one
+/// thread (a current-thread tokio runtime), against fresh sandboxes with the same settings.
+///
+/// The loop logs in to SAP (`POST /Login`) and Entra (refresh-token grant), then polls like
+/// the gateway's poller: every [`INTERVAL_SECONDS`] after the end of a cycle it reads
+/// `PurchaseOrders` page by page ([`PAGE_SIZE`] records, the source's filter after the
+/// largest position read, [`OVERLAP_SECONDS`] overlap) with [`SapSource`], and queues each
+/// `DocEntry` it has not seen; a second future posts the queued documents to the sandbox
+/// channel with [`GraphSink`] ([`CONCURRENCY`] in flight), each with the payload and dedupe
+/// key the gateway's route would give it (so the same marker and the same body bytes). In
+/// memory: the set of seen keys. Nothing is stored, routed or rendered.
+///
+/// Errors: a login, page or post that fails (rate limits are off; nothing should).
+pub fn measure_baseline(docs: usize) -> Result<BenchReport, String> {
+    let env = start_sandboxes()?;
+    let setup = BaselineSetup::of(&env);
+    let thread = std::thread::Builder::new()
+        .name("bench-baseline".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(baseline_loop(setup, docs))?;
+            Ok(thread_cpu_seconds())
+        })
+        .map_err(|e| e.to_string())?;
+    harness(Mover::Baseline, &env, docs, Running::Baseline(thread))
+}
+
+/// Insert `docs` purchase orders into the sandbox SAP while `running` moves them, wait for
+/// them in the Teams channel, and compute the figures. Time runs from the first insert to the
+/// last arrival (the sandbox's arrival time).
+fn harness(
+    mover: Mover,
+    env: &SandboxEnv,
+    docs: usize,
+    mut running: Running,
+) -> Result<BenchReport, String> {
     let started = Instant::now();
+    let process_cpu_at_start = cpu_seconds("self").unwrap_or(0.0);
     let first_insert = clock::system().now_ms();
     // DocEntry → when it was created in SAP (UTC ms).
     let mut by_entry: std::collections::HashMap<i64, i64> =
         std::collections::HashMap::with_capacity(docs);
     for i in 0..docs {
-        let doc = env.sap.generate("PurchaseOrders", i as u64);
-        let entry = env.sap.insert("PurchaseOrders", doc);
+        let doc = env.sap.generate(ENTITY, i as u64);
+        let entry = env.sap.insert(ENTITY, doc);
         by_entry.insert(entry, clock::system().now_ms());
     }
     eprintln!(
         "bench: {docs} documents inserted in {:.2} s",
         started.elapsed().as_secs_f64()
     );
-    let deadline = started + Duration::from_secs(600);
+    let deadline = started + DEADLINE;
     let mut peak = 0;
     let messages = loop {
-        peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
+        peak = peak.max(running.peak_rss().unwrap_or(0));
         // Counting is cheap; copying every stored message each tick would load the machine.
         if env.teams.stats().posts_accepted as usize >= docs || Instant::now() > deadline {
-            break env.teams.channel_messages(
-                crate::sandbox::env::TEAM_ID,
-                crate::sandbox::env::CHANNEL_ID,
-            );
+            break env.teams.channel_messages(TEAM_ID, CHANNEL_ID);
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("gateway exited early: {status}"));
+        if running.stopped()? {
+            break env.teams.channel_messages(TEAM_ID, CHANNEL_ID);
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
-    let gateway_cpu_s = cpu_seconds(&pid.to_string()).unwrap_or(0.0);
-    let sandbox_cpu_s = cpu_seconds("self").unwrap_or(0.0);
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = child.wait();
+    peak = peak.max(running.peak_rss().unwrap_or(0));
+    let peak_rss_kib = running.peak_rss().map(|_| peak);
+    let mover_cpu_s = running.finish()?;
+    let process_cpu_s = cpu_seconds("self").unwrap_or(0.0) - process_cpu_at_start;
+    let sandbox_cpu_s = match mover {
+        Mover::Gateway => process_cpu_s,
+        // The baseline's thread is part of this process.
+        Mover::Baseline => (process_cpu_s - mover_cpu_s).max(0.0),
+    };
     let mut latencies = Vec::with_capacity(messages.len());
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let mut duplicates = 0;
     let mut last = first_insert;
     for m in &messages {
@@ -204,6 +415,7 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
     };
     let seconds = ((last - first_insert).max(1)) as f64 / 1000.0;
     Ok(BenchReport {
+        mover,
         docs,
         delivered: seen.len(),
         duplicates,
@@ -211,23 +423,230 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
         records_per_second: seen.len() as f64 / seconds,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
-        peak_rss_kib: peak,
-        gateway_cpu_s,
+        peak_rss_kib,
+        mover_cpu_s,
         sandbox_cpu_s,
+        sap_pages: env.sap.stats().collection_gets,
     })
 }
 
-/// `ml-connector bench --docs N`.
-pub fn run(docs: usize) -> ExitCode {
+/// What the baseline loop needs from the sandboxes (the values the generated gateway
+/// configuration carries).
+struct BaselineSetup {
+    sap_url: url::Url,
+    company_db: String,
+    username: String,
+    password: String,
+    teams_url: url::Url,
+    tenant_id: String,
+    client_id: String,
+    client_secret: String,
+    refresh_token: String,
+}
+
+impl BaselineSetup {
+    fn of(env: &SandboxEnv) -> Self {
+        let sap = env.sap.config();
+        let teams = env.teams.config();
+        Self {
+            sap_url: env.sap_url.clone(),
+            company_db: sap.company_db.clone(),
+            username: sap.username.clone(),
+            password: sap.password.clone(),
+            teams_url: env.teams_url.clone(),
+            tenant_id: teams.tenant_id,
+            client_id: teams.client_id,
+            client_secret: teams.client_secret,
+            refresh_token: env.teams.current_refresh_token(),
+        }
+    }
+}
+
+/// The refresh token in memory (the baseline keeps no store).
+struct MemoryVault(Mutex<SecretString>);
+
+impl RefreshTokenVault for MemoryVault {
+    fn load(&self) -> Result<SecretString, String> {
+        self.0
+            .lock()
+            .map(|t| t.clone())
+            .map_err(|_| "vault lock poisoned".to_string())
+    }
+
+    fn store(&self, new_token: &SecretString) -> Result<(), String> {
+        let mut t = self
+            .0
+            .lock()
+            .map_err(|_| "vault lock poisoned".to_string())?;
+        *t = new_token.clone();
+        Ok(())
+    }
+}
+
+/// The outbox entry the gateway's route would make for `doc_entry` (same dedupe key, hence
+/// the same marker; same payload, hence the same request body).
+fn baseline_entry(seq: u64, doc_entry: &str) -> OutboxEntry {
+    let event_key = format!("{SOURCE}/{ENTITY}/{doc_entry}/created");
+    let summary = SUMMARY_TEMPLATE.replace("{{ doc.DocEntry }}", doc_entry);
+    let message = TeamsMessage {
+        html: Some(format!("<p>{summary}</p>")),
+        summary,
+        card: None,
+    };
+    OutboxEntry {
+        seq,
+        destination: DESTINATION.to_string(),
+        route: format!("{ENTITY}-to-{DESTINATION}"),
+        dedupe_key: format!("{event_key}->{DESTINATION}"),
+        event_key,
+        payload: serde_json::to_value(&message).unwrap_or_default(),
+        created_ms: 0,
+        attempts: 0,
+        lookups: 0,
+        deferrals: 0,
+        next_attempt_ms: 0,
+        maybe_sent: false,
+        last_error: None,
+    }
+}
+
+/// The plain async loop of [`measure_baseline`].
+async fn baseline_loop(setup: BaselineSetup, docs: usize) -> Result<(), String> {
+    let sap_client = crate::tls::http_client(&crate::tls::Trust::System, SAP_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    let cloud = crate::tls::default_client(CLOUD_TIMEOUT).map_err(|e| e.to_string())?;
+    let sap_auth = SapAuthenticator::new(
+        sap_client.clone(),
+        SapSettings {
+            base_url: setup.sap_url.clone(),
+            company_db: setup.company_db,
+            username: setup.username,
+            password: SecretString::from(setup.password),
+            session_timeout_override: None,
+            password_fix: String::new(),
+        },
+    );
+    let session = sap_auth
+        .login()
+        .await
+        .map_err(|e| format!("SAP login: {e}"))?
+        .credentials;
+    let entra = EntraDelegatedToken::new(
+        cloud.clone(),
+        EntraSettings {
+            login_base: setup.teams_url.clone(),
+            tenant_id: setup.tenant_id,
+            client_id: setup.client_id,
+            client_secret: SecretString::from(setup.client_secret),
+            scope: GRAPH_DELEGATED_SEND_SCOPE.to_string(),
+        },
+        Arc::new(MemoryVault(Mutex::new(SecretString::from(
+            setup.refresh_token,
+        )))),
+        REFRESH_TOKEN_SECRET,
+    )
+    .map_err(|e| e.to_string())?;
+    let token = entra
+        .login()
+        .await
+        .map_err(|e| format!("Entra token: {e}"))?
+        .credentials;
+    let mut settings = SapSourceSettings::new(setup.sap_url, ENTITY);
+    settings.page_size = PAGE_SIZE;
+    settings.overlap = Duration::from_secs(OVERLAP_SECONDS);
+    let source = SapSource::new(sap_client, settings, clock::system());
+    let sink = GraphSink::new(
+        cloud,
+        setup.teams_url,
+        GraphTarget::Channel {
+            team_id: TEAM_ID.to_string(),
+            channel_id: CHANNEL_ID.to_string(),
+        },
+        MessageFormat::Html,
+    )
+    .map_err(|e| e.to_string())?
+    .with_options(GraphSinkOptions {
+        max_request_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        ..Default::default()
+    });
+
+    let (queue, queued) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let read = async move {
+        let mut cursor: Option<String> = None;
+        let mut seen: HashSet<String> = HashSet::with_capacity(docs);
+        loop {
+            let mut page_ref = source.first_page(cursor.as_deref());
+            loop {
+                let page = source
+                    .fetch(&session, &page_ref)
+                    .await
+                    .map_err(|e| format!("SAP page: {e}"))?;
+                for record in page.records {
+                    if cursor
+                        .as_deref()
+                        .is_none_or(|c| record.position.as_str() > c)
+                    {
+                        cursor = Some(record.position);
+                    }
+                    if seen.insert(record.key.clone()) {
+                        let _ = queue.send(record.key);
+                    }
+                }
+                match page.next {
+                    Some(next) => page_ref = next,
+                    None => break,
+                }
+            }
+            if seen.len() >= docs {
+                // Dropping the queue ends the posting stream once it is drained.
+                return Ok::<(), String>(());
+            }
+            tokio::time::sleep(Duration::from_secs(INTERVAL_SECONDS)).await;
+        }
+    };
+    let sink = &sink;
+    let token = &token;
+    let post = stream::unfold(queued, |mut rx| async move {
+        rx.recv().await.map(|key| (key, rx))
+    })
+    .enumerate()
+    .map(|(seq, key)| async move {
+        let entry = baseline_entry(seq as u64 + 1, &key);
+        match sink.deliver(&entry, token).await {
+            Outcome::Delivered { .. } => Ok(()),
+            other => Err(format!("Graph post of DocEntry {key}: {other:?}")),
+        }
+    })
+    .buffer_unordered(CONCURRENCY as usize)
+    .fold(Ok(()), |acc, r| async move { acc.and(r) });
+    let (read, post) = futures_util::future::join(read, post).await;
+    read.and(post)
+}
+
+/// `ml-connector bench --docs N [--baseline]`.
+pub fn run(docs: usize, baseline: bool) -> ExitCode {
     let binary = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ml-connector"));
-    println!("bench: {docs} PurchaseOrders, sandbox SAP → gateway (child process) → sandbox Teams channel; rate limits off, durable commits on");
-    match measure(docs, &binary) {
-        Ok(report) => {
-            println!("{report}");
+    println!("bench: {docs} {ENTITY}, sandbox SAP → gateway (child process) → sandbox Teams channel; rate limits off, durable commits on");
+    let gateway = match measure(docs, &binary) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("bench failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    println!("{gateway}");
+    if !baseline {
+        return ExitCode::SUCCESS;
+    }
+    println!("bench: baseline, the same HTTP exchanges from a plain async loop (no store, no actors, no routing), fresh sandboxes");
+    match measure_baseline(docs) {
+        Ok(limit) => {
+            println!("{limit}");
+            println!("{}", comparison(&gateway, &limit));
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("bench failed: {e}");
+            eprintln!("bench baseline failed: {e}");
             ExitCode::from(1)
         }
     }

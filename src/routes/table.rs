@@ -244,7 +244,8 @@ impl Router for RouteTable {
                 Some((_, payload)) => payload.clone(),
                 None => {
                     let context = context.get_or_insert_with(|| {
-                        Renderer::context(event, source, self.presenters.get(source))
+                        self.renderer
+                            .context_for(event, source, self.presenters.get(source))
                     });
                     let payload = self
                         .renderer
@@ -348,7 +349,7 @@ fn compile_route(
         }
         for (source, presenter) in presenters.trial(spec.source.as_deref()) {
             let sample = sample_event(source, &spec.entity, kind, &*presenter);
-            let context = Renderer::context(&sample, source, &presenter);
+            let context = renderer.context_for(&sample, source, &presenter);
             renderer.render(&form, &context).map_err(|e| {
                 err(
                     e.path,

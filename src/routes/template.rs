@@ -1,7 +1,7 @@
 //! minijinja templates of the routes: built-in defaults, custom templates and mappings,
 //! extra filters, and rendering into the payload of one [`PayloadShape`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -179,6 +179,10 @@ pub struct MappedField {
 #[derive(Debug)]
 pub struct Renderer {
     env: Environment<'static>,
+    /// Top-level record fields the compiled templates read as `doc.FIELD` (`None`: a
+    /// template uses `doc` as a whole, e.g. `doc|tojson` or `doc[name]`, so it gets every
+    /// field). See [`Renderer::context_for`].
+    doc_fields: Option<BTreeSet<String>>,
 }
 
 impl Renderer {
@@ -215,7 +219,10 @@ impl Renderer {
             env.add_template(builtin_name(form), source)
                 .map_err(|e| format!("built-in {form} template: {e}"))?;
         }
-        Ok(Renderer { env })
+        Ok(Renderer {
+            env,
+            doc_fields: Some(BTreeSet::new()),
+        })
     }
 
     /// Compiles what a route renders for a destination of `shape`: its custom templates
@@ -233,6 +240,7 @@ impl Renderer {
         map: Option<&BTreeMap<String, MapSpec>>,
     ) -> Result<RouteForm, FormError> {
         let spec = spec.cloned().unwrap_or_default();
+        let mut added: Vec<String> = Vec::new();
         let mut compile =
             |form: &'static str, source: Option<String>, fallback: &'static str| match source {
                 None => Ok(builtin_name(fallback).to_owned()),
@@ -241,10 +249,11 @@ impl Renderer {
                     self.env
                         .add_template_owned(name.clone(), source)
                         .map_err(|e| FormError::template(form, e))?;
+                    added.push(name.clone());
                     Ok::<_, FormError>(name)
                 }
             };
-        Ok(match shape {
+        let form = match shape {
             PayloadShape::Chat(format) => {
                 let summary = compile("summary", spec.summary, "summary")?;
                 let html = compile("html", spec.html, "html")?;
@@ -274,6 +283,7 @@ impl Renderer {
                     self.env
                         .add_template_owned(template.clone(), field.value.clone())
                         .map_err(|e| FormError::field(name, e))?;
+                    added.push(template.clone());
                     fields.push(MappedField {
                         name: name.clone(),
                         template,
@@ -284,13 +294,78 @@ impl Renderer {
                 }
                 RouteForm::Record { fields }
             }
-        })
+        };
+        for name in &added {
+            self.note_doc_fields(name);
+        }
+        Ok(form)
+    }
+
+    /// Adds the record fields template `name` reads to [`Renderer::doc_fields`] (minijinja's
+    /// static analysis: `doc.DocEntry` and `doc.DocumentLines[0].ItemCode` read one field
+    /// each; `doc` used whole, or a template that cannot be analysed, reads all of them).
+    fn note_doc_fields(&mut self, name: &str) {
+        let variables = match self.env.get_template(name) {
+            Ok(template) => template.undeclared_variables(true),
+            Err(_) => {
+                self.doc_fields = None;
+                return;
+            }
+        };
+        let Some(keys) = &mut self.doc_fields else {
+            return;
+        };
+        for variable in variables {
+            if variable == "doc" {
+                self.doc_fields = None;
+                return;
+            }
+            if let Some(path) = variable.strip_prefix("doc.") {
+                let field = path.split('.').next().unwrap_or(path);
+                keys.insert(field.to_owned());
+            }
+        }
+    }
+
+    /// The top-level record fields [`Renderer::context_for`] puts in `doc`, sorted; `None`
+    /// when a template reads `doc` as a whole (every field is put in).
+    pub fn doc_fields(&self) -> Option<&BTreeSet<String>> {
+        self.doc_fields.as_ref()
     }
 
     /// The template context of an event from source `source` (see [`MessageContext`]),
     /// to compute once per event and pass to [`Renderer::render`] for every matching route.
     pub fn context(event: &Event, source: &str, presenter: &Arc<dyn Presenter>) -> Value {
-        let context = Value::from_serialize(MessageContext::new(event, source, &**presenter));
+        Self::context_value(MessageContext::new(event, source, &**presenter), presenter)
+    }
+
+    /// [`Renderer::context`] with `doc` holding only the record fields this renderer's
+    /// templates read ([`Renderer::doc_fields`]), which renders the same payloads: the
+    /// record is not converted into template values field by field (a purchase order with
+    /// its lines is about a hundred values) when the templates print a few of them, or none
+    /// (the built-in templates only use the presenter's variables). The presenter still sees
+    /// the whole record.
+    pub fn context_for(
+        &self,
+        event: &Event,
+        source: &str,
+        presenter: &Arc<dyn Presenter>,
+    ) -> Value {
+        let Some(keys) = &self.doc_fields else {
+            return Self::context(event, source, presenter);
+        };
+        let doc = Json::Object(
+            keys.iter()
+                .filter_map(|k| event.fields.get(k).map(|v| (k.clone(), v.clone())))
+                .collect(),
+        );
+        let mut message = MessageContext::new(event, source, &**presenter);
+        message.doc = &doc;
+        Self::context_value(message, presenter)
+    }
+
+    fn context_value(message: MessageContext<'_>, presenter: &Arc<dyn Presenter>) -> Value {
+        let context = Value::from_serialize(message);
         minijinja::context! {
             __presenter => Value::from_object(PresenterValue(Arc::clone(presenter))),
             ..context
@@ -1002,6 +1077,73 @@ mod tests {
             assert_eq!(err.path, "template.card");
             assert!(err.message.starts_with("card template:"), "{err}");
             assert!(err.message.contains(expected), "{card}: {err}");
+        }
+    }
+
+    #[test]
+    fn context_for_puts_only_the_fields_the_templates_read_in_doc() {
+        let sap: Arc<dyn Presenter> = Arc::new(SapPresenter);
+        let event = po_event(EventKind::Created);
+        let mut renderer = Renderer::new().expect("built-ins");
+        let builtin = renderer
+            .compile("b", PayloadShape::Chat(ChatFormat::Card), None, None)
+            .expect("compiles");
+        assert_eq!(renderer.doc_fields(), Some(&BTreeSet::new()));
+        let spec = TemplateSpec {
+            summary: Some("{{ doc.DocNum }} {{ doc.CardName|upper }}".into()),
+            html: Some(
+                "<p>{{ doc.DocTotal|money(doc.DocCurrency) }} {{ doc.Nope.Deeper }}</p>".into(),
+            ),
+            ..TemplateSpec::default()
+        };
+        let custom = renderer
+            .compile("c", PayloadShape::Chat(ChatFormat::Html), Some(&spec), None)
+            .expect("compiles");
+        let fields: BTreeSet<String> = ["CardName", "DocCurrency", "DocNum", "DocTotal", "Nope"]
+            .map(String::from)
+            .into();
+        assert_eq!(renderer.doc_fields(), Some(&fields));
+
+        let lean = renderer.context_for(&event, "acme", &sap);
+        let full = Renderer::context(&event, "acme", &sap);
+        assert_eq!(
+            renderer.render(&custom, &lean).expect("renders"),
+            json!({"summary": "1042 ACME SUPPLIES", "html": "<p>12,500.00 EUR </p>"})
+        );
+        for form in [&custom, &builtin] {
+            assert_eq!(
+                renderer.render(form, &lean).expect("renders"),
+                renderer.render(form, &full).expect("renders")
+            );
+        }
+    }
+
+    #[test]
+    fn a_template_reading_doc_as_a_whole_gets_every_field() {
+        let sap: Arc<dyn Presenter> = Arc::new(SapPresenter);
+        let event = po_event(EventKind::Created);
+        for (i, text) in ["{{ doc|tojson }}", "{{ doc['DocNum'] }}{{ doc.CardCode }}"]
+            .into_iter()
+            .enumerate()
+        {
+            let mut renderer = Renderer::new().expect("built-ins");
+            let spec = TemplateSpec {
+                text: Some(text.into()),
+                ..TemplateSpec::default()
+            };
+            let form = renderer
+                .compile(&format!("t{i}"), PayloadShape::Text, Some(&spec), None)
+                .expect("compiles");
+            assert_eq!(renderer.doc_fields(), None, "{text}");
+            assert_eq!(
+                renderer
+                    .render(&form, &renderer.context_for(&event, "acme", &sap))
+                    .expect("renders"),
+                renderer
+                    .render(&form, &Renderer::context(&event, "acme", &sap))
+                    .expect("renders"),
+                "{text}"
+            );
         }
     }
 }

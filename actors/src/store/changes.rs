@@ -7,6 +7,10 @@
 //! the prepared outbox entries are written; otherwise (another commit touched one of the
 //! records, only possible with inbound changes racing a poller) the whole batch is detected and
 //! routed again inside the write transaction.
+//!
+//! A batch with nothing to write (every record as its snapshot says, no new sender id, no
+//! cursor to store: a poll re-reading its overlap window) opens no write transaction at all;
+//! the outcome is the same as if it had committed at the moment of the read transaction.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -15,7 +19,7 @@ use redb::{ReadableTable, WriteTransaction};
 use super::outbox::OutboxTables;
 use super::tables::*;
 use super::types::{OutboxPayload, OutboxState};
-use super::{decode, encode, enqueue, next_seq, Snapshot, Store, StoreError};
+use super::{decode, encode, enqueue, Snapshot, Store, StoreError};
 use crate::clock::UnixMillis;
 use crate::event::{Event, EventKind, Intent, Router};
 use crate::source::Record;
@@ -100,9 +104,23 @@ fn read_base(
     Ok(base)
 }
 
+/// Whether the record's watched fields hold exactly the snapshot's values (a missing field
+/// counts as `null`), i.e. the snapshot it would make equals `previous` up to the revision.
+/// Compares in place: most records a poll reads are unchanged.
+fn unchanged(previous: &Snapshot, c: &Change<'_>) -> bool {
+    static NULL: serde_json::Value = serde_json::Value::Null;
+    c.watched
+        .iter()
+        .all(|f| previous.watched.get(f) == Some(c.record.fields.get(f).unwrap_or(&NULL)))
+        && previous.watched.keys().all(|k| c.watched.contains(k))
+}
+
 /// The event a record makes against its previous snapshot, with the new snapshot; `None` when
 /// no watched field changed.
 fn detect(previous: Option<&Snapshot>, c: &Change<'_>) -> Option<(Snapshot, Event)> {
+    if previous.is_some_and(|p| unchanged(p, c)) {
+        return None;
+    }
     let mut current = Snapshot::default();
     for field in c.watched {
         let value = c.record.fields.get(field).cloned().unwrap_or_default();
@@ -203,6 +221,10 @@ fn apply(txn: &WriteTransaction, plan: Plan, now: UnixMillis) -> Result<ChangeSu
     }
     let mut ledger = txn.open_table(DEDUPE)?;
     let mut outbox = OutboxTables::open(txn)?;
+    // The sequence counter is read once and written back once per batch (the same counter
+    // `next_seq` advances one at a time).
+    let mut meta = txn.open_table(META)?;
+    let mut seq = meta.get(OUTBOX_SEQ)?.map(|v| v.value()).unwrap_or(0);
     let state = OutboxState::fresh(now);
     for (event, intents) in plan.events {
         for intent in intents {
@@ -211,8 +233,9 @@ fn apply(txn: &WriteTransaction, plan: Plan, now: UnixMillis) -> Result<ChangeSu
                 summary.duplicates += 1;
                 continue;
             }
+            seq += 1;
             let payload = OutboxPayload {
-                seq: next_seq(txn, "outbox_seq")?,
+                seq,
                 destination: intent.destination,
                 route: intent.route,
                 dedupe_key,
@@ -225,17 +248,40 @@ fn apply(txn: &WriteTransaction, plan: Plan, now: UnixMillis) -> Result<ChangeSu
             summary.destinations.insert(payload.destination);
         }
     }
+    if summary.enqueued > 0 {
+        meta.insert(OUTBOX_SEQ, seq)?;
+    }
     Ok(summary)
 }
 
+impl Plan {
+    /// Nothing to write: no event, snapshot or sender id.
+    fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.snapshots.is_empty() && self.newly_seen.is_empty()
+    }
+
+    /// What the batch did when nothing is written.
+    fn summary(&self) -> ChangeSummary {
+        ChangeSummary {
+            accepted: self.accepted,
+            repeated: self.repeated,
+            ..Default::default()
+        }
+    }
+}
+
+/// A `finish` step for [`Store::commit_changes`] that writes nothing.
+pub(crate) type NoFinish = fn(&WriteTransaction) -> Result<(), StoreError>;
+
 impl Store {
     /// Commit a batch of changes, then run `finish` (e.g. store the cursor) in the same write
-    /// transaction. Errors: [`StoreError::Route`] (nothing written), [`StoreError::Txn`].
+    /// transaction. Without `finish` and with nothing to write, no write transaction is
+    /// opened. Errors: [`StoreError::Route`] (nothing written), [`StoreError::Txn`].
     pub(crate) fn commit_changes(
         &self,
         changes: &[Change<'_>],
         router: &dyn Router,
-        finish: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
+        finish: Option<impl FnOnce(&WriteTransaction) -> Result<(), StoreError>>,
     ) -> Result<ChangeSummary, StoreError> {
         let now = self.now_ms();
         let base = {
@@ -247,6 +293,9 @@ impl Store {
             )?
         };
         let prepared = plan(changes, &base, router)?;
+        if finish.is_none() && prepared.is_empty() {
+            return Ok(prepared.summary());
+        }
         self.write(|txn| {
             let current = read_base(
                 &txn.open_table(SNAPSHOTS)?,
@@ -260,7 +309,9 @@ impl Store {
                 plan(changes, &current, router)?
             };
             let summary = apply(txn, planned, now)?;
-            finish(txn)?;
+            if let Some(finish) = finish {
+                finish(txn)?;
+            }
             Ok(summary)
         })
     }

@@ -147,7 +147,7 @@ impl Store {
                 };
                 match resolution {
                     Resolution::Delivered { remote_id } => {
-                        let Some(entry) = outbox.take(&key, state)? else {
+                        let Some(dedupe_key) = outbox.remove(&key)? else {
                             continue;
                         };
                         let led = LedgerEntry {
@@ -155,7 +155,7 @@ impl Store {
                             remote_id: Some(remote_id.clone()),
                             at_ms: now,
                         };
-                        ledger.insert(entry.dedupe_key.as_str(), encode(&led).as_slice())?;
+                        ledger.insert(dedupe_key.as_str(), encode(&led).as_slice())?;
                     }
                     Resolution::RetryAt {
                         at_ms,

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::changes::Change;
+use super::changes::{Change, NoFinish};
 use super::{Store, StoreError};
 use crate::event::Router;
 use crate::inbound::InboundChange;
@@ -59,7 +59,7 @@ impl Store {
                 seen_key: Some(format!("{}/{}/{}", input.kind, input.name, c.sender_id)),
             })
             .collect();
-        let summary = self.commit_changes(&changes, input.router, |_| Ok(()))?;
+        let summary = self.commit_changes(&changes, input.router, None::<NoFinish>)?;
         Ok(InboundSummary {
             accepted: summary.accepted,
             duplicates: summary.repeated,

@@ -50,6 +50,23 @@ impl<'t> OutboxTables<'t> {
         Ok(())
     }
 
+    /// Remove the entry `key` and return its dedupe key, reading only that field of the
+    /// payload row (a delivered entry needs nothing else: no payload is decoded).
+    pub(crate) fn remove(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        /// The one field of an [`OutboxPayload`] row a delivery outcome needs.
+        #[derive(serde::Deserialize)]
+        struct DedupeKey {
+            dedupe_key: String,
+        }
+        self.states.remove(key)?;
+        match self.payloads.remove(key)? {
+            Some(v) => Ok(Some(
+                decode::<DedupeKey>(OUTBOX_PAYLOAD_NAME, v.value())?.dedupe_key,
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// Remove the entry `key` and return it joined with `state` (its current state row).
     pub(crate) fn take(
         &mut self,

@@ -40,7 +40,7 @@ pub struct PageSummary {
 }
 
 impl Store {
-    /// Commit one page. Errors: [`StoreError::Route`] when a message cannot be rendered (nothing
+    /// Commit one page (a page with no event and no cursor to store writes nothing). Errors: [`StoreError::Route`] when a message cannot be rendered (nothing
     /// is written, the cursor stays), [`StoreError::Txn`] on I/O failure.
     pub fn commit_page(&self, input: PageInput<'_>) -> Result<PageSummary, StoreError> {
         let changes: Vec<Change<'_>> = input
@@ -54,14 +54,15 @@ impl Store {
                 seen_key: None,
             })
             .collect();
-        let summary = self.commit_changes(&changes, input.router, |txn| {
-            if let Some(cursor) = input.cursor {
+        let store_cursor = input.cursor.map(|cursor| {
+            move |txn: &redb::WriteTransaction| {
                 let stream = format!("{}/{}", input.source, input.entity);
                 txn.open_table(CURSORS)?
                     .insert(stream.as_str(), cursor.as_bytes())?;
+                Ok(())
             }
-            Ok(())
-        })?;
+        });
+        let summary = self.commit_changes(&changes, input.router, store_cursor)?;
         Ok(PageSummary {
             events: summary.events,
             enqueued: summary.enqueued,

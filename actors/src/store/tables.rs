@@ -43,6 +43,8 @@ pub(crate) const AUDIT: TableDefinition<'static, u64, &'static [u8]> =
 pub(crate) const AUDIT_NAME: &str = "audit";
 /// counter name (`outbox_seq`, `audit_seq`, [`SCHEMA_KEY`]) → value.
 pub(crate) const META: TableDefinition<'static, &'static str, u64> = TableDefinition::new("meta");
+/// `meta` counter of outbox sequence numbers.
+pub(crate) const OUTBOX_SEQ: &str = "outbox_seq";
 
 pub(crate) const ALL_STR_TABLES: &[StrTable] = &[
     CURSORS,

@@ -225,9 +225,15 @@ impl GraphSink {
     fn classify_post(&self, answer: &Answer) -> Outcome {
         let status = answer.status;
         if answer.is_success() {
-            let id = serde_json::from_slice::<Value>(&answer.body)
+            /// The one field of the created chatMessage the outcome needs (the rest of the
+            /// object is skipped, not built).
+            #[derive(serde::Deserialize)]
+            struct Created {
+                id: Option<String>,
+            }
+            let id = serde_json::from_slice::<Created>(&answer.body)
                 .ok()
-                .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string))
+                .and_then(|c| c.id)
                 .filter(|id| !id.is_empty());
             return match id {
                 Some(remote_id) => Outcome::Delivered { remote_id },

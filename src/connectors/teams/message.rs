@@ -46,7 +46,7 @@ impl TeamsMessage {
             status: None,
             reason,
         };
-        let message: TeamsMessage = serde_json::from_value(entry.payload.clone())
+        let message = TeamsMessage::deserialize(&entry.payload)
             .map_err(|e| permanent(format!("outbox payload is not a Teams message: {e}")))?;
         let (present, body) = match format {
             MessageFormat::Html => (message.html.is_some(), "html"),
