@@ -30,9 +30,13 @@ pub mod zone;
 
 #[cfg(test)]
 mod test_server;
+#[cfg(test)]
+mod tests;
 
 pub use auth::{SapAuthenticator, SapSession, SapSettings};
-pub use source::{PollKind, SapSource, SapSourceSettings, SourceTraffic, StartFrom};
+pub use source::{PollKind, SapSource, SapSourceSettings, SourceTraffic, StartFrom,
+    TrafficMeter,
+};
 pub use zone::ServerZone;
 pub use webhook::{
     challenge_response, parse_events, verify_signature, verify_signature_with, SignatureAlgorithm,

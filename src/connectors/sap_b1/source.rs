@@ -180,6 +180,23 @@ pub struct SourceTraffic {
     pub light_records: u64,
 }
 
+/// Shared view of a [`SapSource`]'s [`SourceTraffic`].
+#[derive(Debug, Clone)]
+pub struct TrafficMeter(Arc<TrafficCounters>);
+
+impl TrafficMeter {
+    /// The counters now.
+    pub fn read(&self) -> SourceTraffic {
+        let t = &self.0;
+        SourceTraffic {
+            requests: t.requests.load(Ordering::Relaxed),
+            bytes: t.bytes.load(Ordering::Relaxed),
+            full_records: t.full_records.load(Ordering::Relaxed),
+            light_records: t.light_records.load(Ordering::Relaxed),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct TrafficCounters {
     requests: AtomicU64,
@@ -296,13 +313,13 @@ impl SapSource {
 
     /// What this source asked of the Service Layer so far.
     pub fn traffic(&self) -> SourceTraffic {
-        let t = &self.traffic;
-        SourceTraffic {
-            requests: t.requests.load(Ordering::Relaxed),
-            bytes: t.bytes.load(Ordering::Relaxed),
-            full_records: t.full_records.load(Ordering::Relaxed),
-            light_records: t.light_records.load(Ordering::Relaxed),
-        }
+        self.traffic_meter().read()
+    }
+
+    /// A handle on this source's counters that stays readable after the source was bound to
+    /// its session ([`ml_connector_actors::bind_source`] takes the source).
+    pub fn traffic_meter(&self) -> TrafficMeter {
+        TrafficMeter(self.traffic.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, SourceState> {
