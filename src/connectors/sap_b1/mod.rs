@@ -24,6 +24,7 @@ pub mod kind;
 pub mod memory;
 pub mod present;
 pub mod source;
+pub mod vault;
 pub mod webhook;
 pub mod wire;
 pub mod zone;
@@ -37,6 +38,7 @@ pub use auth::{SapAuthenticator, SapSession, SapSettings};
 pub use source::{PollKind, SapSource, SapSourceSettings, SourceTraffic, StartFrom,
     TrafficMeter,
 };
+pub use vault::SessionVault;
 pub use zone::ServerZone;
 pub use webhook::{
     challenge_response, parse_events, verify_signature, verify_signature_with, SignatureAlgorithm,

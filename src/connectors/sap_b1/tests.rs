@@ -417,3 +417,101 @@ async fn endless_5002_is_a_business_error_without_a_login_per_cycle() {
     assert_eq!(rig.sim.stats().unauthorized_401, 0);
     drop(rig.session);
 }
+
+fn vault_auth(base: &url::Url, store: &Store) -> SapAuthenticator {
+    let key = crate::secrets::SecretKey::from_bytes([7u8; crate::secrets::KEY_LEN]);
+    SapAuthenticator::new(
+        client(),
+        SapSettings {
+            base_url: base.clone(),
+            company_db: "SBODEMOUS".into(),
+            username: "manager".into(),
+            password: SecretString::from("sandbox-password"),
+            session_timeout_override: None,
+            password_fix: "fix it".into(),
+        },
+    )
+    .with_vault(super::SessionVault::new(store.clone(), key, "acme-sap"))
+    .with_login_conflict_wait(Duration::from_millis(20), 4)
+}
+
+/// Issue 7 item 6: after a crash (the session handle dropped without logout) the next start
+/// reuses the stored session: no login, no second session on the server. A clean logout
+/// clears it, so the start after that logs in.
+#[tokio::test]
+async fn next_start_after_a_crash_reuses_the_stored_session() {
+    use secrecy::ExposeSecret;
+    let sim = SapSim::new(SapSandboxConfig::default());
+    let (base, _server) = spawn(sim.clone(), 0).expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock: SharedClock = Arc::new(ManualClock::new(ms(datetime!(2026-11-21 10:00:00 UTC))));
+    let start = |store: &Store| {
+        SessionHandle::new(
+            vault_auth(&base, store),
+            "acme-sap",
+            clock.clone(),
+            Health::default(),
+        )
+    };
+    let path = dir.path().join("state.redb");
+    let first = {
+        let store = Store::open(&path, clock.clone()).expect("store");
+        let handle = start(&store);
+        let (session, _) = handle.get().await.expect("login");
+        // Crash: nothing is logged out; the store is closed as a killed process leaves it.
+        session.b1session.expose_secret().to_string()
+    };
+    assert_eq!(sim.stats().logins, 1);
+    let store = Store::open(&path, clock.clone()).expect("store");
+    let names = store.secret_names().expect("names");
+    assert_eq!(names, vec!["session.sap_b1.acme-sap".to_string()]);
+    let sealed = store.get_secret(&names[0]).expect("get").expect("stored");
+    assert!(
+        !sealed.windows(first.len()).any(|w| w == first.as_bytes()),
+        "the session id is sealed"
+    );
+    let handle = start(&store);
+    let (session, _) = handle.get().await.expect("reused");
+    assert_eq!(session.b1session.expose_secret(), first.as_str());
+    assert_eq!(sim.stats().logins, 1, "no new login after the restart");
+    assert_eq!(sim.session_count(), 1, "no leaked session");
+    assert_eq!(sim.stats().keepalives, 1, "the stored session was checked once");
+
+    // Clean stop: logout clears it; the next start logs in (and is not refused).
+    handle.logout().await;
+    assert_eq!(sim.session_count(), 0);
+    let handle = start(&store);
+    handle.get().await.expect("login");
+    assert_eq!(sim.stats().logins, 2);
+    assert_eq!(sim.stats().keepalives, 1, "nothing stored to check");
+}
+
+/// Issue 7 item 6: a stored session that died on the server is not used; a "concurrent
+/// login" answer right after the restart is waited out, not reported as a failed login.
+#[tokio::test]
+async fn dead_stored_session_and_login_conflict_after_a_restart() {
+    let sim = SapSim::new(SapSandboxConfig::default());
+    let (base, _server) = spawn(sim.clone(), 0).expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock: SharedClock = Arc::new(ManualClock::new(ms(datetime!(2026-11-21 10:00:00 UTC))));
+    let store = Store::open(&dir.path().join("state.redb"), clock.clone()).expect("store");
+    let handle = SessionHandle::new(vault_auth(&base, &store), "acme-sap", clock.clone(), Health::default());
+    handle.get().await.expect("login");
+    drop(handle);
+    sim.kill_sessions();
+    for _ in 0..2 {
+        sim.inject(SapFault::Status {
+            entity: "Login".into(),
+            status: 500,
+            code: 299,
+            message: "SAML Login Failed".into(),
+        });
+    }
+    let health = Health::default();
+    let handle = SessionHandle::new(vault_auth(&base, &store), "acme-sap", clock.clone(), health);
+    handle.get().await.expect("conflicts waited out");
+    assert!(handle.is_ready().await, "no failed login recorded");
+    assert_eq!(sim.stats().logins, 2);
+    assert_eq!(sim.stats().unauthorized_401, 1, "the dead stored session, checked once");
+    assert_eq!(sim.session_count(), 1);
+}
