@@ -42,6 +42,7 @@ impl Router for Recorder {
 
 struct Rig {
     sim: SapSim,
+    base: url::Url,
     clock: ManualClock,
     ctx: PollContext,
     router: Arc<Recorder>,
@@ -83,7 +84,7 @@ impl Rig {
             },
         );
         let session = SessionHandle::new(auth, "acme-sap", shared.clone(), Health::default());
-        let mut settings = SapSourceSettings::new(base, entity);
+        let mut settings = SapSourceSettings::new(base.clone(), entity);
         adjust(&mut settings);
         let source = SapSource::new(client(), settings, shared);
         let traffic = source.traffic_meter();
@@ -100,6 +101,7 @@ impl Rig {
         };
         Rig {
             sim,
+            base,
             clock,
             ctx,
             router,
@@ -108,6 +110,10 @@ impl Rig {
             _server: server,
             _dir: dir,
         }
+    }
+
+    fn sim_base(&self) -> url::Url {
+        self.base.clone()
     }
 
     /// Move both clocks forward.
@@ -514,4 +520,39 @@ async fn dead_stored_session_and_login_conflict_after_a_restart() {
     assert_eq!(sim.stats().logins, 2);
     assert_eq!(sim.stats().unauthorized_401, 1, "the dead stored session, checked once");
     assert_eq!(sim.session_count(), 1);
+}
+
+/// Item 7 (`check`): the newest `UpdateDate`/`UpdateTime` of a New York server is in the
+/// future of "now" at UTC−10 — the configured zone is behind the server's; with the right zone
+/// the check passes and names the zone.
+#[tokio::test]
+async fn clock_check_flags_a_time_zone_behind_the_server() {
+    let at = datetime!(2026-11-21 15:00:00 UTC);
+    let zone_check = |zone: &'static str| async move {
+        let rig = Rig::start(
+            SapSandboxConfig {
+                time_zone: new_york(),
+                ..Default::default()
+            },
+            at,
+            "Orders",
+            |_| {},
+        );
+        rig.sim.insert("Orders", rig.sim.generate("Orders", 1));
+        let (session, _) = rig.session.get().await.expect("login");
+        let mut settings = SapSourceSettings::new(rig.sim_base(), "Orders");
+        settings.time_zone = ServerZone::named(zone).expect("zone");
+        let clock: SharedClock = Arc::new(rig.clock.clone());
+        SapSource::new(client(), settings, clock)
+            .clock_check(&session)
+            .await
+    };
+    let ok = zone_check("America/New_York").await.expect("right zone");
+    assert!(
+        ok.contains("time_zone America/New_York: server wall clock now 2026-11-21T10:00:00")
+            && ok.contains("newest UpdateDate/UpdateTime 2026-11-21T10:00:00"),
+        "{ok}"
+    );
+    let err = zone_check("Pacific/Honolulu").await.expect_err("zone behind");
+    assert!(err.contains("set time_zone"), "{err}");
 }
