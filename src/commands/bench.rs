@@ -29,6 +29,12 @@ pub struct BenchReport {
     pub gateway_cpu_s: f64,
     /// CPU seconds used by this process (the sandboxes and the document producer).
     pub sandbox_cpu_s: f64,
+    /// Collection requests the SAP sandbox served (pages and full-document batches).
+    pub sap_requests: u64,
+    /// Bytes of the collection pages the SAP sandbox served.
+    pub sap_bytes: u64,
+    /// Records the SAP sandbox served in full (no `$select`).
+    pub sap_full_documents: u64,
 }
 
 impl std::fmt::Display for BenchReport {
@@ -55,6 +61,17 @@ impl std::fmt::Display for BenchReport {
             self.p50_ms
         )?;
         writeln!(f, "latency p99        {:.0} ms", self.p99_ms)?;
+        let per = self.delivered.max(1) as f64;
+        writeln!(
+            f,
+            "SAP reads          {} requests, {} bytes, {} full documents ({:.3} requests, {:.0} bytes, {:.2} full reads per delivered document)",
+            self.sap_requests,
+            self.sap_bytes,
+            self.sap_full_documents,
+            self.sap_requests as f64 / per,
+            self.sap_bytes as f64 / per,
+            self.sap_full_documents as f64 / per
+        )?;
         writeln!(
             f,
             "gateway peak RSS   {:.1} MiB (VmHWM of the gateway process)",
@@ -203,6 +220,7 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
             .unwrap_or(0.0)
     };
     let seconds = ((last - first_insert).max(1)) as f64 / 1000.0;
+    let sap = env.sap.stats();
     Ok(BenchReport {
         docs,
         delivered: seen.len(),
@@ -214,6 +232,9 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
         peak_rss_kib: peak,
         gateway_cpu_s,
         sandbox_cpu_s,
+        sap_requests: sap.collection_gets,
+        sap_bytes: sap.collection_bytes,
+        sap_full_documents: sap.full_documents_served,
     })
 }
 
