@@ -110,6 +110,13 @@ impl Persistent5002 {
 mod tests {
     use super::*;
 
+    fn business(failures: u32, secs: u64) -> Verdict {
+        Verdict::Business {
+            failures,
+            retry_in: Duration::from_secs(secs),
+        }
+    }
+
     #[test]
     fn first_is_login_again_then_business_with_doubling_backoff() {
         let mut p = Persistent5002::new(Duration::from_secs(10), Duration::from_secs(25));
@@ -120,26 +127,17 @@ mod tests {
         // Fresh session, same answer: business error.
         assert_eq!(
             p.answered_5002("P", 2, 0),
-            Verdict::Business {
-                failures: 1,
-                retry_in: Duration::from_secs(10)
-            }
+            business(1, 10)
         );
         assert_eq!(p.blocked("P", 9_999), Some(Duration::from_millis(1)));
         assert_eq!(p.blocked("P", 10_000), None);
         assert_eq!(
             p.answered_5002("P", 2, 10_000),
-            Verdict::Business {
-                failures: 2,
-                retry_in: Duration::from_secs(20)
-            }
+            business(2, 20)
         );
         assert_eq!(
             p.answered_5002("P", 2, 30_000),
-            Verdict::Business {
-                failures: 3,
-                retry_in: Duration::from_secs(25)
-            }
+            business(3, 25)
         );
         p.answered_ok("P");
         assert_eq!(p.blocked("P", 30_000), None);

@@ -52,6 +52,18 @@ struct Rig {
     _dir: tempfile::TempDir,
 }
 
+/// The simulator's default login.
+fn sandbox_login(base: &url::Url) -> SapSettings {
+    SapSettings {
+        base_url: base.clone(),
+        company_db: "SBODEMOUS".into(),
+        username: "manager".into(),
+        password: SecretString::from("sandbox-password"),
+        session_timeout_override: None,
+        password_fix: "fix it".into(),
+    }
+}
+
 fn ms(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).expect("ms")
 }
@@ -72,17 +84,7 @@ impl Rig {
         let shared: SharedClock = Arc::new(clock.clone());
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("state.redb"), shared.clone()).expect("store");
-        let auth = SapAuthenticator::new(
-            client(),
-            SapSettings {
-                base_url: base.clone(),
-                company_db: "SBODEMOUS".into(),
-                username: "manager".into(),
-                password: SecretString::from("sandbox-password"),
-                session_timeout_override: None,
-                password_fix: "fix it".into(),
-            },
-        );
+        let auth = SapAuthenticator::new(client(), sandbox_login(&base));
         let session = SessionHandle::new(auth, "acme-sap", shared.clone(), Health::default());
         let mut settings = SapSourceSettings::new(base.clone(), entity);
         adjust(&mut settings);
@@ -116,6 +118,16 @@ impl Rig {
         self.base.clone()
     }
 
+    /// Insert a generated record; its `DocEntry`.
+    fn add(&self, entity: &str, seed: u64) -> i64 {
+        self.sim.insert(entity, self.sim.generate(entity, seed))
+    }
+
+    /// The stored `UpdateTime` of a record.
+    fn update_time(&self, entity: &str, key: i64) -> serde_json::Value {
+        self.sim.document(entity, key).expect("doc")["UpdateTime"].clone()
+    }
+
     /// Move both clocks forward.
     fn advance(&self, by: Duration) {
         self.clock.advance(by);
@@ -144,8 +156,12 @@ fn keys(events: &[(EventKind, String, serde_json::Value)], kind: EventKind) -> V
         .collect()
 }
 
-fn new_york() -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::get("America/New_York").expect("zone")
+/// A simulated server whose wall clock is New York's.
+fn new_york_server() -> SapSandboxConfig {
+    SapSandboxConfig {
+        time_zone: jiff::tz::TimeZone::get("America/New_York").expect("zone"),
+        ..Default::default()
+    }
 }
 
 /// Item 7: a server at UTC−5 (New York in November) and `start_from = "now"`: the next document
@@ -153,10 +169,7 @@ fn new_york() -> jiff::tz::TimeZone {
 #[tokio::test]
 async fn server_at_utc_minus_5_start_now_delivers_the_next_document() {
     let rig = Rig::start(
-        SapSandboxConfig {
-            time_zone: new_york(),
-            ..Default::default()
-        },
+        new_york_server(),
         datetime!(2026-11-21 15:00:00 UTC),
         "PurchaseOrders",
         |s| {
@@ -164,15 +177,12 @@ async fn server_at_utc_minus_5_start_now_delivers_the_next_document() {
             s.time_zone = ServerZone::named("America/New_York").expect("zone");
         },
     );
-    let before = rig.sim.insert("PurchaseOrders", rig.sim.generate("PurchaseOrders", 1));
-    assert_eq!(
-        rig.sim.document("PurchaseOrders", before).expect("doc")["UpdateTime"],
-        "10:00:00"
-    );
+    let before = rig.add("PurchaseOrders", 1);
+    assert_eq!(rig.update_time("PurchaseOrders", before), "10:00:00");
     rig.advance(Duration::from_secs(1));
     assert_eq!(rig.cycle().await.len(), 0, "nothing after the start yet");
     rig.advance(Duration::from_secs(30));
-    let next = rig.sim.insert("PurchaseOrders", rig.sim.generate("PurchaseOrders", 2));
+    let next = rig.add("PurchaseOrders", 2);
     let events = rig.cycle().await;
     assert_eq!(keys(&events, EventKind::Created), vec![next.to_string()]);
     assert_eq!(events.len(), 1);
@@ -184,25 +194,19 @@ async fn server_at_utc_minus_5_start_now_delivers_the_next_document() {
 #[tokio::test]
 async fn overlap_covers_the_fall_back_hour() {
     let rig = Rig::start(
-        SapSandboxConfig {
-            time_zone: new_york(),
-            ..Default::default()
-        },
+        new_york_server(),
         datetime!(2026-11-01 05:50:00 UTC),
         "Orders",
         |s| s.time_zone = ServerZone::named("America/New_York").expect("zone"),
     );
-    let first = rig.sim.insert("Orders", rig.sim.generate("Orders", 1));
+    let first = rig.add("Orders", 1);
     let events = rig.cycle().await;
     assert_eq!(keys(&events, EventKind::Created), vec![first.to_string()]);
     assert_eq!(events[0].2["UpdateTime"], "01:50:00");
 
     rig.advance(Duration::from_secs(20 * 60));
-    let second = rig.sim.insert("Orders", rig.sim.generate("Orders", 2));
-    assert_eq!(
-        rig.sim.document("Orders", second).expect("doc")["UpdateTime"],
-        "01:10:00"
-    );
+    let second = rig.add("Orders", 2);
+    assert_eq!(rig.update_time("Orders", second), "01:10:00");
     let events = rig.cycle().await;
     assert_eq!(keys(&events, EventKind::Created), vec![second.to_string()]);
     assert_eq!(events.len(), 1);
@@ -221,8 +225,7 @@ async fn idle_poll_after_a_burst_reads_no_full_document_twice() {
         |_| {},
     );
     for seed in 0..2000 {
-        rig.sim
-            .insert("PurchaseOrders", rig.sim.generate("PurchaseOrders", seed));
+        rig.add("PurchaseOrders", seed);
     }
     let events = rig.cycle().await;
     assert_eq!(keys(&events, EventKind::Created).len(), 2000);
@@ -271,8 +274,7 @@ async fn record_updated_mid_read_is_read_in_full_once() {
         |s| s.page_size = 10,
     );
     for seed in 0..30 {
-        rig.sim
-            .insert("PurchaseOrders", rig.sim.generate("PurchaseOrders", seed));
+        rig.add("PurchaseOrders", seed);
     }
     let fired = Arc::new(Mutex::new(false));
     let flag = fired.clone();
@@ -383,7 +385,7 @@ async fn endless_5002_is_a_business_error_without_a_login_per_cycle() {
         "Orders",
         |s| s.business_error_backoff = Duration::from_secs(60),
     );
-    let doc = rig.sim.insert("Orders", rig.sim.generate("Orders", 1));
+    let doc = rig.add("Orders", 1);
     for _ in 0..3 {
         rig.sim.inject(SapFault::Status {
             entity: "Orders".into(),
@@ -424,21 +426,36 @@ async fn endless_5002_is_a_business_error_without_a_login_per_cycle() {
     drop(rig.session);
 }
 
-fn vault_auth(base: &url::Url, store: &Store) -> SapAuthenticator {
-    let key = crate::secrets::SecretKey::from_bytes([7u8; crate::secrets::KEY_LEN]);
-    SapAuthenticator::new(
-        client(),
-        SapSettings {
-            base_url: base.clone(),
-            company_db: "SBODEMOUS".into(),
-            username: "manager".into(),
-            password: SecretString::from("sandbox-password"),
-            session_timeout_override: None,
-            password_fix: "fix it".into(),
-        },
-    )
-    .with_vault(super::SessionVault::new(store.clone(), key, "acme-sap"))
-    .with_login_conflict_wait(Duration::from_millis(20), 4)
+/// A simulator and a state directory that outlive gateway "processes".
+struct Restarts {
+    sim: SapSim,
+    base: url::Url,
+    clock: SharedClock,
+    dir: tempfile::TempDir,
+    _server: SpawnedServer,
+}
+
+impl Restarts {
+    fn new() -> Restarts {
+        let sim = SapSim::new(SapSandboxConfig::default());
+        let (base, server) = spawn(sim.clone(), 0).expect("simulator");
+        Restarts {
+            sim,
+            base,
+            clock: Arc::new(ManualClock::new(ms(datetime!(2026-11-21 10:00:00 UTC)))),
+            dir: tempfile::tempdir().expect("tempdir"),
+            _server: server,
+        }
+    }
+
+    /// The session of one "process": a new authenticator with the vault in `store`.
+    fn session(&self, store: &Store) -> SessionHandle<SapAuthenticator> {
+        let key = crate::secrets::SecretKey::from_bytes([7u8; crate::secrets::KEY_LEN]);
+        let auth = SapAuthenticator::new(client(), sandbox_login(&self.base))
+            .with_vault(super::SessionVault::new(store.clone(), key, "acme-sap"))
+            .with_login_conflict_wait(Duration::from_millis(20), 4);
+        SessionHandle::new(auth, "acme-sap", self.clock.clone(), Health::default())
+    }
 }
 
 /// Issue 7 item 6: after a crash (the session handle dropped without logout) the next start
@@ -447,19 +464,9 @@ fn vault_auth(base: &url::Url, store: &Store) -> SapAuthenticator {
 #[tokio::test]
 async fn next_start_after_a_crash_reuses_the_stored_session() {
     use secrecy::ExposeSecret;
-    let sim = SapSim::new(SapSandboxConfig::default());
-    let (base, _server) = spawn(sim.clone(), 0).expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock: SharedClock = Arc::new(ManualClock::new(ms(datetime!(2026-11-21 10:00:00 UTC))));
-    let start = |store: &Store| {
-        SessionHandle::new(
-            vault_auth(&base, store),
-            "acme-sap",
-            clock.clone(),
-            Health::default(),
-        )
-    };
-    let path = dir.path().join("state.redb");
+    let r = Restarts::new();
+    let (sim, path, clock) = (&r.sim, r.dir.path().join("state.redb"), &r.clock);
+    let start = |store: &Store| r.session(store);
     let first = {
         let store = Store::open(&path, clock.clone()).expect("store");
         let handle = start(&store);
@@ -496,12 +503,10 @@ async fn next_start_after_a_crash_reuses_the_stored_session() {
 /// login" answer right after the restart is waited out, not reported as a failed login.
 #[tokio::test]
 async fn dead_stored_session_and_login_conflict_after_a_restart() {
-    let sim = SapSim::new(SapSandboxConfig::default());
-    let (base, _server) = spawn(sim.clone(), 0).expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock: SharedClock = Arc::new(ManualClock::new(ms(datetime!(2026-11-21 10:00:00 UTC))));
-    let store = Store::open(&dir.path().join("state.redb"), clock.clone()).expect("store");
-    let handle = SessionHandle::new(vault_auth(&base, &store), "acme-sap", clock.clone(), Health::default());
+    let r = Restarts::new();
+    let sim = &r.sim;
+    let store = Store::open(&r.dir.path().join("state.redb"), r.clock.clone()).expect("store");
+    let handle = r.session(&store);
     handle.get().await.expect("login");
     drop(handle);
     sim.kill_sessions();
@@ -513,8 +518,7 @@ async fn dead_stored_session_and_login_conflict_after_a_restart() {
             message: "SAML Login Failed".into(),
         });
     }
-    let health = Health::default();
-    let handle = SessionHandle::new(vault_auth(&base, &store), "acme-sap", clock.clone(), health);
+    let handle = r.session(&store);
     handle.get().await.expect("conflicts waited out");
     assert!(handle.is_ready().await, "no failed login recorded");
     assert_eq!(sim.stats().logins, 2);
@@ -530,15 +534,12 @@ async fn clock_check_flags_a_time_zone_behind_the_server() {
     let at = datetime!(2026-11-21 15:00:00 UTC);
     let zone_check = |zone: &'static str| async move {
         let rig = Rig::start(
-            SapSandboxConfig {
-                time_zone: new_york(),
-                ..Default::default()
-            },
+            new_york_server(),
             at,
             "Orders",
             |_| {},
         );
-        rig.sim.insert("Orders", rig.sim.generate("Orders", 1));
+        rig.add("Orders", 1);
         let (session, _) = rig.session.get().await.expect("login");
         let mut settings = SapSourceSettings::new(rig.sim_base(), "Orders");
         settings.time_zone = ServerZone::named(zone).expect("zone");
