@@ -154,6 +154,19 @@ fn health_metrics_admin_and_webhooks() {
         let kinds: Vec<&str> = audit.as_array().expect("array").iter().filter_map(|l| l["kind"].as_str()).collect();
         assert_eq!(kinds.iter().filter(|k| **k == "inbound_refused").count(), 1, "{audit}");
         assert!(kinds.contains(&"dead_letter") && kinds.contains(&"replay"), "{audit}");
+
+        // SAP webhook handshake: the token signed with the key → 200 with the challenge; a bad
+        // signature → 401; HEAD → 200.
+        let hook = format!("{base}/inbound/sap_b1/acme");
+        let token = "6c1d2e3f-handshake";
+        let ok = http.get(&hook).header("X-B1-Webhook-Token", token).header("X-B1-Webhook-Signature", sign(token.as_bytes())).send().await.expect("handshake");
+        assert_eq!(ok.status().as_u16(), 200);
+        let challenge: serde_json::Value = ok.json().await.expect("json");
+        assert_eq!(challenge, serde_json::json!({"Challenge": token}));
+        let bad = http.get(&hook).header("X-B1-Webhook-Token", token).header("X-B1-Webhook-Signature", sign(b"another token")).send().await.expect("bad handshake");
+        assert_eq!(bad.status().as_u16(), 401);
+        let head = http.head(&hook).send().await.expect("head");
+        assert_eq!(head.status().as_u16(), 200);
     });
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -96,9 +96,13 @@ pub struct BenchReport {
     /// CPU seconds used by the rest of this process during the run (the sandboxes and the
     /// document producer).
     pub sandbox_cpu_s: f64,
-    /// Collection pages the sandbox SAP served (the poll overlap window makes the mover read
-    /// documents again; both movers read the same way).
-    pub sap_pages: u64,
+    /// Collection requests the SAP sandbox served (pages and full-document batches; both
+    /// movers read the same way).
+    pub sap_requests: u64,
+    /// Bytes of the collection pages the SAP sandbox served.
+    pub sap_bytes: u64,
+    /// Records the SAP sandbox served in full (no `$select`).
+    pub sap_full_documents: u64,
 }
 
 impl BenchReport {
@@ -134,10 +138,16 @@ impl std::fmt::Display for BenchReport {
             self.p50_ms
         )?;
         writeln!(f, "latency p99        {:.0} ms", self.p99_ms)?;
+        let per = self.delivered.max(1) as f64;
         writeln!(
             f,
-            "SAP pages read     {} ({} records per page at most)",
-            self.sap_pages, PAGE_SIZE
+            "SAP reads          {} requests, {} bytes, {} full documents ({:.3} requests, {:.0} bytes, {:.2} full reads per delivered document)",
+            self.sap_requests,
+            self.sap_bytes,
+            self.sap_full_documents,
+            self.sap_requests as f64 / per,
+            self.sap_bytes as f64 / per,
+            self.sap_full_documents as f64 / per
         )?;
         match self.peak_rss_kib {
             Some(kib) => writeln!(
@@ -414,6 +424,7 @@ fn harness(
             .unwrap_or(0.0)
     };
     let seconds = ((last - first_insert).max(1)) as f64 / 1000.0;
+    let sap = env.sap.stats();
     Ok(BenchReport {
         mover,
         docs,
@@ -426,7 +437,9 @@ fn harness(
         peak_rss_kib,
         mover_cpu_s,
         sandbox_cpu_s,
-        sap_pages: env.sap.stats().collection_gets,
+        sap_requests: sap.collection_gets,
+        sap_bytes: sap.collection_bytes,
+        sap_full_documents: sap.full_documents_served,
     })
 }
 

@@ -162,7 +162,7 @@ fn unknown_key_names_file_line_and_key() {
         message,
         format!(
             "{}:3: key sap_b1.prot: unknown field `prot`, expected one of `port`, `company_db`, \
-             `username`, `password`, `session_timeout_seconds`, `page_size`, `seed_documents`",
+             `username`, `password`, `session_timeout_seconds`, `page_size`, `seed_documents`, `time_zone`",
             path.display()
         )
     );

@@ -7,6 +7,8 @@
 //! shared by every poller of a tenant. `SessionTimeout` is an inactivity timeout in minutes.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ml_connector_actors::{AuthError, Authenticator, Expiry, Login};
@@ -15,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::service_root;
+use super::vault::SessionVault;
 use super::wire::{
     classify, describe_answer, ErrorClass, LoginAnswer, LoginRequest, SapError,
     CODE_UNKNOWN_COMPANY,
@@ -106,13 +109,31 @@ pub struct SapSettings {
     pub password_fix: String,
 }
 
+/// Default wait before logging in again after a "concurrent login" answer (`500/299`).
+pub const DEFAULT_LOGIN_CONFLICT_WAIT: Duration = Duration::from_secs(2);
+/// Longest single wait after a "concurrent login" answer, even if its `Retry-After` says more
+/// (the session's lock is held meanwhile).
+pub const MAX_LOGIN_CONFLICT_WAIT: Duration = Duration::from_secs(30);
+/// Default number of logins tried while the server answers "concurrent login" before the
+/// login counts as failed.
+pub const DEFAULT_LOGIN_CONFLICT_ATTEMPTS: u32 = 6;
+
 /// Logs in to the Service Layer and keeps the session alive. Implements [`Authenticator`]
 /// with [`SapSession`] credentials; the runtime serialises calls (SAP answers parallel logins
 /// with `500/299`).
+///
+/// With a [`SessionVault`] ([`SapAuthenticator::with_vault`]) the first login of the process
+/// tries the session stored by the previous run (checked with one keepalive call) before
+/// `POST Login`, and every new session is stored; a logout clears it.
 #[derive(Debug, Clone)]
 pub struct SapAuthenticator {
     client: reqwest::Client,
     settings: SapSettings,
+    vault: Option<SessionVault>,
+    /// The stored session was tried (once per authenticator, i.e. per process).
+    vault_tried: Arc<AtomicBool>,
+    conflict_wait: Duration,
+    conflict_attempts: u32,
 }
 
 impl SapAuthenticator {
@@ -120,7 +141,30 @@ impl SapAuthenticator {
     /// not have a cookie store: cookies are sent explicitly from [`SapSession`].
     pub fn new(client: reqwest::Client, mut settings: SapSettings) -> Self {
         settings.base_url = service_root(settings.base_url);
-        Self { client, settings }
+        Self {
+            client,
+            settings,
+            vault: None,
+            vault_tried: Arc::new(AtomicBool::new(false)),
+            conflict_wait: DEFAULT_LOGIN_CONFLICT_WAIT,
+            conflict_attempts: DEFAULT_LOGIN_CONFLICT_ATTEMPTS,
+        }
+    }
+
+    /// Keep sessions across restarts in `vault` (see [`SessionVault`]).
+    pub fn with_vault(mut self, vault: SessionVault) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// While the server answers "concurrent login" (`500/299`, e.g. right after a restart
+    /// while another node still logs in), wait `wait` (or the answer's `Retry-After`) and log in
+    /// again, up to `attempts` logins in all, before the login counts as failed. Default 2 s,
+    /// 6 attempts.
+    pub fn with_login_conflict_wait(mut self, wait: Duration, attempts: u32) -> Self {
+        self.conflict_wait = wait;
+        self.conflict_attempts = attempts.max(1);
+        self
     }
 
     /// The settings (base URL normalised to end with `/`).
@@ -231,7 +275,118 @@ impl Authenticator for SapAuthenticator {
     /// `500/299` (parallel logins), other 5xx, 408/429 and network errors →
     /// [`AuthError::Transient`] with `Retry-After` when sent; other 4xx → `Rejected`.
     async fn login(&self) -> Result<Login<SapSession>, AuthError> {
-        let url = self.endpoint("Login")?;
+        if let Some(login) = self.reuse_stored().await {
+            return Ok(login);
+        }
+        let mut attempt = 1;
+        loop {
+            match self.post_login().await {
+                Err(LoginFailure::Conflict { error, retry_after })
+                    if attempt < self.conflict_attempts =>
+                {
+                    let wait = retry_after
+                        .unwrap_or(self.conflict_wait)
+                        .min(MAX_LOGIN_CONFLICT_WAIT);
+                    tracing::info!(
+                        system = "sap_b1",
+                        company_db = %self.settings.company_db,
+                        attempt,
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        error = %error,
+                        "SAP login conflict; waiting it out"
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(LoginFailure::Conflict { error, .. } | LoginFailure::Other(error)) => {
+                    tracing::warn!(
+                        system = "sap_b1",
+                        company_db = %self.settings.company_db,
+                        error = %error,
+                        "SAP login failed"
+                    );
+                    return Err(error);
+                }
+                Ok((login, minutes)) => {
+                    if let Some(vault) = &self.vault {
+                        vault.save(&login.credentials, minutes).await;
+                    }
+                    return Ok(login);
+                }
+            }
+        }
+    }
+
+    /// `POST CompanyService_GetCompanyInfo` with the session cookies: a cheap authenticated
+    /// call that resets SAP's inactivity timer.
+    ///
+    /// 2xx → `Ok(None)` (same session). 401 / code `301` / `-5002` →
+    /// [`AuthError::SessionGone`]. Anything else → [`AuthError::Transient`].
+    async fn keepalive(
+        &self,
+        session: &SapSession,
+    ) -> Result<Option<Login<SapSession>>, AuthError> {
+        self.company_info(session).await.map(|()| None)
+    }
+
+    /// `POST Logout` (204 No Content), then the stored session is cleared. Best effort:
+    /// failures are logged at debug level.
+    async fn logout(&self, session: &SapSession) {
+        self.post_logout(session).await;
+        if let Some(vault) = &self.vault {
+            vault.clear().await;
+        }
+    }
+}
+
+/// Why one `POST Login` failed.
+enum LoginFailure {
+    /// `500/299`: another login is in progress on the server.
+    Conflict {
+        error: AuthError,
+        retry_after: Option<Duration>,
+    },
+    /// Anything else.
+    Other(AuthError),
+}
+
+impl SapAuthenticator {
+    /// The session stored by the previous run, if there is one, this is the first login of the
+    /// process, and the server still accepts it (one `CompanyService_GetCompanyInfo`).
+    async fn reuse_stored(&self) -> Option<Login<SapSession>> {
+        let vault = self.vault.as_ref()?;
+        if self.vault_tried.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let stored = vault.load().await?;
+        let session = stored.session();
+        match self.company_info(&session).await {
+            Ok(()) => {
+                tracing::info!(
+                    system = "sap_b1",
+                    company_db = %self.settings.company_db,
+                    "SAP session of the previous run reused"
+                );
+                Some(Login {
+                    credentials: session,
+                    expiry: self.expiry(stored.timeout_minutes),
+                })
+            }
+            Err(e) => {
+                tracing::info!(
+                    system = "sap_b1",
+                    company_db = %self.settings.company_db,
+                    error = %e,
+                    "stored SAP session not usable; logging in"
+                );
+                None
+            }
+        }
+    }
+
+    /// One `POST Login`: the login and the `SessionTimeout` minutes.
+    async fn post_login(&self) -> Result<(Login<SapSession>, u64), LoginFailure> {
+        let url = self.endpoint("Login").map_err(LoginFailure::Other)?;
         let request = LoginRequest {
             company_db: &self.settings.company_db,
             user_name: &self.settings.username,
@@ -244,44 +399,52 @@ impl Authenticator for SapAuthenticator {
             .json(&request)
             .send()
             .await
-            .map_err(|e| AuthError::Transient {
-                reason: format!("login to {} failed: {}", self.host(), describe(&e)),
-                retry_after: None,
+            .map_err(|e| {
+                LoginFailure::Other(AuthError::Transient {
+                    reason: format!("login to {} failed: {}", self.host(), describe(&e)),
+                    retry_after: None,
+                })
             })?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| AuthError::Transient {
-            reason: format!(
-                "login answer from {} unreadable: {}",
-                self.host(),
-                describe(&e)
-            ),
-            retry_after: None,
+        let body = response.bytes().await.map_err(|e| {
+            LoginFailure::Other(AuthError::Transient {
+                reason: format!(
+                    "login answer from {} unreadable: {}",
+                    self.host(),
+                    describe(&e)
+                ),
+                retry_after: None,
+            })
         })?;
         if !(200..300).contains(&status) {
             let error = self.login_error(status, &headers, &body);
-            tracing::warn!(
-                system = "sap_b1",
-                company_db = %self.settings.company_db,
-                status,
-                error = %error,
-                "SAP login failed"
-            );
-            return Err(error);
+            let conflict = classify(status, SapError::parse(&body).as_ref(), true)
+                == ErrorClass::ConcurrentLogin;
+            return Err(if conflict {
+                LoginFailure::Conflict {
+                    error,
+                    retry_after: retry_after(&headers),
+                }
+            } else {
+                LoginFailure::Other(error)
+            });
         }
-        let answer = LoginAnswer::parse(&body).map_err(|reason| AuthError::Transient {
-            reason: format!("login to {}: {reason}", self.host()),
-            retry_after: None,
+        let answer = LoginAnswer::parse(&body).map_err(|reason| {
+            LoginFailure::Other(AuthError::Transient {
+                reason: format!("login to {}: {reason}", self.host()),
+                retry_after: None,
+            })
         })?;
         let session = SapSession::from_login_headers(&headers, &answer.session_id);
         if session.cookie_header().is_err() {
-            return Err(AuthError::Transient {
+            return Err(LoginFailure::Other(AuthError::Transient {
                 reason: format!(
                     "login to {}: the B1SESSION/ROUTEID cookie cannot be sent back",
                     self.host()
                 ),
                 retry_after: None,
-            });
+            }));
         }
         let expiry = self.expiry(answer.session_timeout_minutes);
         tracing::info!(
@@ -291,21 +454,19 @@ impl Authenticator for SapAuthenticator {
             session_timeout_minutes = answer.session_timeout_minutes,
             "SAP session opened"
         );
-        Ok(Login {
-            credentials: session,
-            expiry,
-        })
+        Ok((
+            Login {
+                credentials: session,
+                expiry,
+            },
+            answer.session_timeout_minutes,
+        ))
     }
 
-    /// `POST CompanyService_GetCompanyInfo` with the session cookies: a cheap authenticated
-    /// call that resets SAP's inactivity timer.
-    ///
-    /// 2xx → `Ok(None)` (same session). 401 / code `301` / `-5002` →
-    /// [`AuthError::SessionGone`]. Anything else → [`AuthError::Transient`].
-    async fn keepalive(
-        &self,
-        session: &SapSession,
-    ) -> Result<Option<Login<SapSession>>, AuthError> {
+    /// `POST CompanyService_GetCompanyInfo` with the session cookies (the keepalive, and the
+    /// check of a stored session). 2xx → `Ok`; 401 / `301` / `-5002` →
+    /// [`AuthError::SessionGone`]; anything else → [`AuthError::Transient`].
+    async fn company_info(&self, session: &SapSession) -> Result<(), AuthError> {
         let url = self.endpoint("CompanyService_GetCompanyInfo")?;
         let cookie = session
             .cookie_header()
@@ -323,7 +484,7 @@ impl Authenticator for SapAuthenticator {
             })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
-            return Ok(None);
+            return Ok(());
         }
         let headers = response.headers().clone();
         let body = response.bytes().await.unwrap_or_default();
@@ -342,7 +503,7 @@ impl Authenticator for SapAuthenticator {
     }
 
     /// `POST Logout` (204 No Content). Best effort: failures are logged at debug level.
-    async fn logout(&self, session: &SapSession) {
+    async fn post_logout(&self, session: &SapSession) {
         let (Ok(url), Ok(cookie)) = (self.endpoint("Logout"), session.cookie_header()) else {
             return;
         };
@@ -494,7 +655,9 @@ mod tests {
                 login_ok(),
             ],
         );
-        let auth = SapAuthenticator::new(client(), settings(&server));
+        // One attempt only: the conflict is a transient failure with SAP's Retry-After.
+        let auth = SapAuthenticator::new(client(), settings(&server))
+            .with_login_conflict_wait(Duration::from_millis(10), 1);
         let err = auth.login().await.expect_err("transient");
         assert!(
             matches!(&err, AuthError::Transient { reason, retry_after }
@@ -506,6 +669,29 @@ mod tests {
         server.on("Login", Canned::text(502, "<html>Bad Gateway</html>"));
         let err = auth.login().await.expect_err("transient");
         assert!(matches!(err, AuthError::Transient { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn concurrent_login_is_waited_out() {
+        let server = TestServer::start();
+        let conflict = || {
+            Canned::json(
+                500,
+                r#"{"error":{"code":"299","message":"SAML Login Failed"}}"#,
+            )
+        };
+        server.on_seq("Login", vec![conflict(), conflict(), login_ok()]);
+        let auth = SapAuthenticator::new(client(), settings(&server))
+            .with_login_conflict_wait(Duration::from_millis(20), 3);
+        auth.login().await.expect("waited out");
+        assert_eq!(server.seen().len(), 3, "two conflicts, then the login");
+        // Exhausted: the third conflict in a row is a transient failure.
+        server.on_seq("Login", vec![conflict(), conflict(), conflict(), login_ok()]);
+        let err = auth.login().await.expect_err("transient");
+        assert!(
+            matches!(&err, AuthError::Transient { reason, .. } if reason.contains("concurrent login")),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

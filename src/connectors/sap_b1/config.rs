@@ -12,10 +12,12 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 use url::Url;
 
 use super::webhook::SignatureAlgorithm;
+use super::zone::ServerZone;
 use crate::secrets::SecretRef;
 use crate::seam::{parse_table, Problem};
 use crate::tls::{Trust, TrustSpec};
@@ -31,6 +33,11 @@ pub const DEFAULT_OVERLAP_SECONDS: u64 = 60;
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
 /// Default `interval_seconds` between two polls of one entity.
 pub const DEFAULT_INTERVAL_SECONDS: u64 = 30;
+/// Default `payments_recheck_days`: payments whose `DocDate` is at most this many days old are
+/// re-read for cancellations.
+pub const DEFAULT_RECHECK_DAYS: u64 = 7;
+/// Default `payments_recheck_interval_seconds`.
+pub const DEFAULT_RECHECK_INTERVAL_SECONDS: u64 = 300;
 
 /// Service Layer entity sets the source can poll (names as in `$metadata`). Documents carry
 /// `UpdateDate`/`UpdateTime`; payments (`IncomingPayments`, `VendorPayments`) do not and are
@@ -135,6 +142,9 @@ pub enum StartFromSpec {
     Beginning,
     /// An RFC 3339 date-time string such as `"2026-01-01T00:00:00Z"`.
     At(OffsetDateTime),
+    /// A date `"2026-01-01"` (midnight) or a date-time without offset `"2026-01-01T08:00:00"`:
+    /// the SAP server's wall clock (`time_zone`).
+    ServerLocal(PrimitiveDateTime),
 }
 
 impl<'de> Deserialize<'de> for StartFromSpec {
@@ -143,20 +153,32 @@ impl<'de> Deserialize<'de> for StartFromSpec {
         impl Visitor<'_> for StartFromVisitor {
             type Value = StartFromSpec;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"now\", \"beginning\" or an RFC 3339 date-time string")
+                f.write_str("\"now\", \"beginning\", an RFC 3339 date-time or a server-local date")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<StartFromSpec, E> {
                 match v {
                     "now" => Ok(StartFromSpec::Now),
                     "beginning" => Ok(StartFromSpec::Beginning),
-                    other => OffsetDateTime::parse(other, &Rfc3339)
-                        .map(StartFromSpec::At)
-                        .map_err(|e| {
-                            E::custom(format!(
-                                "expected \"now\", \"beginning\" or an RFC 3339 date-time such \
-                                 as \"2026-01-01T00:00:00Z\": {e}"
-                            ))
-                        }),
+                    other => {
+                        if let Ok(at) = OffsetDateTime::parse(other, &Rfc3339) {
+                            return Ok(StartFromSpec::At(at));
+                        }
+                        if let Ok(at) = PrimitiveDateTime::parse(
+                            other,
+                            format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+                        ) {
+                            return Ok(StartFromSpec::ServerLocal(at));
+                        }
+                        Date::parse(other, format_description!("[year]-[month]-[day]"))
+                            .map(|d| StartFromSpec::ServerLocal(PrimitiveDateTime::new(d, Time::MIDNIGHT)))
+                            .map_err(|_| {
+                                E::custom(
+                                    "expected \"now\", \"beginning\", an RFC 3339 date-time such \
+                                     as \"2026-01-01T00:00:00Z\", or a date \"2026-01-01\" / \
+                                     date-time \"2026-01-01T08:00:00\" on the SAP server's clock",
+                                )
+                            })
+                    }
                 }
             }
         }
@@ -213,6 +235,14 @@ pub struct SapSourceConfig {
     pub overlap_seconds: u64,
     /// `start_from`: where a new cursor starts.
     pub start_from: StartFromSpec,
+    /// `time_zone`: IANA zone of the SAP server's clock (`UpdateDate`/`UpdateTime`/`DocDate`
+    /// are server-local), default `"UTC"`.
+    pub time_zone: ServerZone,
+    /// `payments_recheck_days`: payments up to this many days old (`DocDate`) are re-read for
+    /// cancellations; 0 turns it off. Default 7.
+    pub payments_recheck_days: u64,
+    /// `payments_recheck_interval_seconds`: time between two rechecks, default 300.
+    pub payments_recheck_interval_seconds: u64,
     /// `entities`: what to poll, each at most once.
     pub entities: Vec<EntitySpec>,
     /// `webhook`: optional inbound endpoint.
@@ -235,6 +265,12 @@ struct RawSource {
     overlap_seconds: u64,
     #[serde(default)]
     start_from: StartFromSpec,
+    #[serde(default)]
+    time_zone: Option<String>,
+    #[serde(default = "default_recheck_days")]
+    payments_recheck_days: u64,
+    #[serde(default = "default_recheck_interval")]
+    payments_recheck_interval_seconds: u64,
     entities: Vec<EntitySpec>,
     #[serde(default)]
     webhook: Option<RawWebhook>,
@@ -246,11 +282,18 @@ fn default_page_size() -> u32 {
 fn default_overlap() -> u64 {
     DEFAULT_OVERLAP_SECONDS
 }
+fn default_recheck_days() -> u64 {
+    DEFAULT_RECHECK_DAYS
+}
+fn default_recheck_interval() -> u64 {
+    DEFAULT_RECHECK_INTERVAL_SECONDS
+}
 
 /// Reads `[[sources]] kind = "sap_b1"`.
 ///
 /// Errors: unknown keys, `page_size` outside 1..=1000, an unknown or repeated entity, a zero
-/// interval, an unknown webhook algorithm.
+/// interval, an unknown webhook algorithm, an unknown `time_zone`, a zero
+/// `payments_recheck_interval_seconds`.
 pub fn parse_source(table: toml::Table) -> Result<SapSourceConfig, Problem> {
     let raw: RawSource = parse_table(table)?;
     if !(1..=MAX_PAGE_SIZE).contains(&raw.page_size) {
@@ -309,11 +352,84 @@ pub fn parse_source(table: toml::Table) -> Result<SapSourceConfig, Problem> {
             })
         }
     };
+    let time_zone = match raw.time_zone.as_deref() {
+        None => ServerZone::utc(),
+        Some(name) => ServerZone::named(name).map_err(|e| Problem::new("time_zone", e))?,
+    };
+    if raw.payments_recheck_interval_seconds == 0 {
+        return Err(Problem::new(
+            "payments_recheck_interval_seconds",
+            "must be at least 1",
+        ));
+    }
     Ok(SapSourceConfig {
         page_size: raw.page_size,
         overlap_seconds: raw.overlap_seconds,
         start_from: raw.start_from,
+        time_zone,
+        payments_recheck_days: raw.payments_recheck_days,
+        payments_recheck_interval_seconds: raw.payments_recheck_interval_seconds,
         entities: raw.entities,
         webhook,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn source(extra: &str) -> Result<SapSourceConfig, Problem> {
+        let text = format!("entities = [{{ name = \"Orders\" }}]\n{extra}");
+        parse_source(toml::from_str(&text).expect("toml"))
+    }
+
+    #[test]
+    fn time_zone_and_server_local_start() {
+        let c = source("").expect("defaults");
+        assert_eq!(c.time_zone, ServerZone::utc());
+        assert_eq!(c.payments_recheck_days, 7);
+        assert_eq!(c.payments_recheck_interval_seconds, 300);
+        let c = source(
+            "time_zone = \"America/New_York\"\nstart_from = \"2026-11-01\"\npayments_recheck_days = 0",
+        )
+        .expect("zone");
+        assert_eq!(c.time_zone.name(), "America/New_York");
+        assert_eq!(
+            c.start_from,
+            StartFromSpec::ServerLocal(datetime!(2026-11-01 00:00:00))
+        );
+        assert_eq!(c.payments_recheck_days, 0);
+        let c = source("start_from = \"2026-11-01T08:30:00\"").expect("local");
+        assert_eq!(
+            c.start_from,
+            StartFromSpec::ServerLocal(datetime!(2026-11-01 08:30:00))
+        );
+        let c = source("start_from = \"2026-11-01T08:30:00-05:00\"").expect("rfc3339");
+        assert_eq!(
+            c.start_from,
+            StartFromSpec::At(datetime!(2026-11-01 13:30:00 UTC))
+        );
+        let err = source("time_zone = \"America/Gotham\"").expect_err("unknown zone");
+        assert_eq!(err.key, "time_zone");
+        assert!(err.message.contains("America/Gotham"), "{}", err.message);
+        let err = source("payments_recheck_interval_seconds = 0").expect_err("zero");
+        assert_eq!(err.key, "payments_recheck_interval_seconds");
+        assert!(source("start_from = \"yesterday\"").is_err());
+    }
+
+    #[test]
+    fn webhook_algorithm_names_of_the_service_layer() {
+        let c = source(
+            "webhook = { secret = { secret = \"k\" }, algorithm = \"HMACSha512\" }",
+        )
+        .expect("512");
+        assert_eq!(
+            c.webhook.expect("webhook").algorithm,
+            SignatureAlgorithm::HmacSha512
+        );
+        let err = source("webhook = { secret = { secret = \"k\" }, algorithm = \"MD5\" }")
+            .expect_err("md5");
+        assert_eq!(err.key, "webhook.algorithm");
+    }
 }

@@ -1,7 +1,11 @@
 //! SAP Business One webhooks on the inbound path: `/inbound/sap_b1/{source name}`.
 //!
-//! - `GET` with `X-B1-Webhook-Token` → `200 {"Challenge":"<token>"}` (subscription handshake);
-//!   `HEAD` → 200 (reachability probe).
+//! - `GET` with `X-B1-Webhook-Token` → `200 {"Challenge":"<token>"}` (subscription handshake).
+//!   With HMAC authentication (the default, and the only one configured here) the handshake
+//!   also carries `X-B1-Webhook-Signature` = base64 HMAC of the token with the subscription
+//!   key: it is verified like a delivery's, and a missing or bad one is refused with 401 (an
+//!   unsigned challenge would let anyone confirm a subscription to this endpoint).
+//! - `HEAD` → 200 (reachability probe, as the guide asks).
 //! - `POST` with `X-B1-Webhook-Signature` (base64 HMAC of the raw body with the source's
 //!   `webhook.secret` and `webhook.algorithm`) → 202. The events only name keys
 //!   (`data.DocEntry`), so they wake the source's pollers for the named entities, which read
@@ -54,6 +58,17 @@ impl SapWebhook {
         }
     }
 
+    /// Does `X-B1-Webhook-Signature` sign `message` with the source's key and algorithm?
+    fn signed(&self, request: &InboundRequest, message: &[u8]) -> bool {
+        let signature = request.header(SIGNATURE_HEADER).unwrap_or_default();
+        verify_signature_with(
+            self.algorithm,
+            self.secret.expose_secret().as_bytes(),
+            message,
+            signature,
+        )
+    }
+
     fn json(status: u16, body: serde_json::Value) -> InboundReply {
         InboundReply {
             status,
@@ -94,29 +109,34 @@ impl Inbound for SapWebhook {
                 content_type: "text/plain".to_string(),
                 body: Vec::new(),
             })),
-            "GET" => match request.header(&HANDSHAKE_TOKEN_HEADER.to_ascii_lowercase()) {
-                Some(token) => Ok(accepted(Self::json(200, challenge_response(token)))),
+            "GET" => match request.header(HANDSHAKE_TOKEN_HEADER) {
+                Some(token) => {
+                    if !self.signed(request, token.as_bytes()) {
+                        return Err(refuse(
+                            401,
+                            format!(
+                                "handshake for source '{}' with a bad or missing {SIGNATURE_HEADER} ({})",
+                                self.name,
+                                self.algorithm.sap_name()
+                            ),
+                        ));
+                    }
+                    Ok(accepted(Self::json(200, challenge_response(token))))
+                }
                 None => Err(refuse(
                     400,
                     format!("handshake for source '{}' without {HANDSHAKE_TOKEN_HEADER}", self.name),
                 )),
             },
             "POST" => {
-                let signature = request
-                    .header(&SIGNATURE_HEADER.to_ascii_lowercase())
-                    .unwrap_or_default();
-                if !verify_signature_with(
-                    self.algorithm,
-                    self.secret.expose_secret().as_bytes(),
-                    &request.body,
-                    signature,
-                ) {
+                if !self.signed(request, &request.body) {
                     return Err(refuse(
                         401,
                         format!(
-                            "bad or missing signature for source '{}' ({} bytes)",
+                            "bad or missing signature for source '{}' ({} bytes, {})",
                             self.name,
-                            request.body.len()
+                            request.body.len(),
+                            self.algorithm.sap_name()
                         ),
                     ));
                 }
@@ -148,5 +168,86 @@ impl Inbound for SapWebhook {
                 format!("method {other} not accepted by source '{}'", self.name),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::webhook::sign;
+    use super::*;
+
+    const KEY: &str = "webhook-key-512";
+    const BODY: &[u8] = br#"[{"id":"e-1","specversion":"1.0","source":"/default/sap.b1/SBODEMOUS","type":"sap.b1.Orders.Created.v1","subject":"91","data":{"DocEntry":"91"}}]"#;
+
+    fn endpoint(algorithm: SignatureAlgorithm) -> SapWebhook {
+        SapWebhook::new(
+            "acme",
+            SecretString::from(KEY),
+            algorithm,
+            vec!["Orders".into(), "PurchaseOrders".into()],
+        )
+    }
+
+    fn request(method: &str, headers: &[(&str, String)], body: &[u8]) -> InboundRequest {
+        InboundRequest {
+            method: method.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            body: body.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn hmac_sha512_delivery_is_accepted_and_nudges_the_poller() {
+        let hook = endpoint(SignatureAlgorithm::from_name("HMACSha512").expect("name"));
+        let signature = sign(SignatureAlgorithm::HmacSha512, KEY.as_bytes(), BODY);
+        let accepted = hook
+            .receive(&request("POST", &[(SIGNATURE_HEADER, signature)], BODY))
+            .expect("accepted");
+        assert_eq!(accepted.reply.status, 202);
+        assert_eq!(accepted.nudges, vec![Nudges::poller("acme", "Orders")]);
+        // The same body signed with SHA-256 is refused by a SHA-512 endpoint.
+        let sha256 = sign(SignatureAlgorithm::HmacSha256, KEY.as_bytes(), BODY);
+        let refused = hook
+            .receive(&request("POST", &[(SIGNATURE_HEADER, sha256)], BODY))
+            .expect_err("refused");
+        assert_eq!(refused.status, 401);
+        assert!(refused.reason.contains("HMACSha512"), "{}", refused.reason);
+        assert!(!refused.reason.contains(KEY));
+    }
+
+    #[test]
+    fn handshake_signature_is_verified() {
+        let hook = endpoint(SignatureAlgorithm::HmacSha384);
+        let token = "0f6c1d2e-uuid".to_string();
+        let good = sign(SignatureAlgorithm::HmacSha384, KEY.as_bytes(), token.as_bytes());
+        let ok = hook
+            .receive(&request(
+                "GET",
+                &[(HANDSHAKE_TOKEN_HEADER, token.clone()), (SIGNATURE_HEADER, good)],
+                b"",
+            ))
+            .expect("handshake");
+        assert_eq!(ok.reply.status, 200);
+        assert_eq!(
+            ok.reply.body,
+            br#"{"Challenge":"0f6c1d2e-uuid"}"#.to_vec()
+        );
+        let bad = sign(SignatureAlgorithm::HmacSha384, b"other-key", token.as_bytes());
+        for headers in [
+            vec![(HANDSHAKE_TOKEN_HEADER, token.clone()), (SIGNATURE_HEADER, bad)],
+            vec![(HANDSHAKE_TOKEN_HEADER, token.clone())],
+        ] {
+            let refused = hook
+                .receive(&request("GET", &headers, b""))
+                .expect_err("refused");
+            assert_eq!(refused.status, 401, "{}", refused.reason);
+        }
+        let head = hook.receive(&request("HEAD", &[], b"")).expect("head");
+        assert_eq!(head.reply.status, 200);
+        assert!(head.reply.body.is_empty());
     }
 }

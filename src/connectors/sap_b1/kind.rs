@@ -10,7 +10,10 @@ use ml_connector_actors::PollerConfig;
 use super::config::{self, SapCredentialConfig, SapSourceConfig, StartFromSpec, ENTITIES};
 use super::inbound::SapWebhook;
 use super::present::SapPresenter;
-use super::{service_root, SapAuthenticator, SapSettings, SapSource, SapSourceSettings, StartFrom};
+use super::{
+    service_root, SapAuthenticator, SapSettings, SapSource, SapSourceSettings, SessionVault,
+    StartFrom,
+};
 use crate::routes::Presenter;
 use crate::seam::{
     typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind, Pollers,
@@ -52,7 +55,11 @@ impl CredentialConfig for SapCredentialConfig {
                 .map(std::time::Duration::from_secs),
             password_fix: self.password.how_to_update(),
         };
-        let auth = SapAuthenticator::new(client, settings);
+        let auth = SapAuthenticator::new(client, settings).with_vault(SessionVault::new(
+            env.store.clone(),
+            env.key.clone(),
+            name,
+        ));
         Ok(env.session(auth, name))
     }
 
@@ -108,7 +115,13 @@ impl SapSourceConfig {
                     StartFromSpec::Now => StartFrom::Now,
                     StartFromSpec::Beginning => StartFrom::Beginning,
                     StartFromSpec::At(at) => StartFrom::At(at),
+                    StartFromSpec::ServerLocal(at) => StartFrom::ServerLocal(at),
                 };
+                s.time_zone = self.time_zone.clone();
+                s.recheck_window =
+                    std::time::Duration::from_secs(self.payments_recheck_days * 24 * 3600);
+                s.recheck_interval =
+                    std::time::Duration::from_secs(self.payments_recheck_interval_seconds);
                 let source = SapSource::new(auth.client().clone(), s, env.clock.clone());
                 (e.interval_seconds, source)
             })
@@ -195,6 +208,13 @@ impl SourceConfig for SapSourceConfig {
                     &system,
                     format!("GET {}", source.settings().entity),
                     result,
+                ));
+            }
+            if let Some((_, source)) = self.sources(handle.authenticator(), env).into_iter().next() {
+                rows.push(CheckRow::new(
+                    &system,
+                    format!("server clock ({})", source.settings().entity),
+                    source.clock_check(&credentials).await,
                 ));
             }
             rows

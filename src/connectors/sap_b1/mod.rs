@@ -5,7 +5,9 @@
 //! - [`auth`]: [`SapAuthenticator`] logs in (`POST Login`), keeps the session alive and logs
 //!   out; the session is the cookie pair `B1SESSION`/`ROUTEID` ([`SapSession`]).
 //! - [`source`]: [`SapSource`] polls one entity (documents by `UpdateDate`/`UpdateTime`,
-//!   payments by `DocEntry`) page by page with `@odata.nextLink`.
+//!   payments by `DocEntry` plus a recheck of recent ones) page by page with
+//!   `@odata.nextLink`; re-reads are light ([`memory`]), stamps are the server's wall clock
+//!   ([`zone`]), a `-5002` that repeats on a fresh session is a business error ([`business`]).
 //! - [`webhook`]: verifies and parses SAP B1 webhook deliveries (10.0 FP 2602+, v2 only);
 //!   [`inbound`]: the endpoint at `/inbound/sap_b1/{source}`.
 //! - [`present`]: how documents read in messages (document type, `DocNum`, `CardName`, total).
@@ -15,21 +17,31 @@
 //! `/work/shared/api-notes/sap-business-one.md`.
 
 pub mod auth;
+pub mod business;
 pub mod config;
 pub mod inbound;
 pub mod kind;
+pub mod memory;
 pub mod present;
 pub mod source;
+pub mod vault;
 pub mod webhook;
 pub mod wire;
+pub mod zone;
 
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
 mod test_server;
+#[cfg(test)]
+mod tests;
 
 pub use auth::{SapAuthenticator, SapSession, SapSettings};
-pub use source::{PollKind, SapSource, SapSourceSettings, StartFrom};
+pub use source::{PollKind, SapSource, SapSourceSettings, SourceTraffic, StartFrom,
+    TrafficMeter,
+};
+pub use vault::SessionVault;
+pub use zone::ServerZone;
 pub use webhook::{
     challenge_response, parse_events, verify_signature, verify_signature_with, SignatureAlgorithm,
     WebhookEvent,

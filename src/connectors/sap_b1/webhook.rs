@@ -30,8 +30,19 @@ pub enum SignatureAlgorithm {
 }
 
 impl SignatureAlgorithm {
-    /// Read a configured name: `HMAC-SHA256`, `HmacSHA256`, `sha256` (and the 384/512
-    /// variants), case-insensitive, dashes and underscores ignored. `None` for anything else.
+    /// The Service Layer's name in `AuthenticationCred.Algorithm` (`HMACSha256`, `HMACSha384`,
+    /// `HMACSha512`; SDK help object OEVC).
+    pub fn sap_name(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::HmacSha256 => "HMACSha256",
+            SignatureAlgorithm::HmacSha384 => "HMACSha384",
+            SignatureAlgorithm::HmacSha512 => "HMACSha512",
+        }
+    }
+
+    /// Read a configured name: SAP's `HMACSha256`, also `HMAC-SHA256`, `HmacSHA256`, `sha256`
+    /// (and the 384/512 variants), case-insensitive, dashes and underscores ignored. `None` for
+    /// anything else.
     pub fn from_name(name: &str) -> Option<SignatureAlgorithm> {
         let norm: String = name
             .chars()
@@ -173,6 +184,27 @@ fn number_or_string(value: &serde_json::Value) -> Option<i64> {
     }
 }
 
+/// The signature `X-B1-Webhook-Signature` of `message` (base64 HMAC with `secret`): what SAP
+/// sends with a delivery (message = raw body) and with the handshake (message = the
+/// `X-B1-Webhook-Token` value). Used by tests and the sandbox to sign like SAP.
+pub fn sign(algorithm: SignatureAlgorithm, secret: &[u8], message: &[u8]) -> String {
+    fn tag<M: Mac + KeyInit>(secret: &[u8], message: &[u8]) -> Vec<u8> {
+        match <M as KeyInit>::new_from_slice(secret) {
+            Ok(mut mac) => {
+                mac.update(message);
+                mac.finalize().into_bytes().to_vec()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+    let bytes = match algorithm {
+        SignatureAlgorithm::HmacSha256 => tag::<Hmac<Sha256>>(secret, message),
+        SignatureAlgorithm::HmacSha384 => tag::<Hmac<Sha384>>(secret, message),
+        SignatureAlgorithm::HmacSha512 => tag::<Hmac<Sha512>>(secret, message),
+    };
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// Answer body of the handshake `GET` (header `X-B1-Webhook-Token: <uuid>`), sent with 200:
 /// `{"Challenge":"<token>"}`.
 pub fn challenge_response(token: &str) -> serde_json::Value {
@@ -229,6 +261,15 @@ mod tests {
             Some(SignatureAlgorithm::HmacSha256)
         );
         assert_eq!(SignatureAlgorithm::from_name("md5"), None);
+        for a in [
+            SignatureAlgorithm::HmacSha256,
+            SignatureAlgorithm::HmacSha384,
+            SignatureAlgorithm::HmacSha512,
+        ] {
+            assert_eq!(SignatureAlgorithm::from_name(a.sap_name()), Some(a));
+            assert!(verify_signature_with(a, secret, BODY, &super::sign(a, secret, BODY)));
+        }
+        assert_eq!(super::sign(SignatureAlgorithm::HmacSha512, secret, BODY), h512);
     }
 
     #[test]

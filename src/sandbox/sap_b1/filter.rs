@@ -316,6 +316,26 @@ pub fn parse(
 }
 
 impl Filter {
+    /// The keys of a filter made only of `DocEntry eq N` joined by `or` (how clients fetch
+    /// documents by key in batches), so the store can look them up instead of scanning.
+    /// `None` for any other filter.
+    pub fn doc_entries(&self) -> Option<Vec<i64>> {
+        match self {
+            Filter::Or(a, b) => {
+                let mut keys = a.doc_entries()?;
+                keys.extend(b.doc_entries()?);
+                Some(keys)
+            }
+            Filter::Cmp {
+                property,
+                op: CmpOp::Eq,
+                literal: Literal::Number(n),
+                ..
+            } if property == "DocEntry" && n.fract() == 0.0 => Some(vec![*n as i64]),
+            _ => None,
+        }
+    }
+
     /// Does the record (a JSON object) satisfy this filter?
     pub fn matches(&self, record: &serde_json::Map<String, Value>) -> bool {
         match self {
@@ -404,6 +424,10 @@ mod tests {
         let f = parse("DocEntry eq 1 or DocEntry eq 2 and DocNum eq 9", &resolve).expect("parses");
         assert!(f.matches(&record(json!({"DocEntry": 1, "DocNum": 5}))));
         assert!(!f.matches(&record(json!({"DocEntry": 2, "DocNum": 5}))));
+        assert_eq!(f.doc_entries(), None, "not a pure key batch");
+        let f = parse("DocEntry eq 3 or DocEntry eq 1 or DocEntry eq 2", &resolve).expect("keys");
+        assert_eq!(f.doc_entries(), Some(vec![3, 1, 2]));
+        assert!(f.matches(&record(json!({"DocEntry": 1}))));
         let f =
             parse("not (CardCode eq 'O''Neil') and DocTotal le -1.5", &resolve).expect("parses");
         assert!(f.matches(&record(json!({"CardCode": "X", "DocTotal": -2.0}))));

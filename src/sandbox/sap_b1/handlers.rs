@@ -91,6 +91,23 @@ fn respond(reply: Reply) -> HttpResponse {
     }
 }
 
+/// The answer with `Date` set from the sandbox clock (the real Apache front end stamps its own
+/// clock, RFC 9110 §6.6.1), so clients comparing clocks see the simulated time.
+fn dated(sim: &SapSim, mut response: HttpResponse) -> HttpResponse {
+    let now = sim.now();
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    if let Ok(text) = now.format(format) {
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&text) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::DATE, value);
+        }
+    }
+    response
+}
+
 /// Decrements the in-flight login counter when a login ends (also if the client went away).
 struct LoginInFlight(SapSim);
 
@@ -159,7 +176,7 @@ async fn logout(req: HttpRequest, sim: web::Data<SapSim>) -> HttpResponse {
 async fn company_info(req: HttpRequest, sim: web::Data<SapSim>) -> HttpResponse {
     let root = service_root(&req);
     let reply = sim.lock().company_info(&cookies(&req), sim.config(), &root);
-    respond(reply)
+    dated(&sim, respond(reply))
 }
 
 async fn get_resource(
@@ -189,7 +206,7 @@ async fn get_resource(
             hook(sim.get_ref(), &entity, page_index);
         }
     }
-    respond(reply)
+    dated(&sim, respond(reply))
 }
 
 async fn count(

@@ -69,6 +69,10 @@ pub struct SapSandboxConfig {
     /// How long a login takes (default 0). While one is in progress another login gets
     /// `500/299`, like the real Service Layer with parallel logins.
     pub login_delay: Duration,
+    /// Time zone of the server's wall clock (default UTC): `UpdateDate`, `UpdateTime` and
+    /// `CreationDate` are written in it, stepping back an hour when daylight saving time ends
+    /// (e.g. `jiff::tz::TimeZone::get("America/New_York")`).
+    pub time_zone: jiff::tz::TimeZone,
 }
 
 impl Default for SapSandboxConfig {
@@ -81,6 +85,7 @@ impl Default for SapSandboxConfig {
             reported_timeout_minutes: 30,
             default_page_size: 20,
             login_delay: Duration::ZERO,
+            time_zone: jiff::tz::TimeZone::UTC,
         }
     }
 }
@@ -124,6 +129,12 @@ pub struct SapStats {
     pub collection_gets: u64,
     /// Successful `POST CompanyService_GetCompanyInfo` calls.
     pub keepalives: u64,
+    /// Records served in full (collection GETs without `$select`).
+    pub full_documents_served: u64,
+    /// Records served with a `$select` (keys, stamps, a few fields).
+    pub light_documents_served: u64,
+    /// Bytes of JSON bodies of served collection pages.
+    pub collection_bytes: u64,
 }
 
 /// Callback run after a collection page was served: `(sim, entity, page_index)`.
@@ -154,10 +165,12 @@ impl std::fmt::Debug for SapSim {
 impl SapSim {
     /// A simulator with empty entity sets ([`ENTITY_SETS`]).
     pub fn new(config: SapSandboxConfig) -> SapSim {
+        let mut state = State::new();
+        state.clock.zone = config.time_zone.clone();
         SapSim {
             inner: Arc::new(Inner {
                 config,
-                state: Mutex::new(State::new()),
+                state: Mutex::new(state),
                 logins_in_flight: AtomicUsize::new(0),
                 hook: Mutex::new(None),
             }),
@@ -241,6 +254,17 @@ impl SapSim {
     /// A snapshot of the counters.
     pub fn stats(&self) -> SapStats {
         self.lock().stats.clone()
+    }
+
+    /// How many times each record of `entity` was served in full by a collection GET (no
+    /// `$select`), by `DocEntry`; records never served in full are absent.
+    pub fn full_reads(&self, entity: &str) -> std::collections::BTreeMap<i64, u64> {
+        self.lock()
+            .full_reads
+            .iter()
+            .filter(|((e, _), _)| e == entity)
+            .map(|((_, k), n)| (*k, *n))
+            .collect()
     }
 
     /// Move the sandbox clock: it reads (real or frozen time) + `offset`. Affects `UpdateDate`,

@@ -35,6 +35,21 @@ pub struct SapSettings {
     /// Generated records inserted into each entity set at start ([`ENTITY_SETS`], six sets);
     /// default 20.
     pub seed_documents: u64,
+    /// IANA time zone of the server's wall clock (`UpdateDate`/`UpdateTime`), default `"UTC"`;
+    /// e.g. `"America/New_York"` steps back an hour when daylight saving time ends.
+    #[serde(deserialize_with = "zone_name")]
+    pub time_zone: String,
+}
+
+/// A `time_zone` the time-zone database knows.
+fn zone_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    jiff::tz::TimeZone::get(&name).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "unknown time zone \"{name}\" (an IANA name such as \"America/New_York\"): {e}"
+        ))
+    })?;
+    Ok(name)
 }
 
 impl Default for SapSettings {
@@ -48,6 +63,7 @@ impl Default for SapSettings {
             session_timeout_seconds: d.session_timeout.as_secs(),
             page_size: d.default_page_size,
             seed_documents: 20,
+            time_zone: "UTC".to_string(),
         }
     }
 }
@@ -63,6 +79,7 @@ impl SapSettings {
             session_timeout: Duration::from_secs(self.session_timeout_seconds),
             reported_timeout_minutes: u32::try_from(minutes).unwrap_or(u32::MAX),
             default_page_size: self.page_size,
+            time_zone: jiff::tz::TimeZone::get(&self.time_zone).unwrap_or(jiff::tz::TimeZone::UTC),
             ..SapSandboxConfig::default()
         }
     }
@@ -109,6 +126,10 @@ impl Simulator for Running<SapSim> {
             row("username", &c.username),
             row("password", &c.password),
             row("session_timeout_seconds", c.session_timeout.as_secs()),
+            row(
+                "time_zone",
+                c.time_zone.iana_name().unwrap_or("UTC").to_string(),
+            ),
             row("entity_sets", sets.join(", ")),
         ]
     }

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
-use time::OffsetDateTime;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::generate::{primary_series, v2_date};
 use super::query::{requested_page_size, QueryOptions};
@@ -54,17 +54,52 @@ impl Reply {
     }
 }
 
-/// The sandbox clock: (frozen or real UTC) + offset.
-#[derive(Debug, Clone, Default)]
+/// The sandbox clock: (frozen or real UTC) + offset, and the server's time zone.
+#[derive(Debug, Clone)]
 pub struct Clock {
     pub offset: time::Duration,
     pub frozen: Option<OffsetDateTime>,
+    /// Zone of the server's wall clock (`UpdateDate`/`UpdateTime`/`CreationDate`).
+    pub zone: jiff::tz::TimeZone,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock {
+            offset: time::Duration::ZERO,
+            frozen: None,
+            zone: jiff::tz::TimeZone::UTC,
+        }
+    }
 }
 
 impl Clock {
     /// Current sandbox time.
     pub fn now(&self) -> OffsetDateTime {
         self.frozen.unwrap_or_else(OffsetDateTime::now_utc) + self.offset
+    }
+
+    /// Current wall-clock time of the server in its zone, whole seconds: it steps back an
+    /// hour when daylight saving time ends, like SAP's stamps do.
+    pub fn wall(&self) -> PrimitiveDateTime {
+        wall_clock(&self.zone, self.now())
+    }
+}
+
+/// `at` on the wall clock of `zone` (whole seconds).
+pub fn wall_clock(zone: &jiff::tz::TimeZone, at: OffsetDateTime) -> PrimitiveDateTime {
+    let utc = PrimitiveDateTime::new(at.date(), at.time());
+    let Ok(ts) = jiff::Timestamp::from_second(at.unix_timestamp()) else {
+        return utc;
+    };
+    let dt = zone.to_datetime(ts);
+    let date = time::Month::try_from(dt.month() as u8)
+        .ok()
+        .and_then(|m| time::Date::from_calendar_date(i32::from(dt.year()), m, dt.day() as u8).ok());
+    let time = time::Time::from_hms(dt.hour() as u8, dt.minute() as u8, dt.second() as u8).ok();
+    match (date, time) {
+        (Some(d), Some(t)) => PrimitiveDateTime::new(d, t),
+        _ => utc,
     }
 }
 
@@ -103,6 +138,8 @@ pub struct State {
     pub faults: VecDeque<SapFault>,
     pub stats: SapStats,
     pub clock: Clock,
+    /// Full (no `$select`) collection reads per (entity, DocEntry).
+    pub full_reads: HashMap<(String, i64), u64>,
 }
 
 impl State {
@@ -120,6 +157,7 @@ impl State {
             faults: VecDeque::new(),
             stats: SapStats::default(),
             clock: Clock::default(),
+            full_reads: HashMap::new(),
         }
     }
 
@@ -127,7 +165,7 @@ impl State {
 
     /// See [`super::SapSim::insert`].
     pub fn insert(&mut self, entity: &str, doc: Value) -> i64 {
-        let now = self.clock.now();
+        let now = self.clock.wall();
         let mut value = match doc {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -170,7 +208,7 @@ impl State {
 
     /// See [`super::SapSim::update`].
     pub fn update(&mut self, entity: &str, doc_entry: i64, patch: Value) -> bool {
-        let now = self.clock.now();
+        let now = self.clock.wall();
         let Some(store) = self.entities.get_mut(entity) else {
             return false;
         };
@@ -497,7 +535,16 @@ impl State {
         let (page, count) = store.select_page(&opts, limit);
         let select = opts.select.as_ref().map(|(_, p)| p.as_slice());
         let served = page.len();
+        let keys: Vec<i64> = page.iter().map(|d| d.doc_entry).collect();
         let records: Vec<Value> = page.into_iter().map(|d| render(d, select)).collect();
+        if select.is_some() {
+            self.stats.light_documents_served += served as u64;
+        } else {
+            self.stats.full_documents_served += served as u64;
+            for k in keys {
+                *self.full_reads.entry((entity.to_string(), k)).or_insert(0) += 1;
+            }
+        }
 
         let context = match &opts.select {
             Some((raw, _)) => format!("{root}$metadata#{entity}({raw})"),
@@ -516,13 +563,15 @@ impl State {
                 json!(opts.next_link(entity, served)),
             );
         }
+        let body = Value::Object(body);
+        self.stats.collection_bytes += body.to_string().len() as u64;
         let mut extra = Vec::new();
         if let Some((n, true)) = requested {
             extra.push(("Preference-Applied", format!("odata.maxpagesize={n}")));
         }
         let reply = Reply::Json {
             status: 200,
-            body: Value::Object(body),
+            body,
             headers: extra,
         };
         match effect {
@@ -612,7 +661,7 @@ fn parse_keyed(resource: &str) -> Option<(&str, &str)> {
     Some((entity, key))
 }
 
-fn stamp(value: &mut Map<String, Value>, now: OffsetDateTime) {
+fn stamp(value: &mut Map<String, Value>, now: PrimitiveDateTime) {
     value.insert("UpdateDate".into(), json!(v2_date(now.date())));
     value.insert(
         "UpdateTime".into(),

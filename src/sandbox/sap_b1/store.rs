@@ -152,6 +152,15 @@ impl EntityStore {
 
     fn compute_order(&self, opts: &QueryOptions) -> Vec<i64> {
         let filter = opts.filter.as_ref().map(|(_, f)| f);
+        if opts.orderby.is_none() {
+            // A batch of keys: look them up (same answer as the scan, in DocEntry order).
+            if let Some(mut keys) = filter.and_then(|f| f.doc_entries()) {
+                keys.sort_unstable();
+                keys.dedup();
+                keys.retain(|k| self.docs.contains_key(k));
+                return keys;
+            }
+        }
         let keep = |d: &&StoredDoc| filter.is_none_or(|f| f.matches(&d.value));
         let keys = opts
             .orderby
