@@ -155,7 +155,7 @@ fn validate(state: &State, collection: &str, form: &[(String, String)]) -> Resul
         if to.is_empty() {
             return bad(21604, "A 'To' phone number is required.".into());
         }
-        if !e164(to) {
+        if !e164(to) || c.invalid.iter().any(|n| n == to) {
             return bad(21211, format!("The 'To' number {to} is not a valid phone number."));
         }
         match (from, get(form, "MessagingServiceSid")) {
@@ -185,7 +185,7 @@ fn validate(state: &State, collection: &str, form: &[(String, String)]) -> Resul
         if to.is_empty() {
             return bad(21201, "No 'To' number is specified".into());
         }
-        if !e164(to) {
+        if !e164(to) || c.invalid.iter().any(|n| n == to) {
             return bad(21211, format!("The 'To' number {to} is not a valid phone number."));
         }
         let Some(f) = from else {

@@ -57,8 +57,12 @@ pub struct TwilioSandboxConfig {
     pub numbers: Vec<String>,
     /// The account's Messaging Service (`MG…`); sends from its first number.
     pub messaging_service_sid: String,
-    /// Numbers that are landlines: an SMS to them is refused with 21614.
+    /// Numbers that are landlines: an SMS to them is refused with 21614 (Twilio's test
+    /// number `+15005550009`).
     pub landlines: Vec<String>,
+    /// E.164 numbers Twilio does not know as phone numbers: refused with 21211 (Twilio's
+    /// test number `+15005550001`).
+    pub invalid: Vec<String>,
     /// Numbers whose messages end `undelivered` with this error code (30003: unreachable).
     pub undeliverable: Vec<(String, u32)>,
     /// Numbers that do not answer calls (`no-answer`).
@@ -84,6 +88,7 @@ impl Default for TwilioSandboxConfig {
             numbers: vec!["+15005550006".into()],
             messaging_service_sid: format!("MG{}", "3e".repeat(16)),
             landlines: vec!["+15005550009".into()],
+            invalid: vec!["+15005550001".into()],
             undeliverable: vec![("+15005550010".into(), 30003)],
             no_answer: vec!["+15005550011".into()],
             date_filter_includes_unsent: false,
