@@ -167,7 +167,7 @@ fn regional_base(edge: Option<&str>, region: Option<&str>) -> Result<Option<Url>
     };
     let (edge, region) = match (edge, region) {
         (None, None) => return Ok(None),
-        (None, Some(r)) if r == "us1" => return Ok(None),
+        (None, Some("us1")) => return Ok(None),
         (None, Some(r)) => {
             let edges: Vec<&str> = EDGES.iter().filter(|(_, x)| *x == r).map(|(e, _)| *e).collect();
             return Err(Problem::new(

@@ -234,7 +234,7 @@ impl TwilioSink {
         if self.channel == Channel::Sms && !self.config.body_marker {
             return Ok(Lookup::Unsupported);
         }
-        let since = wire::filter_date(entry.created_ms as i64, self.config.clock_skew);
+        let since = wire::filter_date(entry.created_ms, self.config.clock_skew);
         let (date_key, pending) = match self.channel {
             Channel::Sms => ("DateSent>", None),
             Channel::Voice => ("StartTime>", Some(("Status", "queued".to_string()))),
@@ -259,7 +259,7 @@ impl TwilioSink {
                     .map_or(Lookup::NotFound, |m| Lookup::Found { remote_id: m.sid }))
             }
             Channel::Voice => {
-                let from_ms = entry.created_ms as i64 - self.config.clock_skew.as_millis() as i64;
+                let from_ms = entry.created_ms - self.config.clock_skew.as_millis() as i64;
                 let calls: Vec<String> = candidates
                     .into_iter()
                     .filter(|c| c.created_ms().is_none_or(|ms| ms >= from_ms))

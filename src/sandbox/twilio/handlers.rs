@@ -78,8 +78,8 @@ pub fn mount(sim: &TwilioSim, cfg: &mut web::ServiceConfig, prefix: &str, region
 }
 
 /// The checks every request passes: auto-advance, a queued status fault, Basic auth for
-/// `account` in `region`. `Err` is the answer to send.
-fn admit(sim: &TwilioSim, region: Region, req: &HttpRequest, account: &str) -> Result<(), HttpResponse> {
+/// `account` in `region`. `Some` is the answer to send instead.
+fn admit(sim: &TwilioSim, region: Region, req: &HttpRequest, account: &str) -> Option<HttpResponse> {
     let made = {
         let mut state = sim.lock();
         match state.config.auto_advance {
@@ -108,14 +108,10 @@ fn admit(sim: &TwilioSim, region: Region, req: &HttpRequest, account: &str) -> R
                     answer.headers_mut().insert(header::RETRY_AFTER, value);
                 }
             }
-            return Err(answer);
+            return Some(answer);
         }
     }
-    if authorized(&state, region, req, account) {
-        Ok(())
-    } else {
-        Err(unauthorized())
-    }
+    (!authorized(&state, region, req, account)).then(unauthorized)
 }
 
 /// Basic `AccountSid:AuthToken` (the region's token) or `ApiKeySid:Secret` (us1), for the
@@ -145,10 +141,10 @@ fn authorized(state: &State, region: Region, req: &HttpRequest, account: &str) -
     valid && account == c.account_sid
 }
 
-/// Validate a create, or the Twilio error answer.
-fn validate(state: &State, collection: &str, form: &[(String, String)]) -> Result<(), HttpResponse> {
+/// The Twilio error answer to an invalid create; `None` when it is valid.
+fn validate(state: &State, collection: &str, form: &[(String, String)]) -> Option<HttpResponse> {
     let c = &state.config;
-    let bad = |code, message: String| Err(error(400, code, message));
+    let bad = |code, message: String| Some(error(400, code, message));
     let to = get(form, "To").unwrap_or_default();
     let from = get(form, "From");
     if collection == "Messages" {
@@ -212,7 +208,7 @@ fn validate(state: &State, collection: &str, form: &[(String, String)]) -> Resul
             return bad(21609, format!("The StatusCallback URL {callback} is not a valid URL."));
         }
     }
-    Ok(())
+    None
 }
 
 /// Well-formed XML whose root element is `<Response>`.
@@ -264,13 +260,13 @@ async fn create(
     account: &str,
     body: &[u8],
 ) -> HttpResponse {
-    if let Err(answer) = admit(sim, region, req, account) {
+    if let Some(answer) = admit(sim, region, req, account) {
         return answer;
     }
     let form = pairs(body);
     let (answer, fault) = {
         let mut state = sim.lock();
-        if let Err(answer) = validate(&state, collection, &form) {
+        if let Some(answer) = validate(&state, collection, &form) {
             return answer;
         }
         let fault = match state.faults.front() {
@@ -364,7 +360,7 @@ fn dated(query: &[(String, String)], name: &str, at: Option<OffsetDateTime>, inc
 }
 
 fn read_list(sim: &TwilioSim, region: Region, collection: &str, req: &HttpRequest, account: &str) -> HttpResponse {
-    if let Err(answer) = admit(sim, region, req, account) {
+    if let Some(answer) = admit(sim, region, req, account) {
         return answer;
     }
     let query = pairs(req.query_string().as_bytes());
@@ -411,7 +407,7 @@ fn read_list(sim: &TwilioSim, region: Region, collection: &str, req: &HttpReques
     }
     // Newest first (stable: later creations first on equal times).
     rows.reverse();
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     let total = rows.len();
     let records: Vec<Value> = rows.into_iter().skip(offset).take(size).map(|(_, v)| v).collect();
     let path = req.path().to_string();
@@ -446,7 +442,7 @@ fn read_list(sim: &TwilioSim, region: Region, collection: &str, req: &HttpReques
 }
 
 fn read_one(sim: &TwilioSim, region: Region, collection: &str, req: &HttpRequest, account: &str, file: &str) -> HttpResponse {
-    if let Err(answer) = admit(sim, region, req, account) {
+    if let Some(answer) = admit(sim, region, req, account) {
         return answer;
     }
     let sid = file.strip_suffix(".json").unwrap_or(file);

@@ -55,10 +55,13 @@ impl Sandbox {
 
 const FROM: &str = "+15005550006";
 
+/// A create: collection, form, expected Twilio error code.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u64);
+
 #[tokio::test]
 async fn creates_check_required_fields_with_twilio_codes() {
     let s = Sandbox::start(TwilioSandboxConfig::default());
-    let cases: [(&str, Vec<(&str, &str)>, u64); 10] = [
+    let cases: [Case; 10] = [
         ("Messages.json", vec![("From", FROM), ("Body", "x")], 21604),
         ("Messages.json", vec![("To", "4915123"), ("From", FROM), ("Body", "x")], 21211),
         ("Messages.json", vec![("To", "+4915123456789"), ("Body", "x")], 21603),
