@@ -1,0 +1,35 @@
+//! Twilio connector: SMS (Messages) and voice calls (Calls) from the 2010-04-01 REST API.
+//!
+//! - [`config`]: the TOML tables of `[[credentials]] kind = "twilio"` and
+//!   `[[destinations]] kind = "twilio_sms" | "twilio_voice"` (E.164 checked at load);
+//!   [`kind`]: those kinds on the connector seam.
+//! - [`auth`]: [`TwilioAuth`], static HTTP Basic credentials (`Expiry::Never`).
+//! - [`sink`]: [`TwilioSink`], form-encoded creates and the lookup that keeps an ambiguous
+//!   create from being sent twice (body marker for SMS; see the module docs for calls).
+//! - [`wire`]: URLs, error bodies, answer classification, the marker and the `<Say>` TwiML.
+//!
+//! Source: `api-notes/twilio.md`, `specs/twilio_api_v2010.json` (Twilio's OpenAPI).
+
+pub mod auth;
+pub mod config;
+pub mod kind;
+pub mod sink;
+pub mod wire;
+
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+mod tests;
+
+pub use auth::{TwilioAuth, TwilioCredentials};
+pub use sink::TwilioSink;
+
+use crate::seam::Connector;
+
+/// The `twilio` connector: the `twilio` credential and the SMS and voice destinations.
+pub const CONNECTOR: Connector = Connector {
+    name: "twilio",
+    credentials: &[&kind::TwilioCredentialKind],
+    sources: &[],
+    destinations: &[&kind::TwilioSmsKind, &kind::TwilioVoiceKind],
+};
