@@ -280,3 +280,34 @@ pub fn parse_workflows(table: toml::Table) -> Result<WorkflowsDestinationConfig,
         max_message_bytes: check_size(raw.max_message_bytes)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        toml::from_str(text).expect("test table")
+    }
+
+    #[test]
+    fn messages_default_to_24_kb() {
+        let channel = parse_channel(table("team_id = \"t\"\nchannel_id = \"c\"")).unwrap();
+        let chat = parse_chat(table("chat_id = \"c\"")).unwrap();
+        let flow = parse_workflows(table("url = { env = \"U\" }")).unwrap();
+        assert_eq!(DEFAULT_MAX_MESSAGE_BYTES, 24_000);
+        assert_eq!(
+            [channel.max_message_bytes, chat.max_message_bytes, flow.max_message_bytes],
+            [24_000; 3]
+        );
+    }
+
+    #[test]
+    fn scope_delegated_defaults_to_the_destinations_needs() {
+        let base = "tenant_id = \"t\"\nclient_id = \"c\"\nrefresh_token = { secret = \"rt\" }";
+        assert_eq!(parse_credential(table(base)).unwrap().scope_delegated, None);
+        let set = parse_credential(table(&format!("{base}\nscope_delegated = \"x offline_access\"")));
+        assert_eq!(set.unwrap().scope_delegated.as_deref(), Some("x offline_access"));
+        let empty = parse_credential(table(&format!("{base}\nscope_delegated = \" \"")));
+        assert_eq!(empty.unwrap_err().key, "scope_delegated");
+    }
+}

@@ -27,6 +27,8 @@ pub mod vault;
 pub mod workflows;
 
 #[cfg(test)]
+mod sandbox_tests;
+#[cfg(test)]
 mod test_server;
 
 pub use endpoint::InvalidBaseUrl;

@@ -886,6 +886,76 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_scope_follows_the_destinations_that_declared_their_needs() {
+        let server = TestServer::start();
+        let vault = Arc::new(MemoryVault::with("rt-1"));
+        let auth = EntraDelegatedToken::new(
+            test_client(),
+            settings(&server, "ignored when following destinations"),
+            vault,
+            "rt",
+        )
+        .unwrap()
+        .scope_from_destinations();
+        assert!(auth.scope_follows_destinations());
+        // Nothing declared yet: everything both Graph kinds use.
+        assert_eq!(auth.scope(), GRAPH_DELEGATED_SCOPE);
+        assert!(auth.require_scopes(&GRAPH_CHANNEL_SCOPES));
+        assert!(!auth.require_scopes(&GRAPH_CHANNEL_SCOPES), "nothing new");
+        assert_eq!(
+            auth.scope(),
+            "https://graph.microsoft.com/ChannelMessage.Read.All https://graph.microsoft.com/ChannelMessage.Send offline_access"
+        );
+        server.push(Scripted::json(
+            200,
+            r#"{"token_type":"Bearer","expires_in":60,"access_token":"at","refresh_token":"rt-2"}"#,
+        ));
+        auth.login().await.unwrap();
+        let form = form_of(&server.requests()[0].body);
+        assert_eq!(field(&form, "scope"), Some(auth.scope().as_str()));
+        assert!(!auth.grant_is_stale());
+        // A chat destination of the same credential: the token taken before is stale.
+        assert!(auth.require_scopes(&GRAPH_CHAT_SCOPES));
+        assert!(auth.grant_is_stale());
+        assert_eq!(auth.scope(), GRAPH_DELEGATED_SCOPE, "all four, sorted, plus offline_access");
+
+        // A configured scope is kept as written; declarations do not change it.
+        let fixed = EntraDelegatedToken::new(
+            test_client(),
+            settings(&server, "https://graph.microsoft.com/ChatMessage.Send offline_access"),
+            Arc::new(MemoryVault::with("rt-1")),
+            "rt",
+        )
+        .unwrap();
+        assert!(!fixed.require_scopes(&GRAPH_CHANNEL_SCOPES));
+        assert_eq!(fixed.scope(), "https://graph.microsoft.com/ChatMessage.Send offline_access");
+    }
+
+    #[tokio::test]
+    async fn an_unconsented_scope_names_consent_not_a_new_sign_in() {
+        let server = TestServer::start();
+        server.push(Scripted::json(
+            400,
+            r#"{"error":"invalid_grant","error_description":"AADSTS65001: The user or administrator has not consented to use the application.","error_codes":[65001]}"#,
+        ));
+        let auth = EntraDelegatedToken::new(
+            test_client(),
+            settings(&server, GRAPH_DELEGATED_SCOPE),
+            Arc::new(MemoryVault::with("rt-1")),
+            "rt",
+        )
+        .unwrap();
+        match auth.login().await {
+            Err(AuthError::Rejected { reason }) => {
+                assert!(reason.starts_with("Entra refused scope \"https://graph.microsoft.com/Chat.Read "), "{reason}");
+                assert!(reason.contains("(invalid_grant AADSTS65001)"), "{reason}");
+                assert!(reason.contains("admin) consent"), "{reason}");
+            }
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
     async fn public_client_omits_the_empty_secret() {
         let server = TestServer::start();
         server.push(Scripted::json(
