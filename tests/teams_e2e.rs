@@ -32,7 +32,7 @@ fn world_with_scope(scope: &str) -> World {
     w
 }
 
-fn insert_po(w: &World, doc_entry: i64) {
+fn insert_po(w: &World, doc_entry: u64) {
     let doc = w.env.sap.generate("PurchaseOrders", doc_entry);
     w.env.sap.insert("PurchaseOrders", doc);
 }
@@ -176,6 +176,20 @@ const WORKFLOWS_CONFIG: &str = r#"
 [service]
 state_dir = "/tmp/x"
 
+[[credentials]]
+name = "acme-sap"
+kind = "sap_b1"
+base_url = "https://sap:50000/b1s/v2/"
+company_db = "SBODEMOUS"
+username = "manager"
+password = { secret = "sap" }
+
+[[sources]]
+name = "acme"
+kind = "sap_b1"
+credential = "acme-sap"
+entities = [{ name = "PurchaseOrders" }]
+
 [[destinations]]
 name = "ops-flow"
 kind = "teams_workflows"
@@ -198,7 +212,9 @@ fn a_workflows_card_above_1_4_is_refused_at_load() {
             &ml_connector::connectors::REGISTRY,
         )
     };
-    assert!(parse("1.4").is_ok());
+    if let Err(e) = parse("1.4") {
+        panic!("1.4 accepted: {e}");
+    }
     let err = parse("1.5").expect_err("1.5 refused");
     let ConfigError::Invalid {
         line, key, message, ..
@@ -207,16 +223,18 @@ fn a_workflows_card_above_1_4_is_refused_at_load() {
         panic!("{err}");
     };
     assert_eq!(key, "routes[0].template.card");
-    assert_eq!(*line, 14, "{err}");
+    let card_line = WORKFLOWS_CONFIG
+        .lines()
+        .position(|l| l.starts_with("template.card"))
+        .expect("the card line")
+        + 1;
+    assert_eq!(*line, card_line, "{err}");
     assert!(
         message.contains(
             "Adaptive Card version 1.5 is above 1.4, the highest a Teams Workflows webhook renders"
         ),
         "{message}"
     );
-    assert!(
-        err.to_string()
-            .starts_with("flow.toml:14: key routes[0].template.card: "),
-        "{err}"
-    );
+    let prefix = format!("flow.toml:{card_line}: key routes[0].template.card: ");
+    assert!(err.to_string().starts_with(&prefix), "{err}");
 }

@@ -149,6 +149,8 @@ async fn reacted_history(f: &Fixture, target: &GraphTarget, token: &BearerToken)
         .json()
         .await
         .expect("chatMessage");
+    // The reactions come a second later: every old message is now modified after it.
+    f.sim.set_time_offset(Duration::from_secs(20 * 60 + 1));
     for id in &old {
         assert!(f.sim.react(id));
     }

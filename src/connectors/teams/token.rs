@@ -56,7 +56,7 @@ pub const GRAPH_CHAT_SCOPES: [&str; 2] = [
 /// Scope of [`EntraDelegatedToken`] when neither `scope_delegated` is configured nor any
 /// destination declared its needs: everything the channel and chat destinations use, plus
 /// `offline_access` (to keep a refresh token). Space-separated, as OAuth 2.0 requires.
-pub const GRAPH_DELEGATED_SCOPE: &str = "https://graph.microsoft.com/Chat.Read https://graph.microsoft.com/ChannelMessage.Read.All https://graph.microsoft.com/ChannelMessage.Send https://graph.microsoft.com/ChatMessage.Send offline_access";
+pub const GRAPH_DELEGATED_SCOPE: &str = "https://graph.microsoft.com/ChannelMessage.Read.All https://graph.microsoft.com/ChannelMessage.Send https://graph.microsoft.com/Chat.Read https://graph.microsoft.com/ChatMessage.Send offline_access";
 
 /// Keeps a refresh token coming back from every grant.
 const OFFLINE_ACCESS: &str = "offline_access";
@@ -947,7 +947,7 @@ mod tests {
         .unwrap();
         match auth.login().await {
             Err(AuthError::Rejected { reason }) => {
-                assert!(reason.starts_with("Entra refused scope \"https://graph.microsoft.com/Chat.Read "), "{reason}");
+                assert!(reason.starts_with("Entra refused scope \"https://graph.microsoft.com/ChannelMessage.Read.All "), "{reason}");
                 assert!(reason.contains("(invalid_grant AADSTS65001)"), "{reason}");
                 assert!(reason.contains("admin) consent"), "{reason}");
             }
