@@ -273,6 +273,7 @@ impl DeliveryContext {
                 Lookup::NotFound => "not_found",
                 Lookup::Unsupported => "unsupported",
                 Lookup::Failed { .. } => "failed",
+                Lookup::Refused { .. } => "refused",
                 Lookup::SessionGone { .. } => "session_gone",
             };
             metrics::counter!(m::LOOKUPS, "destination" => self.label(), "outcome" => outcome)
@@ -304,6 +305,21 @@ impl DeliveryContext {
                 Lookup::Failed { reason } => {
                     let resolution = self.lookup_failed(&entry, &reason, &mut report);
                     resolutions.push((entry.seq, resolution));
+                }
+                Lookup::Refused { reason } => {
+                    // A configuration problem: dead-letter at once, no lookup retries.
+                    report.dead += 1;
+                    self.count("dead");
+                    metrics::counter!(m::DEAD_LETTERED, "destination" => self.label()).increment(1);
+                    tracing::error!(destination = %self.config.destination, key = %entry.dedupe_key, %reason, "lookup refused; dead-lettered");
+                    let reason = format!("lookup refused: {reason}; the message may have arrived: check the destination and replay the dead letter if it is missing");
+                    resolutions.push((
+                        entry.seq,
+                        Resolution::Dead {
+                            status: None,
+                            reason,
+                        },
+                    ));
                 }
                 Lookup::SessionGone { .. } => {}
             }

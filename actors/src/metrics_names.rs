@@ -44,6 +44,9 @@ pub const INBOUND: &str = "mlc_inbound_total";
 /// Changes carried by accepted inbound requests, labels `kind`, `name`, `outcome`
 /// (`accepted`: committed, `duplicate`: its sender id was committed before).
 pub const INBOUND_CHANGES: &str = "mlc_inbound_changes_total";
+/// Configuration problems found at run time (e.g. a token lacking a permission), labels
+/// `destination`, `problem` (`missing_permission`).
+pub const CONFIG_PROBLEMS: &str = "mlc_config_problems_total";
 /// Actor restarts by the supervisor, label `actor`.
 pub const ACTOR_RESTARTS: &str = "mlc_actor_restarts_total";
 
@@ -85,6 +88,10 @@ pub fn describe() {
         "Proactive session keepalives and token refreshes"
     );
     describe_counter!(SESSION_INVALIDATIONS, "Sessions the server reported gone");
+    describe_counter!(
+        CONFIG_PROBLEMS,
+        "Configuration problems found at run time (missing permissions)"
+    );
     describe_gauge!(OUTBOX_DEPTH, "Outbox entries waiting per destination");
     describe_gauge!(
         OLDEST_UNDELIVERED_AGE,

@@ -42,6 +42,10 @@ pub enum Lookup {
     Unsupported,
     /// The lookup itself failed; try again later.
     Failed { reason: String },
+    /// The destination refused the lookup for good: a configuration problem (e.g. the token
+    /// lacks the read permission) that no retry fixes. `reason` names the fix. The entry is
+    /// dead-lettered at once (the message may have arrived; the letter says so).
+    Refused { reason: String },
     /// The session's credentials were refused; handled like [`Outcome::SessionGone`] (the
     /// lookup is not counted).
     SessionGone { reason: String },

@@ -248,6 +248,29 @@ async fn a_failed_lookup_is_retried_later_and_never_resends() {
 }
 
 #[tokio::test]
+async fn a_refused_lookup_is_dead_lettered_at_once_without_retries() {
+    let h = harness(1, config());
+    h.sink.script(vec![unknown()]);
+    h.batch().await;
+    h.env.clock.advance(Duration::from_secs(2));
+    h.sink.script_lookups(vec![Lookup::Refused {
+        reason: "Graph 403: the token lacks ChannelMessage.Read.All".into(),
+    }]);
+    let r = h.batch().await;
+    assert_eq!((r.dead, r.unknown, r.delivered), (1, 0, 0), "{r:?}");
+    assert!(h.entries().is_empty());
+    let letters = h.store.dead_letters(10).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].status, None);
+    assert_eq!(letters[0].entry.lookups, 1);
+    assert_eq!(
+        letters[0].reason,
+        "lookup refused: Graph 403: the token lacks ChannelMessage.Read.All; the message may have arrived: check the destination and replay the dead letter if it is missing"
+    );
+    assert_eq!(h.sink.log(), vec!["send:1", "lookup:1"], "no retries");
+}
+
+#[tokio::test]
 async fn a_lookup_that_keeps_failing_backs_off_and_is_dead_lettered() {
     // config(): max_attempts 5, the delivery backoff (1 s, 2 s, 4 s, ... with jitter).
     let h = harness(1, config());

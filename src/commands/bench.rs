@@ -29,7 +29,7 @@ use crate::connectors::sap_b1::{SapAuthenticator, SapSettings, SapSource, SapSou
 use crate::connectors::teams::config::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::connectors::teams::{
     EntraDelegatedToken, EntraSettings, GraphSink, GraphSinkOptions, GraphTarget, MessageFormat,
-    RefreshTokenVault, TeamsMessage, GRAPH_DELEGATED_SEND_SCOPE,
+    RefreshTokenVault, TeamsMessage, GRAPH_DELEGATED_SCOPE,
 };
 use crate::sandbox::env::{
     GatewayToml, SandboxEnv, CHANNEL_ID, DESTINATION, REFRESH_TOKEN_SECRET, SOURCE, TEAM_ID,
@@ -551,7 +551,7 @@ async fn baseline_loop(setup: BaselineSetup, docs: usize) -> Result<(), String> 
             tenant_id: setup.tenant_id,
             client_id: setup.client_id,
             client_secret: SecretString::from(setup.client_secret),
-            scope: GRAPH_DELEGATED_SEND_SCOPE.to_string(),
+            scope: GRAPH_DELEGATED_SCOPE.to_string(),
         },
         Arc::new(MemoryVault(Mutex::new(SecretString::from(
             setup.refresh_token,

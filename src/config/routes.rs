@@ -117,6 +117,10 @@ pub(super) fn compile(
             .iter()
             .map(|s| (s.name.clone(), s.config.presenter()))
             .collect(),
+        checks: destinations
+            .iter()
+            .filter_map(|d| Some((d.name.clone(), d.config.payload_check()?)))
+            .collect(),
     };
     RouteTable::new(routes.to_vec(), &env).map_err(|e| Problem::new(e.key(), e.to_string()))
 }

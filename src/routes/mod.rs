@@ -30,7 +30,7 @@ pub mod template;
 pub use context::MessageContext;
 pub use filter::{Filter, FilterError};
 pub use present::{Fact, GenericPresenter, Money, Presentation, Presenter};
-pub use shape::{ChatFormat, ChatMessage, PayloadShape};
+pub use shape::{ChatFormat, ChatMessage, PayloadCheck, PayloadIssue, PayloadShape};
 pub use spec::{FieldType, MapSpec, RouteSpec, TemplateSpec};
 pub use table::{RouteEnv, RouteError, RouteProblem, RouteTable};
 pub use template::{FormError, Renderer, RouteForm};

@@ -40,6 +40,24 @@ impl PayloadShape {
     }
 }
 
+/// A destination kind's own rule on the payloads routes render for it (beyond the shape),
+/// applied to every trial render when the configuration loads, e.g. "Adaptive Cards up to
+/// version 1.4" for a Teams Workflows webhook.
+pub trait PayloadCheck: std::fmt::Debug + Send + Sync {
+    /// `Err` names the template form the problem comes from and why (with the fix).
+    fn check(&self, payload: &Json) -> Result<(), PayloadIssue>;
+}
+
+/// Why a rendered payload does not suit its destination ([`PayloadCheck`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadIssue {
+    /// The template form that produced it: `card`, `html`, `summary`, `text`, `voice`
+    /// (reported as `routes[N].template.<form>`).
+    pub form: &'static str,
+    /// What is wrong and the fix.
+    pub reason: String,
+}
+
 /// Which body a chat destination posts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChatFormat {

@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 use super::event::{make_event, source_of};
 use super::filter::{Filter, FilterError};
 use super::present::{GenericPresenter, Presenter};
-use super::shape::PayloadShape;
+use super::shape::{PayloadCheck, PayloadShape};
 use super::spec::{RouteSpec, TemplateSpec};
 use super::template::{FormError, Renderer, RouteForm};
 
@@ -20,10 +20,14 @@ use super::template::{FormError, Renderer, RouteForm};
 ///   Every route's destination must be here.
 /// - `presenters`: configured source name -> the [`Presenter`] of that source's kind.
 ///   Events (and trial renders) of a source missing here use [`GenericPresenter`].
+/// - `checks`: destination name -> its kind's extra [`PayloadCheck`] (optional), applied to
+///   every trial render.
 #[derive(Debug, Clone, Default)]
 pub struct RouteEnv {
     /// Destination name -> payload shape.
     pub shapes: HashMap<String, PayloadShape>,
+    /// Destination name -> extra rule on its payloads.
+    pub checks: HashMap<String, Arc<dyn PayloadCheck>>,
     /// Source name -> presenter.
     pub presenters: HashMap<String, Arc<dyn Presenter>>,
 }
@@ -350,16 +354,21 @@ fn compile_route(
         for (source, presenter) in presenters.trial(spec.source.as_deref()) {
             let sample = sample_event(source, &spec.entity, kind, &*presenter);
             let context = renderer.context_for(&sample, source, &presenter);
-            renderer.render(&form, &context).map_err(|e| {
-                err(
-                    e.path,
-                    RouteProblem::Render(format!(
-                        "{} (trial render of a sample {} event)",
-                        e.message,
-                        kind.as_str()
-                    )),
-                )
-            })?;
+            let trial = |path: String, message: String| {
+                let why = format!(
+                    "{message} (trial render of a sample {} event)",
+                    kind.as_str()
+                );
+                err(path, RouteProblem::Render(why))
+            };
+            let payload = renderer
+                .render(&form, &context)
+                .map_err(|e| trial(e.path, e.message))?;
+            if let Some(check) = env.checks.get(&spec.destination) {
+                check
+                    .check(&payload)
+                    .map_err(|i| trial(format!("template.{}", i.form), i.reason))?;
+            }
         }
     }
     Ok(CompiledRoute {
@@ -483,6 +492,7 @@ mod tests {
                 .into_iter()
                 .map(|s| (s.to_owned(), Arc::clone(&sap)))
                 .collect(),
+            checks: HashMap::new(),
         }
     }
 

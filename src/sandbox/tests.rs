@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::teams::TeamsSandboxConfig;
 use super::*;
 use crate::connectors::SIMULATORS as ALL;
 
@@ -103,9 +102,10 @@ async fn printed_urls_and_credentials_work() {
             vec![
                 ("grant_type", "refresh_token"),
                 ("refresh_token", teams["refresh_token"].as_str()),
-                ("scope", "offline_access"),
+                ("scope", "https://graph.microsoft.com/.default offline_access"),
             ],
-            Some(TeamsSandboxConfig::default().delegated_scopes),
+            // `.default`: every consented permission, sorted.
+            Some("https://graph.microsoft.com/ChannelMessage.Read.All https://graph.microsoft.com/ChannelMessage.Send https://graph.microsoft.com/Chat.Read https://graph.microsoft.com/ChatMessage.Send https://graph.microsoft.com/User.Read".to_string()),
         ),
     ];
     for (grant, scope) in grants {

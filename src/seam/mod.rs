@@ -31,7 +31,7 @@ pub use registry::{Connector, Registry};
 pub use table::{parse_table, Problem};
 pub use url::{base_url, parse_base_url};
 
-use crate::routes::{PayloadShape, Presenter};
+use crate::routes::{PayloadCheck, PayloadShape, Presenter};
 use crate::secrets::SecretRef;
 
 /// The pollers of one source: one per entity, with its settings and its bound reader.
@@ -140,6 +140,12 @@ pub trait DestinationKind: Sync {
 pub trait DestinationConfig: Debug + Send + Sync {
     /// The payload routes must render for it.
     fn shape(&self) -> PayloadShape;
+    /// An extra rule on that payload, checked on the routes' trial renders at load (e.g. the
+    /// highest Adaptive Card version the destination renders); `None` (default): the shape is
+    /// enough.
+    fn payload_check(&self) -> Option<Arc<dyn PayloadCheck>> {
+        None
+    }
     /// Secret references it holds.
     fn secret_refs(&self) -> SecretRefs;
     /// The sink that delivers its outbox entries, authenticated by `session`.

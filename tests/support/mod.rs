@@ -95,6 +95,11 @@ impl World {
 
     /// Run the gateway in-process until the returned guard is dropped.
     pub fn start_gateway(&self) -> GatewayGuard {
+        self.start_gateway_with_health(Health::default())
+    }
+
+    /// [`World::start_gateway`] reporting readiness on `health` (what `/health/ready` shows).
+    pub fn start_gateway_with_health(&self, health: Health) -> GatewayGuard {
         let config = self.config();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
@@ -112,7 +117,7 @@ impl World {
                     gauge_every: Duration::from_millis(200),
                     ..Default::default()
                 };
-                let mut gw = Gateway::new(store, key, clock::system(), Health::default(), opts);
+                let mut gw = Gateway::new(store, key, clock::system(), health, opts);
                 if let Err(e) = gw.start(&config).await {
                     let _ = ready_tx.send(Err(e.to_string()));
                     return;

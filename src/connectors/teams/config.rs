@@ -14,13 +14,15 @@ use serde::Deserialize;
 use url::Url;
 
 use super::message::MessageFormat;
-use super::token::{ENTRA_LOGIN_BASE, GRAPH_APP_SCOPE, GRAPH_DELEGATED_SEND_SCOPE};
+use super::token::{ENTRA_LOGIN_BASE, GRAPH_APP_SCOPE};
 use super::GRAPH_BASE;
 use crate::secrets::SecretRef;
 use crate::seam::{parse_table, Problem};
 
-/// Default `max_message_bytes` (Teams refuses messages of about 28 KB).
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 28_000;
+/// Default `max_message_bytes`: 24 000 bytes, headroom below Teams' limit (a maintainer gives
+/// ~28 KB including mentions and cards; users measured 413 `RequestEntityTooLarge` at ~28.5 K
+/// characters, microsoft-graph-docs #7218).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 24_000;
 /// Graph: "4 requests per second per app on a given team or channel".
 pub const DEFAULT_RATE_PER_SECOND: f64 = 4.0;
 /// Sends in flight at once per destination.
@@ -54,9 +56,13 @@ pub struct EntraCredentialConfig {
     /// `graph_base_url`: Graph root (requests go to `v1.0/...` below it).
     #[serde(default = "default_graph_base_url", deserialize_with = "crate::seam::base_url")]
     pub graph_base_url: Url,
-    /// `scope_delegated`: scope of the refresh-token grant.
-    #[serde(default = "default_scope_delegated")]
-    pub scope_delegated: String,
+    /// `scope_delegated`: scope of the refresh-token grant. Default (absent): what the
+    /// destinations posting with this credential use, per kind: `teams_channel`
+    /// `ChannelMessage.Send ChannelMessage.Read.All`, `teams_chat` `ChatMessage.Send
+    /// Chat.Read`, plus `offline_access` (the read permissions serve lookups after an
+    /// ambiguous send).
+    #[serde(default)]
+    pub scope_delegated: Option<String>,
     /// `scope_app`: scope of the client-credentials grant.
     #[serde(default = "default_scope_app")]
     pub scope_app: String,
@@ -80,10 +86,6 @@ fn default_login_base_url() -> Url {
 fn default_graph_base_url() -> Url {
     #[allow(clippy::expect_used)]
     Url::parse(GRAPH_BASE).expect("GRAPH_BASE is a valid URL")
-}
-
-fn default_scope_delegated() -> String {
-    GRAPH_DELEGATED_SEND_SCOPE.to_string()
 }
 
 fn default_scope_app() -> String {
@@ -112,12 +114,12 @@ pub fn parse_credential(table: toml::Table) -> Result<EntraCredentialConfig, Pro
         ));
     }
     for (key, value) in [
-        ("tenant_id", &c.tenant_id),
-        ("client_id", &c.client_id),
-        ("scope_delegated", &c.scope_delegated),
-        ("scope_app", &c.scope_app),
+        ("tenant_id", Some(&c.tenant_id)),
+        ("client_id", Some(&c.client_id)),
+        ("scope_delegated", c.scope_delegated.as_ref()),
+        ("scope_app", Some(&c.scope_app)),
     ] {
-        if value.trim().is_empty() {
+        if value.is_some_and(|v| v.trim().is_empty()) {
             return Err(Problem::new(key, "must not be empty"));
         }
     }
@@ -186,7 +188,7 @@ fn check_size(max_message_bytes: usize) -> Result<usize, Problem> {
     if max_message_bytes < 1024 {
         return Err(Problem::new(
             "max_message_bytes",
-            "must be at least 1024 (Teams accepts about 28000)",
+            "must be at least 1024 (Teams refuses about 28000; the default is 24000)",
         ));
     }
     Ok(max_message_bytes)
@@ -277,4 +279,35 @@ pub fn parse_workflows(table: toml::Table) -> Result<WorkflowsDestinationConfig,
         url: raw.url,
         max_message_bytes: check_size(raw.max_message_bytes)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> toml::Table {
+        toml::from_str(text).expect("test table")
+    }
+
+    #[test]
+    fn messages_default_to_24_kb() {
+        let channel = parse_channel(table("team_id = \"t\"\nchannel_id = \"c\"")).unwrap();
+        let chat = parse_chat(table("chat_id = \"c\"")).unwrap();
+        let flow = parse_workflows(table("url = { env = \"U\" }")).unwrap();
+        assert_eq!(DEFAULT_MAX_MESSAGE_BYTES, 24_000);
+        assert_eq!(
+            [channel.max_message_bytes, chat.max_message_bytes, flow.max_message_bytes],
+            [24_000; 3]
+        );
+    }
+
+    #[test]
+    fn scope_delegated_defaults_to_the_destinations_needs() {
+        let base = "tenant_id = \"t\"\nclient_id = \"c\"\nrefresh_token = { secret = \"rt\" }";
+        assert_eq!(parse_credential(table(base)).unwrap().scope_delegated, None);
+        let set = parse_credential(table(&format!("{base}\nscope_delegated = \"x offline_access\"")));
+        assert_eq!(set.unwrap().scope_delegated.as_deref(), Some("x offline_access"));
+        let empty = parse_credential(table(&format!("{base}\nscope_delegated = \" \"")));
+        assert_eq!(empty.unwrap_err().key, "scope_delegated");
+    }
 }

@@ -16,7 +16,7 @@ use url::Url;
 use super::{
     BearerToken, EntraAppToken, EntraDelegatedToken, EntraSettings, GraphSink, GraphTarget,
     MessageFormat, RefreshTokenVault, WorkflowsSink, GRAPH_APP_SCOPE,
-    GRAPH_DELEGATED_SEND_SCOPE,
+    GRAPH_DELEGATED_SCOPE,
 };
 use crate::connectors::kit::conformance::{
     check_authenticator, check_sink, client, serve, unreachable_url, AuthFixture, Lookups,
@@ -82,7 +82,7 @@ impl TeamsFixture {
         let settings = self.entra(
             login_base,
             &self.sim.config().client_secret,
-            GRAPH_DELEGATED_SEND_SCOPE,
+            GRAPH_DELEGATED_SCOPE,
         );
         let vault = Arc::new(SimVault(Mutex::new(SecretString::from(token))));
         EntraDelegatedToken::new(client(TIMEOUT), settings, vault, "conformance/refresh-token")

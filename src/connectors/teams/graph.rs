@@ -20,10 +20,12 @@ use super::chat_message::graph_body;
 use super::message::MessageFormat;
 use super::endpoint::{endpoint, same_origin, InvalidBaseUrl};
 use super::graph_error::GraphError;
+use super::config::DEFAULT_MAX_MESSAGE_BYTES;
 use super::marker::Marker;
 use super::message::TeamsMessage;
+use super::problems::ProblemBoard;
 use super::response::Answer;
-use super::token::BearerToken;
+use super::token::{BearerToken, GRAPH_CHANNEL_SCOPES, GRAPH_CHAT_SCOPES};
 use crate::connectors::kit::outbound::describe;
 
 /// Public-cloud Microsoft Graph base (`https://graph.microsoft.com/`).
@@ -72,6 +74,44 @@ impl GraphTarget {
         }
     }
 
+    /// The least delegated permission that lists the messages (lookups, `check`).
+    pub fn read_permission(&self) -> &'static str {
+        match self {
+            GraphTarget::Channel { .. } => "ChannelMessage.Read.All",
+            GraphTarget::Chat { .. } => "Chat.Read",
+        }
+    }
+
+    /// Delegated scopes a destination of this kind uses: send and read back
+    /// ([`GRAPH_CHANNEL_SCOPES`], [`GRAPH_CHAT_SCOPES`]).
+    pub fn scopes(&self) -> &'static [&'static str] {
+        match self {
+            GraphTarget::Channel { .. } => &GRAPH_CHANNEL_SCOPES,
+            GraphTarget::Chat { .. } => &GRAPH_CHAT_SCOPES,
+        }
+    }
+
+    /// Query of a lookup page: chats ask creation order (their default order is
+    /// `lastModifiedDateTime desc`, which edits and reactions change); channel lists accept
+    /// only `$top`/`$expand` (their order is not documented).
+    fn lookup_query(&self) -> String {
+        match self {
+            GraphTarget::Channel { .. } => format!("$top={LOOKUP_PAGE_SIZE}"),
+            GraphTarget::Chat { .. } => {
+                format!("$top={LOOKUP_PAGE_SIZE}&$orderby=createdDateTime desc")
+            }
+        }
+    }
+
+    /// The fix when listing messages answered 403.
+    fn read_refused(&self, error: &GraphError) -> String {
+        let permission = self.read_permission();
+        format!(
+            "Graph 403 {error}: the delegated token lacks {permission}, which lookups after an ambiguous send need to read the {kind}'s messages: grant {permission} (delegated) to the app registration (admin consent) and leave scope_delegated unset (or add https://graph.microsoft.com/{permission} to it)",
+            kind = self.kind()
+        )
+    }
+
     fn not_found_hint(&self) -> &'static str {
         match self {
             GraphTarget::Channel { .. } => {
@@ -87,20 +127,24 @@ impl GraphTarget {
 /// Tunables of a [`GraphSink`]; `Default` gives the documented values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphSinkOptions {
-    /// Largest request body in bytes before the message is cut (default 28 000; Teams refuses
-    /// messages of about 28 KB).
+    /// Largest request body in bytes before the message is cut (default
+    /// [`DEFAULT_MAX_MESSAGE_BYTES`], 24 000: Teams refuses about 28 KB including mentions
+    /// and cards).
     pub max_request_bytes: usize,
     /// Most message-list pages [`Sink::find_existing`] reads (default 10, 50 messages each).
     pub lookup_page_cap: usize,
-    /// How far before `OutboxEntry::created_ms` the lookup keeps reading (default 10 minutes):
-    /// a page whose messages were all created earlier ends the search.
+    /// How far before `OutboxEntry::created_ms` the lookup keeps reading (default 10 minutes).
+    /// Chats (listed by creation, newest first): a page whose messages were all created
+    /// earlier ends the search. Channels (order undocumented; Graph may list by creation or by
+    /// last modification): a page ends it only when every message on it was both created and
+    /// last modified earlier, which is right for either order.
     pub lookup_window: Duration,
 }
 
 impl Default for GraphSinkOptions {
     fn default() -> Self {
         Self {
-            max_request_bytes: 28_000,
+            max_request_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             lookup_page_cap: 10,
             lookup_window: Duration::from_secs(600),
         }
@@ -129,6 +173,7 @@ pub struct GraphSink {
     target: GraphTarget,
     format: MessageFormat,
     options: GraphSinkOptions,
+    problems: Option<ProblemBoard>,
 }
 
 impl std::fmt::Debug for GraphSink {
@@ -160,7 +205,14 @@ impl GraphSink {
             target,
             format,
             options: GraphSinkOptions::default(),
+            problems: None,
         })
+    }
+
+    /// Report configuration problems (a lookup refused with 403) on `board`.
+    pub fn with_problem_board(mut self, board: ProblemBoard) -> Self {
+        self.problems = Some(board);
+        self
     }
 
     /// Replace the options.
@@ -174,40 +226,40 @@ impl GraphSink {
         &self.messages_url
     }
 
-    /// What `check` probes: the channel or chat itself (`GET …/{channel|chat}`).
+    /// What `check` probes: the message list lookups read (`GET …/messages?$top=1`), which
+    /// needs the read permission ([`GraphTarget::read_permission`]); the channel or chat
+    /// resource itself would need another one (`Channel.ReadBasic.All`) and prove nothing.
     pub fn probe_target(&self) -> String {
-        let mut path = self.messages_url.path().to_string();
-        if let Some(stripped) = path.strip_suffix("/messages") {
-            path = stripped.to_string();
-        }
-        format!("GET {path}")
+        format!("GET {}?$top=1", self.messages_url.path())
     }
 
-    /// Reads the channel or chat with `token` (no message is sent), for `ml-connector check`.
+    /// Reads one message of the channel or chat with `token` (no message is sent), for
+    /// `ml-connector check`.
     ///
     /// Errors: a text naming the fix: 404 (wrong id or the service account is not a member),
-    /// 403 (consent missing), other statuses and transport failures.
+    /// 403 (the read permission is missing), other statuses and transport failures.
     pub async fn probe(&self, token: &BearerToken) -> Result<String, String> {
         let mut url = self.messages_url.clone();
-        url.path_segments_mut()
-            .map_err(|_| "graph_base_url cannot be a base".to_string())?
-            .pop();
+        url.set_query(Some("$top=1"));
         let auth = token.header_value().map_err(|e| e.to_string())?;
         let response = self
             .client
             .get(url)
             .header(AUTHORIZATION, auth)
+            .header(ACCEPT, "application/json")
             .send()
             .await
             .map_err(|e| describe(&e))?;
-        match response.status().as_u16() {
-            s if (200..300).contains(&s) => Ok("reachable".to_string()),
-            404 => Err(format!("404: {}", self.target.not_found_hint())),
-            403 => Err(format!(
-                "403: the delegated token lacks {} consent",
-                self.target.send_permission()
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap_or_default();
+        match status {
+            s if (200..300).contains(&s) => Ok(format!(
+                "reachable; messages readable ({} granted, lookups work)",
+                self.target.read_permission()
             )),
-            s => Err(format!("HTTP {s}")),
+            404 => Err(format!("404: {}", self.target.not_found_hint())),
+            403 => Err(self.target.read_refused(&GraphError::parse(&body))),
+            s => Err(format!("HTTP {s} {}", GraphError::parse(&body))),
         }
     }
 
@@ -310,16 +362,39 @@ impl GraphSink {
                 reason: format!("listing messages: Graph 401 {error}"),
             });
         }
+        if status == 403 {
+            let reason = self.target.read_refused(&error);
+            if let Some(board) = &self.problems {
+                board.raise("missing_permission", &reason);
+            }
+            return Err(Lookup::Refused { reason });
+        }
         Err(failed(format!("listing messages: Graph {status} {error}")))
     }
 }
 
-/// `createdDateTime` of a chatMessage in UTC milliseconds (ISO 8601, `2021-03-29T04:17:43.745Z`).
-fn created_ms(message: &Value) -> Option<i64> {
-    let text = message.get("createdDateTime")?.as_str()?;
+/// A date-time member of a chatMessage (`createdDateTime`, `lastModifiedDateTime`; ISO 8601
+/// such as `2021-03-29T04:17:43.745Z`) in UTC milliseconds.
+fn time_ms(message: &Value, member: &str) -> Option<i64> {
+    let text = message.get(member)?.as_str()?;
     let t =
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Was `message` created before `oldest_ms` and, when `modified_too`, also last modified
+/// before it (a missing `lastModifiedDateTime` counts as its creation)? Unknown times are
+/// never "before".
+fn before_window(message: &Value, oldest_ms: i64, modified_too: bool) -> bool {
+    let Some(created) = time_ms(message, "createdDateTime") else {
+        return false;
+    };
+    let latest = if modified_too {
+        time_ms(message, "lastModifiedDateTime").map_or(created, |m| m.max(created))
+    } else {
+        created
+    };
+    latest < oldest_ms
 }
 
 /// Does this chatMessage carry `marker` (attachment id, or the `mlc-…` reference in the body)?
@@ -404,13 +479,19 @@ impl Sink for GraphSink {
         let window_ms = i64::try_from(self.options.lookup_window.as_millis()).unwrap_or(i64::MAX);
         let oldest_ms = entry.created_ms.saturating_sub(window_ms);
         let mut url = self.messages_url.clone();
-        url.set_query(Some(&format!("$top={LOOKUP_PAGE_SIZE}")));
+        url.set_query(Some(&self.target.lookup_query()));
+        // Chats are listed by creation (asked for); a channel's order is undocumented, so
+        // its search ends only on messages neither created nor modified in the window.
+        let modified_too = matches!(self.target, GraphTarget::Channel { .. });
 
         for _ in 0..self.options.lookup_page_cap {
             let page = match self.get_page(&url, token).await {
                 Ok(p) => p,
                 Err(failed) => return failed,
             };
+            if let Some(board) = &self.problems {
+                board.clear("lookups read the message list again");
+            }
             let Some(messages) = page.get("value").and_then(Value::as_array) else {
                 return Lookup::Failed {
                     reason: "message list has no value array".into(),
@@ -429,7 +510,7 @@ impl Sink for GraphSink {
             let all_older = !messages.is_empty()
                 && messages
                     .iter()
-                    .all(|m| created_ms(m).is_some_and(|t| t < oldest_ms));
+                    .all(|m| before_window(m, oldest_ms, modified_too));
             if all_older {
                 return Lookup::NotFound;
             }
@@ -592,7 +673,7 @@ mod tests {
         let outcome = s.deliver(&entry(teams_payload(&html)), &token()).await;
         assert!(matches!(outcome, Outcome::Delivered { .. }), "{outcome:?}");
         let req = &server.requests()[0];
-        assert!(req.body.len() <= 28_000, "{}", req.body.len());
+        assert!(req.body.len() <= 24_000, "{}", req.body.len());
         let content = req.json()["body"]["content"].as_str().unwrap().to_string();
         assert!(content
             .contains("(truncated: message exceeded the Teams size limit; full record in SAP)"));

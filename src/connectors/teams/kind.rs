@@ -12,12 +12,14 @@ use super::config::{
     self, EntraCredentialConfig, GraphDestinationConfig, GraphPlace, WorkflowsDestinationConfig,
     DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_SECOND,
 };
+use super::card::{MaxCardVersion, WORKFLOWS_MAX_CARD_VERSION};
+use super::problems::ProblemBoard;
 use super::vault::StoreVault;
 use super::{
-    EntraAppToken, EntraDelegatedToken, EntraSettings, GraphSink, GraphSinkOptions, GraphTarget,
-    WorkflowsSink, WorkflowsSinkOptions,
+    BearerToken, EntraAppToken, EntraDelegatedToken, EntraSettings, GraphSink, GraphSinkOptions,
+    GraphTarget, WorkflowsSink, WorkflowsSinkOptions, GRAPH_DELEGATED_SCOPE,
 };
-use crate::routes::{ChatFormat, PayloadShape};
+use crate::routes::{ChatFormat, PayloadCheck, PayloadShape};
 use crate::seam::{
     typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind,
     DeliveryDefaults, DestinationConfig, DestinationKind, Problem, SecretRefs,
@@ -83,14 +85,18 @@ impl CredentialConfig for EntraCredentialConfig {
                     key: env.key.clone(),
                     name: secret_name.to_string(),
                 };
-                let auth = EntraDelegatedToken::new(
+                let scope = self.scope_delegated.as_deref().unwrap_or(GRAPH_DELEGATED_SCOPE);
+                let mut auth = EntraDelegatedToken::new(
                     env.cloud.clone(),
-                    self.settings(client_secret, &self.scope_delegated),
+                    self.settings(client_secret, scope),
                     Arc::new(vault),
                     secret_name,
                 )
                 .map_err(invalid)?
                 .with_graph_base(self.graph_base_url.clone());
+                if self.scope_delegated.is_none() {
+                    auth = auth.scope_from_destinations();
+                }
                 Ok(env.session(auth, name))
             }
             None => {
@@ -132,11 +138,17 @@ impl CredentialConfig for EntraCredentialConfig {
                     };
                     rows.push(CheckRow::new(&system, "app token", result));
                 }
-                let result = delegated
-                    .get()
-                    .await
-                    .map(|_| "refresh-token grant worked; rotated token stored".to_string())
-                    .map_err(|e| e.to_string());
+                let result = if delegated.authenticator().scope_follows_destinations() {
+                    // The scope is the union of what its destinations declare, known only
+                    // once they are built: their probes take the token.
+                    Ok("scope follows the destinations posting with this credential (send and read per kind, plus offline_access); their rows below take the token".to_string())
+                } else {
+                    delegated
+                        .get()
+                        .await
+                        .map(|_| "refresh-token grant worked; rotated token stored".to_string())
+                        .map_err(|e| e.to_string())
+                };
                 rows.push(CheckRow::new(&system, "delegated token", result));
             } else if let Some(app) = session.as_any().downcast_ref::<SessionHandle<EntraAppToken>>() {
                 let result = app
@@ -224,17 +236,40 @@ impl GraphDestinationConfig {
         }
     }
 
+    /// The credential's delegated session, with this destination's scopes declared on it
+    /// (send and read of its kind, used when `scope_delegated` is not configured).
     fn delegated(
+        &self,
         session: Option<&dyn ManagedSession>,
         name: &str,
     ) -> Result<SessionHandle<EntraDelegatedToken>, BuildError> {
-        typed_session::<EntraDelegatedToken>(session, &format!("destination {name}")).map_err(|_| {
-            BuildError(format!(
-                "destination {name}: its credential has no refresh_token; posting to Teams needs \
-                 a delegated token: add refresh_token = {{ secret = \"NAME\" }} to that entra \
-                 credential"
-            ))
+        let handle = typed_session::<EntraDelegatedToken>(session, &format!("destination {name}"))
+            .map_err(|_| {
+                BuildError(format!(
+                    "destination {name}: its credential has no refresh_token; posting to Teams needs \
+                     a delegated token: add refresh_token = {{ secret = \"NAME\" }} to that entra \
+                     credential"
+                ))
+            })?;
+        handle.authenticator().require_scopes(self.target().scopes());
+        Ok(handle)
+    }
+
+    fn graph_sink(&self, handle: &SessionHandle<EntraDelegatedToken>) -> Result<GraphSink, String> {
+        let auth = handle.authenticator();
+        GraphSink::new(
+            auth.client().clone(),
+            auth.graph_base().clone(),
+            self.target(),
+            self.format,
+        )
+        .map(|s| {
+            s.with_options(GraphSinkOptions {
+                max_request_bytes: self.max_message_bytes,
+                ..Default::default()
+            })
         })
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -264,21 +299,13 @@ impl DestinationConfig for GraphDestinationConfig {
         &self,
         name: &str,
         session: Option<&dyn ManagedSession>,
-        _env: &BuildEnv,
+        env: &BuildEnv,
     ) -> Result<Arc<dyn DeliverySink>, BuildError> {
-        let handle = Self::delegated(session, name)?;
-        let auth = handle.authenticator();
-        let sink = GraphSink::new(
-            auth.client().clone(),
-            auth.graph_base().clone(),
-            self.target(),
-            self.format,
-        )
-        .map_err(|e| BuildError(format!("destination {name}: {e}")))?
-        .with_options(GraphSinkOptions {
-            max_request_bytes: self.max_message_bytes,
-            ..Default::default()
-        });
+        let handle = self.delegated(session, name)?;
+        let sink = self
+            .graph_sink(&handle)
+            .map_err(|e| BuildError(format!("destination {name}: {e}")))?
+            .with_problem_board(ProblemBoard::new(env.health.clone(), name));
         Ok(bind_sink(sink, handle))
     }
 
@@ -290,22 +317,16 @@ impl DestinationConfig for GraphDestinationConfig {
     ) -> BoxFuture<'a, Vec<CheckRow>> {
         Box::pin(async move {
             let system = format!("teams:{name}");
-            let handle = match Self::delegated(session, name) {
+            let handle = match self.delegated(session, name) {
                 Ok(h) => h,
                 Err(e) => return vec![CheckRow::new(&system, "credential", Err(e.to_string()))],
             };
-            let auth = handle.authenticator();
-            let sink = match GraphSink::new(
-                auth.client().clone(),
-                auth.graph_base().clone(),
-                self.target(),
-                self.format,
-            ) {
+            let sink = match self.graph_sink(&handle) {
                 Ok(s) => s,
-                Err(e) => return vec![CheckRow::new(&system, "graph_base_url", Err(e.to_string()))],
+                Err(e) => return vec![CheckRow::new(&system, "graph_base_url", Err(e))],
             };
-            let result = match handle.get().await {
-                Ok((token, _)) => sink.probe(&token).await,
+            let result = match fresh_token(&handle).await {
+                Ok(token) => sink.probe(&token).await,
                 Err(e) => Err(format!("no delegated token: {e}")),
             };
             vec![CheckRow::new(&system, sink.probe_target(), result)]
@@ -313,9 +334,29 @@ impl DestinationConfig for GraphDestinationConfig {
     }
 }
 
+/// A token carrying every scope declared so far: after another destination of the same
+/// credential declared more (in `check`, destinations are probed one by one), the token taken
+/// before is dropped and a new one granted.
+async fn fresh_token(
+    handle: &SessionHandle<EntraDelegatedToken>,
+) -> Result<BearerToken, ml_connector_actors::AuthError> {
+    let stale = handle.authenticator().grant_is_stale();
+    let (token, generation) = handle.get().await?;
+    if !stale || !handle.authenticator().grant_is_stale() {
+        return Ok(token);
+    }
+    handle.invalidate(generation).await;
+    handle.get().await.map(|(token, _)| token)
+}
+
 impl DestinationConfig for WorkflowsDestinationConfig {
     fn shape(&self) -> PayloadShape {
         PayloadShape::Chat(ChatFormat::Card)
+    }
+
+    /// Workflows renders Adaptive Cards up to 1.4 ([`WORKFLOWS_MAX_CARD_VERSION`]).
+    fn payload_check(&self) -> Option<Arc<dyn PayloadCheck>> {
+        Some(Arc::new(MaxCardVersion(WORKFLOWS_MAX_CARD_VERSION)))
     }
 
     fn secret_refs(&self) -> SecretRefs {

@@ -10,6 +10,7 @@
 //! - [`workflows`]: [`WorkflowsSink`] posts Adaptive Cards to a Workflows webhook.
 //! - [`marker`]: the per-entry marker that makes lookups after ambiguous failures possible.
 
+pub mod card;
 pub mod chat_message;
 pub mod config;
 pub mod endpoint;
@@ -18,6 +19,7 @@ pub mod graph_error;
 pub mod kind;
 pub mod marker;
 pub mod message;
+pub mod problems;
 mod response;
 pub mod token;
 pub mod truncate;
@@ -26,6 +28,8 @@ pub mod workflows;
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod sandbox_tests;
 #[cfg(test)]
 mod test_server;
 
@@ -36,7 +40,7 @@ pub use marker::Marker;
 pub use message::TeamsMessage;
 pub use token::{
     BearerToken, EntraAppToken, EntraDelegatedToken, EntraSettings, RefreshTokenVault,
-    ENTRA_LOGIN_BASE, GRAPH_APP_SCOPE, GRAPH_DELEGATED_SEND_SCOPE,
+    ENTRA_LOGIN_BASE, GRAPH_APP_SCOPE, GRAPH_CHANNEL_SCOPES, GRAPH_CHAT_SCOPES, GRAPH_DELEGATED_SCOPE,
 };
 pub use workflows::{WorkflowsSink, WorkflowsSinkOptions};
 

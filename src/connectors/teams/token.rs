@@ -5,7 +5,8 @@
 //!   channel or chat messages with it (only `Teamwork.Migrate.All` imports), so it is for reads
 //!   (users, teams, channels, subscriptions).
 //! - [`EntraDelegatedToken`]: refresh-token grant for a service-account user with
-//!   `ChannelMessage.Send` / `ChatMessage.Send` / `offline_access`; used by the Graph sink.
+//!   `ChannelMessage.Send` / `ChatMessage.Send`, the read permissions lookups need
+//!   (`ChannelMessage.Read.All` / `Chat.Read`) and `offline_access`; used by the Graph sink.
 //!
 //! Wire source: learn.microsoft.com "Microsoft identity platform and the OAuth 2.0 client
 //! credentials flow" and "... OAuth 2.0 authorization code flow" (section "Refresh the access
@@ -16,8 +17,9 @@
 //! No secret, token or response body ever reaches an error or a log line: errors carry the
 //! OAuth `error` code, the `AADSTS` number and the fix.
 
+use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ml_connector_actors::{AuthError, Authenticator, Expiry, Login};
@@ -35,9 +37,29 @@ pub const ENTRA_LOGIN_BASE: &str = "https://login.microsoftonline.com/";
 /// Microsoft Graph (`https://graph.microsoft.com/.default`).
 pub const GRAPH_APP_SCOPE: &str = "https://graph.microsoft.com/.default";
 
-/// Default scope of [`EntraDelegatedToken`]: post to channels and chats, and keep a refresh
-/// token (`offline_access`). Space-separated, as OAuth 2.0 requires.
-pub const GRAPH_DELEGATED_SEND_SCOPE: &str = "https://graph.microsoft.com/ChannelMessage.Send https://graph.microsoft.com/ChatMessage.Send offline_access";
+/// Delegated permissions a `teams_channel` destination needs: post (`ChannelMessage.Send`) and
+/// read back for lookups after an ambiguous send (`ChannelMessage.Read.All`, admin consent).
+/// Source: learn.microsoft.com graph/api/chatmessage-post, graph/api/channel-list-messages
+/// (permission tables).
+pub const GRAPH_CHANNEL_SCOPES: [&str; 2] = [
+    "https://graph.microsoft.com/ChannelMessage.Send",
+    "https://graph.microsoft.com/ChannelMessage.Read.All",
+];
+
+/// Delegated permissions a `teams_chat` destination needs: post (`ChatMessage.Send`) and read
+/// back (`Chat.Read`). Source: graph/api/chatmessage-post, graph/api/chat-list-messages.
+pub const GRAPH_CHAT_SCOPES: [&str; 2] = [
+    "https://graph.microsoft.com/ChatMessage.Send",
+    "https://graph.microsoft.com/Chat.Read",
+];
+
+/// Scope of [`EntraDelegatedToken`] when neither `scope_delegated` is configured nor any
+/// destination declared its needs: everything the channel and chat destinations use, plus
+/// `offline_access` (to keep a refresh token). Space-separated, as OAuth 2.0 requires.
+pub const GRAPH_DELEGATED_SCOPE: &str = "https://graph.microsoft.com/ChannelMessage.Read.All https://graph.microsoft.com/ChannelMessage.Send https://graph.microsoft.com/Chat.Read https://graph.microsoft.com/ChatMessage.Send offline_access";
+
+/// Keeps a refresh token coming back from every grant.
+const OFFLINE_ACCESS: &str = "offline_access";
 
 /// Lifetime assumed when a token response has no usable `expires_in` (seconds). Short on
 /// purpose: refreshing too early is harmless, too late is not.
@@ -89,7 +111,7 @@ impl fmt::Debug for BearerToken {
 /// TOML-ish shape: `login_base = "https://login.microsoftonline.com/"`,
 /// `tenant_id = "contoso.onmicrosoft.com"` (or the directory GUID), `client_id = "<app id GUID>"`,
 /// `client_secret` (from the secret store; may be empty for a public client using the
-/// refresh-token grant), `scope` ([`GRAPH_APP_SCOPE`] or [`GRAPH_DELEGATED_SEND_SCOPE`]).
+/// refresh-token grant), `scope` ([`GRAPH_APP_SCOPE`] or [`GRAPH_DELEGATED_SCOPE`]).
 #[derive(Debug, Clone)]
 pub struct EntraSettings {
     /// Entra login base, normally [`ENTRA_LOGIN_BASE`]; the sandbox URL in tests.
@@ -183,8 +205,10 @@ impl Authenticator for EntraAppToken {
 /// `chatMessage`s.
 ///
 /// Request: `POST {login_base}/{tenant}/oauth2/v2.0/token` with `client_id`, `client_secret`
-/// (omitted when empty), `grant_type=refresh_token`, `refresh_token` (from the vault), `scope`
-/// (default [`GRAPH_DELEGATED_SEND_SCOPE`]).
+/// (omitted when empty), `grant_type=refresh_token`, `refresh_token` (from the vault), `scope`:
+/// `settings.scope`, or with [`EntraDelegatedToken::scope_from_destinations`] the union of what
+/// the destinations posting with it declared ([`EntraDelegatedToken::require_scopes`]) plus
+/// `offline_access` ([`GRAPH_DELEGATED_SCOPE`] while none declared anything).
 ///
 /// Entra rotates the refresh token on every use; the new one is written to the
 /// [`RefreshTokenVault`] **before** `login` returns. If that write fails, `login` returns
@@ -204,6 +228,10 @@ pub struct EntraDelegatedToken {
     vault: Arc<dyn RefreshTokenVault>,
     secret_name: String,
     graph_base: Url,
+    /// `Some`: the scope follows the destinations' declared needs (sorted, deduplicated).
+    needs: Option<Mutex<BTreeSet<String>>>,
+    /// The scope of the last successful grant.
+    granted: Mutex<Option<String>>,
 }
 
 impl EntraDelegatedToken {
@@ -223,7 +251,57 @@ impl EntraDelegatedToken {
             vault,
             secret_name: secret_name.into(),
             graph_base: default_graph_base(),
+            needs: None,
+            granted: Mutex::new(None),
         })
+    }
+
+    /// Ask for what the destinations declare ([`Self::require_scopes`]) plus `offline_access`
+    /// instead of `settings.scope` (the default when `scope_delegated` is not configured).
+    pub fn scope_from_destinations(mut self) -> Self {
+        self.needs = Some(Mutex::new(BTreeSet::new()));
+        self
+    }
+
+    /// A destination posting with this token declares the delegated permissions it uses.
+    /// Returns `true` when the scope of the next grant changed (a token granted before does
+    /// not carry them). Ignored (`false`) when the scope is configured.
+    pub fn require_scopes(&self, scopes: &[&str]) -> bool {
+        let Some(needs) = &self.needs else {
+            return false;
+        };
+        let mut needs = needs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut changed = false;
+        for scope in scopes {
+            changed |= needs.insert((*scope).to_string());
+        }
+        changed
+    }
+
+    /// The scope the next refresh-token grant asks for (space-separated).
+    pub fn scope(&self) -> String {
+        let Some(needs) = &self.needs else {
+            return self.endpoint.settings.scope.clone();
+        };
+        let needs = needs.lock().unwrap_or_else(|p| p.into_inner());
+        if needs.is_empty() {
+            return GRAPH_DELEGATED_SCOPE.to_string();
+        }
+        let mut scopes: Vec<&str> = needs.iter().map(String::as_str).collect();
+        scopes.push(OFFLINE_ACCESS);
+        scopes.join(" ")
+    }
+
+    /// Does the last granted token lack what [`Self::scope`] asks for now (or was none
+    /// granted yet)? `check` then takes a new token before probing.
+    pub fn grant_is_stale(&self) -> bool {
+        let granted = self.granted.lock().unwrap_or_else(|p| p.into_inner());
+        granted.as_deref() != Some(self.scope().as_str())
+    }
+
+    /// Does the scope follow the destinations ([`Self::scope_from_destinations`])?
+    pub fn scope_follows_destinations(&self) -> bool {
+        self.needs.is_some()
     }
 
     /// The Graph root the token is used against (default `https://graph.microsoft.com/`;
@@ -286,20 +364,22 @@ impl Authenticator for EntraDelegatedToken {
         };
 
         let settings = &self.endpoint.settings;
+        let scope = self.scope();
         let mut form = vec![
             ("client_id", settings.client_id.as_str()),
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
-            ("scope", settings.scope.as_str()),
+            ("scope", scope.as_str()),
         ];
         if !settings.client_secret.expose_secret().is_empty() {
             form.push(("client_secret", settings.client_secret.expose_secret()));
         }
         let grant = Grant::RefreshToken {
-            scope: &settings.scope,
+            scope: &scope,
             secret_name: &self.secret_name,
         };
         let token = self.endpoint.request(&form, &grant).await?;
+        *self.granted.lock().unwrap_or_else(|p| p.into_inner()) = Some(scope.clone());
 
         match token.refresh_token {
             Some(rotated) if rotated.expose_secret() != refresh_token.expose_secret() => {
@@ -529,6 +609,13 @@ fn oauth_error(json: Option<&serde_json::Value>) -> (String, String) {
 
 fn rejection_reason(status: u16, code: &str, tag: &str, grant: &Grant<'_>) -> String {
     match (grant, code) {
+        (Grant::RefreshToken { scope, .. }, "invalid_grant" | "consent_required")
+            if tag.contains("AADSTS65001") =>
+        {
+            format!(
+                "Entra refused scope {scope:?} ({tag}): nobody consented to one of its permissions for this app; an administrator must grant (admin) consent for them in the app registration, or scope_delegated must be narrowed"
+            )
+        }
         (Grant::RefreshToken { secret_name, .. }, "invalid_grant") => format!(
             "refresh token rejected ({tag}): an administrator must sign the service account in again: ml-connector secret set {secret_name}"
         ),
@@ -548,7 +635,7 @@ fn rejection_reason(status: u16, code: &str, tag: &str, grant: &Grant<'_>) -> St
             "scope {scope:?} rejected ({tag}): the client-credentials grant needs a '<resource>/.default' scope such as {GRAPH_APP_SCOPE:?}"
         ),
         (Grant::RefreshToken { scope, .. }, "invalid_scope") => format!(
-            "scope {scope:?} rejected ({tag}): use delegated Graph permissions plus offline_access, e.g. {GRAPH_DELEGATED_SEND_SCOPE:?}"
+            "scope {scope:?} rejected ({tag}): use delegated Graph permissions plus offline_access, e.g. {GRAPH_DELEGATED_SCOPE:?}"
         ),
         (Grant::ClientCredentials { tenant, .. }, "invalid_grant") => format!(
             "Entra refused the client-credentials grant ({tag}): check tenant_id {tenant:?} and that the app has admin consent"
@@ -769,7 +856,7 @@ mod tests {
         let vault = Arc::new(MemoryVault::with("rt-1"));
         let auth = EntraDelegatedToken::new(
             test_client(),
-            settings(&server, GRAPH_DELEGATED_SEND_SCOPE),
+            settings(&server, GRAPH_DELEGATED_SCOPE),
             vault.clone(),
             "teams.refresh_token",
         )
@@ -784,7 +871,7 @@ mod tests {
         let form = form_of(&server.requests()[0].body);
         assert_eq!(field(&form, "grant_type"), Some("refresh_token"));
         assert_eq!(field(&form, "refresh_token"), Some("rt-1"));
-        assert_eq!(field(&form, "scope"), Some(GRAPH_DELEGATED_SEND_SCOPE));
+        assert_eq!(field(&form, "scope"), Some(GRAPH_DELEGATED_SCOPE));
         assert_eq!(field(&form, "client_secret"), Some(SECRET));
 
         // The next refresh uses the rotated token.
@@ -799,6 +886,76 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_scope_follows_the_destinations_that_declared_their_needs() {
+        let server = TestServer::start();
+        let vault = Arc::new(MemoryVault::with("rt-1"));
+        let auth = EntraDelegatedToken::new(
+            test_client(),
+            settings(&server, "ignored when following destinations"),
+            vault,
+            "rt",
+        )
+        .unwrap()
+        .scope_from_destinations();
+        assert!(auth.scope_follows_destinations());
+        // Nothing declared yet: everything both Graph kinds use.
+        assert_eq!(auth.scope(), GRAPH_DELEGATED_SCOPE);
+        assert!(auth.require_scopes(&GRAPH_CHANNEL_SCOPES));
+        assert!(!auth.require_scopes(&GRAPH_CHANNEL_SCOPES), "nothing new");
+        assert_eq!(
+            auth.scope(),
+            "https://graph.microsoft.com/ChannelMessage.Read.All https://graph.microsoft.com/ChannelMessage.Send offline_access"
+        );
+        server.push(Scripted::json(
+            200,
+            r#"{"token_type":"Bearer","expires_in":60,"access_token":"at","refresh_token":"rt-2"}"#,
+        ));
+        auth.login().await.unwrap();
+        let form = form_of(&server.requests()[0].body);
+        assert_eq!(field(&form, "scope"), Some(auth.scope().as_str()));
+        assert!(!auth.grant_is_stale());
+        // A chat destination of the same credential: the token taken before is stale.
+        assert!(auth.require_scopes(&GRAPH_CHAT_SCOPES));
+        assert!(auth.grant_is_stale());
+        assert_eq!(auth.scope(), GRAPH_DELEGATED_SCOPE, "all four, sorted, plus offline_access");
+
+        // A configured scope is kept as written; declarations do not change it.
+        let fixed = EntraDelegatedToken::new(
+            test_client(),
+            settings(&server, "https://graph.microsoft.com/ChatMessage.Send offline_access"),
+            Arc::new(MemoryVault::with("rt-1")),
+            "rt",
+        )
+        .unwrap();
+        assert!(!fixed.require_scopes(&GRAPH_CHANNEL_SCOPES));
+        assert_eq!(fixed.scope(), "https://graph.microsoft.com/ChatMessage.Send offline_access");
+    }
+
+    #[tokio::test]
+    async fn an_unconsented_scope_names_consent_not_a_new_sign_in() {
+        let server = TestServer::start();
+        server.push(Scripted::json(
+            400,
+            r#"{"error":"invalid_grant","error_description":"AADSTS65001: The user or administrator has not consented to use the application.","error_codes":[65001]}"#,
+        ));
+        let auth = EntraDelegatedToken::new(
+            test_client(),
+            settings(&server, GRAPH_DELEGATED_SCOPE),
+            Arc::new(MemoryVault::with("rt-1")),
+            "rt",
+        )
+        .unwrap();
+        match auth.login().await {
+            Err(AuthError::Rejected { reason }) => {
+                assert!(reason.starts_with("Entra refused scope \"https://graph.microsoft.com/ChannelMessage.Read.All "), "{reason}");
+                assert!(reason.contains("(invalid_grant AADSTS65001)"), "{reason}");
+                assert!(reason.contains("admin) consent"), "{reason}");
+            }
+            other => panic!("expected Rejected, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
     async fn public_client_omits_the_empty_secret() {
         let server = TestServer::start();
         server.push(Scripted::json(
@@ -806,7 +963,7 @@ mod tests {
             r#"{"token_type":"Bearer","expires_in":60,"access_token":"at"}"#,
         ));
         let vault = Arc::new(MemoryVault::with("rt-1"));
-        let mut s = settings(&server, GRAPH_DELEGATED_SEND_SCOPE);
+        let mut s = settings(&server, GRAPH_DELEGATED_SCOPE);
         s.client_secret = SecretString::from("");
         let auth = EntraDelegatedToken::new(test_client(), s, vault.clone(), "rt").unwrap();
         auth.login().await.unwrap();
@@ -831,7 +988,7 @@ mod tests {
         });
         let auth = EntraDelegatedToken::new(
             test_client(),
-            settings(&server, GRAPH_DELEGATED_SEND_SCOPE),
+            settings(&server, GRAPH_DELEGATED_SCOPE),
             vault.clone(),
             "teams.refresh_token",
         )
@@ -859,7 +1016,7 @@ mod tests {
         let vault = Arc::new(MemoryVault::with("rt-secret-1"));
         let auth = EntraDelegatedToken::new(
             test_client(),
-            settings(&server, GRAPH_DELEGATED_SEND_SCOPE),
+            settings(&server, GRAPH_DELEGATED_SCOPE),
             vault.clone(),
             "teams.refresh_token",
         )
@@ -890,7 +1047,7 @@ mod tests {
         let vault = Arc::new(MemoryVault::with("rt"));
         let auth = EntraDelegatedToken::new(
             test_client(),
-            settings(&server, GRAPH_DELEGATED_SEND_SCOPE),
+            settings(&server, GRAPH_DELEGATED_SCOPE),
             vault,
             "svc",
         )
@@ -913,7 +1070,7 @@ mod tests {
         let vault = Arc::new(MemoryVault::default());
         let auth = EntraDelegatedToken::new(
             test_client(),
-            settings(&server, GRAPH_DELEGATED_SEND_SCOPE),
+            settings(&server, GRAPH_DELEGATED_SCOPE),
             vault,
             "svc",
         )

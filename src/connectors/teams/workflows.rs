@@ -14,7 +14,9 @@ use reqwest::header::CONTENT_TYPE;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use super::card::{version_problem, WORKFLOWS_MAX_CARD_VERSION};
 use super::chat_message::workflows_body;
+use super::config::DEFAULT_MAX_MESSAGE_BYTES;
 use super::endpoint::InvalidBaseUrl;
 use super::message::MessageFormat;
 use super::graph_error::GraphError;
@@ -32,14 +34,14 @@ const LEGACY_THROTTLE_TEXT: &str = "Microsoft Teams endpoint returned HTTP error
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowsSinkOptions {
     /// Largest request body in bytes before the card is replaced by a summary card
-    /// (default 28 000, the Teams message limit).
+    /// (default [`DEFAULT_MAX_MESSAGE_BYTES`], 24 000: headroom below Teams' ~28 KB).
     pub max_request_bytes: usize,
 }
 
 impl Default for WorkflowsSinkOptions {
     fn default() -> Self {
         Self {
-            max_request_bytes: 28_000,
+            max_request_bytes: DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }
@@ -57,6 +59,8 @@ impl Default for WorkflowsSinkOptions {
 /// - 400, 401, 403, 404, 413, other 4xx → `Permanent` with the fix (404: the flow was deleted
 ///   or the URL is wrong).
 /// - 5xx, timeout, reset → `Unknown`; connection failure before sending → `Retry`.
+/// - a card above Adaptive Card 1.4 (or without a version) → `Permanent { status: None }`,
+///   nothing sent.
 ///
 /// `find_existing` always answers `Lookup::Unsupported` (the webhook cannot be queried).
 pub struct WorkflowsSink {
@@ -145,6 +149,14 @@ impl Sink for WorkflowsSink {
             Ok(m) => m,
             Err(permanent) => return permanent,
         };
+        // Checked at load for routes; this catches entries rendered before (a 1.5 card would
+        // be accepted with 202 and fail unseen inside the flow).
+        if let Some(reason) = version_problem(message.card(), WORKFLOWS_MAX_CARD_VERSION) {
+            return Outcome::Permanent {
+                status: None,
+                reason,
+            };
+        }
         let marker = Marker::from_dedupe_key(&entry.dedupe_key);
         let body = workflows_body(&message, self.options.max_request_bytes);
         if body.truncated {

@@ -34,14 +34,40 @@ pub struct TeamsSandboxConfig {
     /// channel"). Default `Some(4)`; `None` turns rate limiting off (benchmarks).
     pub channel_rps: Option<u32>,
     /// Largest accepted POST message request body in bytes; above it Graph answers
-    /// 413 `RequestEntityTooLarge`. Default 28 000 (Teams' ~28 KB message limit).
+    /// 413 `RequestEntityTooLarge`. Default 28 000 (Teams' ~28 KB message limit; users measured
+    /// 413 at ~28.5 K characters).
     pub max_message_bytes: usize,
     /// Entra object id of the delegated service-account user shown in `from.user.id`.
     pub service_user_id: String,
     /// Display name of the delegated service-account user shown in `from.user.displayName`.
     pub service_user_display_name: String,
-    /// Space-separated scopes reported by the refresh-token grant (`scope` in the response).
-    pub delegated_scopes: String,
+    /// Space-separated delegated Graph permissions an administrator consented to for the app
+    /// (short names such as `ChannelMessage.Send`; a `https://graph.microsoft.com/` prefix is
+    /// accepted). A refresh-token grant asking for any other Graph scope is refused with
+    /// `invalid_grant` AADSTS65001, as real Entra refuses unconsented scopes; the token carries
+    /// exactly the Graph scopes asked for (`.default`: every consented one), and Graph checks
+    /// them on every call. Default: what the gateway's defaults ask for
+    /// (`ChannelMessage.Send ChannelMessage.Read.All ChatMessage.Send Chat.Read`) plus
+    /// `User.Read`.
+    pub consented_scopes: String,
+    /// Order of `GET /teams/{id}/channels/{id}/messages` (Microsoft does not document it):
+    /// newest created first, or most recently modified first (edits and reactions move a
+    /// message up), like chats. Default [`ListOrder::LastModified`] (the harder one for a
+    /// client that stops reading on creation times).
+    pub channel_list_order: ListOrder,
+    /// Highest Adaptive Card version a Workflows flow renders ("1.4"); a post with a higher
+    /// (or missing) card version is answered 202 and its run fails inside the flow, visible
+    /// only in [`TeamsSim::workflow_runs`](super::TeamsSim::workflow_runs). Default `(1, 4)`.
+    pub workflows_max_card_version: (u32, u32),
+}
+
+/// Order of a message list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOrder {
+    /// `createdDateTime desc` (ties: higher id first).
+    Created,
+    /// `lastModifiedDateTime desc` (ties: higher id first); chats' documented default.
+    LastModified,
 }
 
 impl Default for TeamsSandboxConfig {
@@ -58,10 +84,11 @@ impl Default for TeamsSandboxConfig {
             max_message_bytes: 28_000,
             service_user_id: "8ea0e38b-efb3-4757-924a-5f94061cf8c2".to_string(),
             service_user_display_name: "ML Connector Service".to_string(),
-            delegated_scopes: "https://graph.microsoft.com/ChannelMessage.Send \
-                               https://graph.microsoft.com/ChatMessage.Send \
-                               https://graph.microsoft.com/User.Read"
-                .to_string(),
+            consented_scopes:
+                "ChannelMessage.Send ChannelMessage.Read.All ChatMessage.Send Chat.Read User.Read"
+                    .to_string(),
+            channel_list_order: ListOrder::LastModified,
+            workflows_max_card_version: (1, 4),
         }
     }
 }

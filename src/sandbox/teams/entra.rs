@@ -7,13 +7,14 @@
 //! credentials flow", "... refresh tokens", "Microsoft Entra authentication and authorization error
 //! codes".
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::json;
 
+use super::config::TeamsSandboxConfig;
 use super::fault::TeamsFault;
 use super::state::{AccessToken, State, TokenKind};
 use super::wire::{entra_time, guid, random_b64};
@@ -189,7 +190,7 @@ fn decide(
                     format!("AADSTS1002012: The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
                 ));
             }
-            let access_token = issue_access_token(state, TokenKind::App);
+            let access_token = issue_access_token(state, TokenKind::App, BTreeSet::new());
             state.stats.token_client_credentials += 1;
             Ok(json!({
                 "token_type": "Bearer",
@@ -220,7 +221,14 @@ fn decide(
                         humanize(state.config.refresh_token_inactivity)),
                 ));
             }
-            let access_token = issue_access_token(state, TokenKind::Delegated);
+            let requested = param("scope").ok_or_else(|| TokenError::missing("scope"))?;
+            let granted = consent(&state.config, requested, client_id)?;
+            let scope_text = granted
+                .iter()
+                .map(|s| format!("{GRAPH_RESOURCE}{s}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let access_token = issue_access_token(state, TokenKind::Delegated, granted);
             state.refresh_generation += 1;
             state.refresh_token = format!(
                 "sandbox-refresh-{}.{}",
@@ -231,7 +239,7 @@ fn decide(
             state.stats.token_refresh += 1;
             Ok(json!({
                 "token_type": "Bearer",
-                "scope": state.config.delegated_scopes,
+                "scope": scope_text,
                 "expires_in": lifetime_secs,
                 "ext_expires_in": lifetime_secs,
                 "access_token": access_token,
@@ -257,8 +265,54 @@ fn humanize(d: Duration) -> String {
     )
 }
 
-/// Issue an opaque access token of `kind`, forgetting expired ones.
-fn issue_access_token(state: &mut State, kind: TokenKind) -> String {
+/// Graph's resource prefix of delegated scopes.
+const GRAPH_RESOURCE: &str = "https://graph.microsoft.com/";
+
+/// OpenID Connect scopes: always allowed, never Graph permissions.
+const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// The Graph permissions a refresh-token grant for `requested` (space-separated) gets: the
+/// requested ones (short names, spelled as consented) or, for `.default`, every consented one.
+/// A scope nobody consented to (or of another resource) refuses the whole grant with
+/// `invalid_grant` AADSTS65001, as Entra does.
+fn consent(
+    config: &TeamsSandboxConfig,
+    requested: &str,
+    client_id: &str,
+) -> Result<BTreeSet<String>, TokenError> {
+    let consented: Vec<&str> = config
+        .consented_scopes
+        .split_whitespace()
+        .map(|s| s.strip_prefix(GRAPH_RESOURCE).unwrap_or(s))
+        .collect();
+    let mut granted = BTreeSet::new();
+    for scope in requested.split_whitespace() {
+        if OIDC_SCOPES.iter().any(|o| o.eq_ignore_ascii_case(scope)) {
+            continue;
+        }
+        let short = scope.strip_prefix(GRAPH_RESOURCE).unwrap_or(scope);
+        if short == ".default" {
+            granted.extend(consented.iter().map(|s| s.to_string()));
+            continue;
+        }
+        match consented.iter().find(|c| c.eq_ignore_ascii_case(short)) {
+            Some(c) => {
+                granted.insert(c.to_string());
+            }
+            None => {
+                return Err(TokenError::new(
+                    400,
+                    "invalid_grant",
+                    format!("AADSTS65001: The user or administrator has not consented to use the application with ID '{client_id}' named 'ml-connector'. Send an interactive authorization request for this user and resource."),
+                ))
+            }
+        }
+    }
+    Ok(granted)
+}
+
+/// Issue an opaque access token of `kind` carrying `scopes`, forgetting expired ones.
+fn issue_access_token(state: &mut State, kind: TokenKind, scopes: BTreeSet<String>) -> String {
     let now = state.now_ms();
     state.access_tokens.retain(|_, t| t.expires_at_ms > now);
     let lifetime_ms = i64::try_from(state.config.token_lifetime.as_millis()).unwrap_or(i64::MAX);
@@ -272,6 +326,7 @@ fn issue_access_token(state: &mut State, kind: TokenKind) -> String {
         AccessToken {
             kind,
             expires_at_ms: now.saturating_add(lifetime_ms),
+            scopes,
         },
     );
     token

@@ -1,10 +1,19 @@
 //! Microsoft Graph v1.0 Teams messaging: POST/GET channel and chat messages, GET channel/chat.
 //!
 //! Check order for POST message: bearer (401) → team/channel/chat exists (404) → delegated token
-//! (app-only gets 403 `Unauthorized`) → queued fault → size (413) → body validation (400) → rate
-//! window (429) → store (201, or an injected after-store fault). Source: learn.microsoft.com
-//! "Send chatMessage in a channel or a chat", "List channel messages", "List messages in a chat",
-//! "Microsoft Graph error responses", "Microsoft Graph service-specific throttling limits".
+//! (app-only gets 403 `Unauthorized`) → the token's scopes (403 `Forbidden` "Missing scope
+//! permissions") → queued fault → size (413) → body validation (400) → rate window (429) →
+//! store (201, or an injected after-store fault). Reads check the token's scopes too (delegated
+//! permission tables below); app tokens may read.
+//!
+//! Lists: chats default to `lastModifiedDateTime desc` and accept `$orderby=createdDateTime
+//! desc` (or `lastModifiedDateTime desc`); channels accept no `$orderby`/`$filter` (400) and
+//! are listed in [`TeamsSandboxConfig::channel_list_order`](super::TeamsSandboxConfig).
+//!
+//! Source: learn.microsoft.com "Send chatMessage in a channel or a chat", "List channel
+//! messages", "List messages in a chat" (permission tables, supported query parameters), "Get
+//! channel", "Get chat", "Microsoft Graph error responses", "Microsoft Graph service-specific
+//! throttling limits".
 
 use std::time::{Duration, Instant};
 
@@ -17,9 +26,10 @@ use serde_json::{json, Value};
 use super::chat_message::{
     channel_resource, chat_message, chat_resource, messages_context, parse_post, PostedMessage,
 };
+use super::config::ListOrder;
 use super::fault::TeamsFault;
 use super::records::{Delivered, StoredMessage};
-use super::state::{State, Target, TokenKind};
+use super::state::{AccessToken, State, Target, TokenKind};
 use super::summary::summarize;
 use super::wire::{bearer, client_request_id, guid, origin, GraphError};
 use super::TeamsSim;
@@ -40,19 +50,80 @@ enum AfterStore {
 }
 
 /// Check the bearer token. Counts 401s.
-fn authenticate(state: &mut State, token: Option<&str>) -> Result<TokenKind, GraphError> {
+fn authenticate(state: &mut State, token: Option<&str>) -> Result<AccessToken, GraphError> {
     let result = match token {
         None => Err(GraphError::new(
             401,
             "InvalidAuthenticationToken",
             "Access token is empty.",
         )),
-        Some(t) => state.token_kind(t).ok_or_else(GraphError::expired_token),
+        Some(t) => state.live_token(t).ok_or_else(GraphError::expired_token),
     };
     if result.is_err() {
         state.stats.unauthorized_401 += 1;
     }
     result
+}
+
+/// What a request does, for its delegated permission table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Post,
+    List,
+    Get,
+}
+
+/// Delegated permissions of which a token needs one (least privileged first), from the
+/// permission tables of "Send chatMessage", "List channel messages", "List messages in a
+/// chat", "Get channel" and "Get chat".
+fn permissions(target: &Target, op: Operation) -> &'static [&'static str] {
+    match (target, op) {
+        (Target::Channel { .. }, Operation::Post) => {
+            &["ChannelMessage.Send", "Group.ReadWrite.All"]
+        }
+        (Target::Chat { .. }, Operation::Post) => &["ChatMessage.Send", "Chat.ReadWrite"],
+        (Target::Channel { .. }, Operation::List) => &[
+            "ChannelMessage.Read.All",
+            "ChannelMessage.ReadWrite",
+            "Group.Read.All",
+            "Group.ReadWrite.All",
+        ],
+        (Target::Chat { .. }, Operation::List) => &["Chat.Read", "Chat.ReadWrite"],
+        (Target::Channel { .. }, Operation::Get) => &[
+            "Channel.ReadBasic.All",
+            "ChannelSettings.Read.All",
+            "ChannelSettings.ReadWrite.All",
+        ],
+        (Target::Chat { .. }, Operation::Get) => &["Chat.ReadBasic", "Chat.Read", "Chat.ReadWrite"],
+    }
+}
+
+/// 403 `Forbidden` unless `token` carries one of the permissions `op` on `target` needs
+/// (Graph's "Missing scope permissions" text, naming both lists). Counts 403s.
+fn authorize(
+    state: &mut State,
+    token: &AccessToken,
+    target: &Target,
+    op: Operation,
+) -> Result<(), GraphError> {
+    let needed = permissions(target, op);
+    if token.allows(needed) {
+        return Ok(());
+    }
+    state.stats.forbidden_403 += 1;
+    if op == Operation::List {
+        state.stats.list_forbidden += 1;
+    }
+    let on_request: Vec<&str> = token.scopes.iter().map(String::as_str).collect();
+    Err(GraphError::new(
+        403,
+        "Forbidden",
+        format!(
+            "Missing scope permissions on the request. API requires one of '{}'. Scopes on the request '{}'",
+            needed.join(", "),
+            on_request.join(", ")
+        ),
+    ))
 }
 
 fn not_found(target: &Target, state: &State) -> GraphError {
@@ -151,11 +222,11 @@ fn decide_post(
     size: usize,
     parsed: Result<PostedMessage, String>,
 ) -> Result<(Value, AfterStore), GraphError> {
-    let kind = authenticate(state, bearer(req))?;
+    let token = authenticate(state, bearer(req))?;
     if state.conversation(target).is_none() {
         return Err(not_found(target, state));
     }
-    if kind == TokenKind::App {
+    if token.kind == TokenKind::App {
         state.stats.forbidden_403 += 1;
         return Err(GraphError::new(
             403,
@@ -163,6 +234,7 @@ fn decide_post(
             "Message POST is allowed in application-only context only for import purposes. Refer to https://docs.microsoft.com/microsoftteams/platform/graph-api/import-messages/import-external-messages-to-teams for more details.",
         ));
     }
+    authorize(state, &token, target, Operation::Post)?;
     match state.peek_fault(TeamsFault::is_post_message) {
         Some(TeamsFault::Throttle { retry_after_secs }) => {
             let secs = *retry_after_secs;
@@ -209,6 +281,7 @@ fn decide_post(
     let stored = StoredMessage {
         id: id.to_string(),
         created_ms: id,
+        last_modified_ms: id,
         received_ms,
         body_content_type: posted.content_type.clone(),
         content: posted.content.clone(),
@@ -238,18 +311,58 @@ fn decide_post(
     Ok((raw, after))
 }
 
-/// The `$skiptoken` Graph hands out: opaque base64 of `"{before_id}:{top}"`.
-fn encode_skiptoken(before_id: i64, top: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{before_id}:{top}"))
+/// The `$skiptoken` Graph hands out: opaque base64 of `"{order}:{key_ms}:{id}:{top}"`, the
+/// list order (`c` created, `m` last modified) and the sort key of the last message served.
+fn encode_skiptoken(order: ListOrder, last: (i64, i64), top: usize) -> String {
+    let o = match order {
+        ListOrder::Created => 'c',
+        ListOrder::LastModified => 'm',
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{o}:{}:{}:{top}", last.0, last.1))
 }
 
-fn decode_skiptoken(token: &str) -> Option<(i64, usize)> {
+fn decode_skiptoken(token: &str) -> Option<(ListOrder, (i64, i64), usize)> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .ok()?;
     let text = String::from_utf8(bytes).ok()?;
-    let (before, top) = text.split_once(':')?;
-    Some((before.parse().ok()?, top.parse().ok()?))
+    let mut parts = text.split(':');
+    let order = match parts.next()? {
+        "c" => ListOrder::Created,
+        "m" => ListOrder::LastModified,
+        _ => return None,
+    };
+    let key = parts.next()?.parse().ok()?;
+    let id = parts.next()?.parse().ok()?;
+    let top = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((order, (key, id), top))
+}
+
+/// The order a chat's `$orderby` asks for (`createdDateTime desc`, `lastModifiedDateTime
+/// desc`); anything else is a 400, as Graph supports only those.
+fn chat_orderby(value: &str) -> Result<ListOrder, GraphError> {
+    let words: Vec<String> = value
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["createddatetime", "desc"] => Ok(ListOrder::Created),
+        ["lastmodifieddatetime", "desc"] => Ok(ListOrder::LastModified),
+        _ => Err(GraphError::new(
+            400,
+            "BadRequest",
+            format!("$orderby '{value}' is not supported; use 'lastModifiedDateTime desc' or 'createdDateTime desc'."),
+        )),
+    }
+}
+
+/// Sort key of a message in `order`: (time, id), compared descending.
+fn sort_key(m: &StoredMessage, order: ListOrder) -> (i64, i64) {
+    match order {
+        ListOrder::Created => (m.created_ms, m.created_ms),
+        ListOrder::LastModified => (m.last_modified_ms, m.created_ms),
+    }
 }
 
 /// Path of a target's messages collection below `/v1.0/`.
@@ -263,7 +376,8 @@ fn messages_path(target: &Target) -> String {
     }
 }
 
-/// `GET …/messages?$top=N[&$skiptoken=…]`: newest first, `@odata.nextLink` (absolute) when more.
+/// `GET …/messages?$top=N[&$orderby=…][&$skiptoken=…]`: in the list order (see the module
+/// docs), `@odata.nextLink` (absolute) when more.
 pub(crate) fn list_messages(sim: &TeamsSim, req: &HttpRequest, target: Target) -> HttpResponse {
     let mut state = sim.lock();
     let now_ms = state.now_ms();
@@ -275,10 +389,18 @@ pub(crate) fn list_messages(sim: &TeamsSim, req: &HttpRequest, target: Target) -
     }
 }
 
-fn decide_list(state: &mut State, req: &HttpRequest, target: &Target) -> Result<Value, GraphError> {
-    authenticate(state, bearer(req))?;
+/// The query of a list request: `$top`, the order and where the previous page ended.
+struct ListQuery {
+    top: usize,
+    order: ListOrder,
+    after: Option<(i64, i64)>,
+}
+
+fn list_query(state: &State, req: &HttpRequest, target: &Target) -> Result<ListQuery, GraphError> {
+    let is_chat = matches!(target, Target::Chat { .. });
     let mut top: Option<usize> = None;
-    let mut before: Option<i64> = None;
+    let mut order: Option<ListOrder> = None;
+    let mut after: Option<(i64, i64)> = None;
     for (key, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
         match key.as_ref() {
             "$top" | "top" => {
@@ -296,39 +418,61 @@ fn decide_list(state: &mut State, req: &HttpRequest, target: &Target) -> Result<
                 top = Some(n);
             }
             "$skiptoken" => {
-                let (b, t) = decode_skiptoken(&value)
+                let (o, last, t) = decode_skiptoken(&value)
                     .ok_or_else(|| GraphError::new(400, "BadRequest", "Invalid skip token."))?;
-                before = Some(b);
+                order = Some(o);
+                after = Some(last);
                 top = top.or(Some(t.clamp(1, MAX_TOP)));
+            }
+            "$orderby" if is_chat => order = order.or(Some(chat_orderby(&value)?)),
+            "$orderby" | "$filter" => {
+                return Err(GraphError::new(
+                    400,
+                    "BadRequest",
+                    format!("Query option '{key}' is not supported for channel messages; only $top and $expand are."),
+                ))
             }
             _ => {}
         }
     }
-    let top = top.unwrap_or(DEFAULT_TOP);
+    let default_order = if is_chat {
+        ListOrder::LastModified
+    } else {
+        state.config.channel_list_order
+    };
+    Ok(ListQuery {
+        top: top.unwrap_or(DEFAULT_TOP),
+        order: order.unwrap_or(default_order),
+        after,
+    })
+}
+
+fn decide_list(state: &mut State, req: &HttpRequest, target: &Target) -> Result<Value, GraphError> {
+    let token = authenticate(state, bearer(req))?;
+    authorize(state, &token, target, Operation::List)?;
+    let query = list_query(state, req, target)?;
     let Some(conversation) = state.conversation(target) else {
         return Err(not_found(target, state));
     };
-    let messages = &conversation.messages;
-    let end = before.map_or(messages.len(), |b| {
-        messages.partition_point(|m| m.created_ms < b)
+    let mut sorted: Vec<&StoredMessage> = conversation.messages.iter().collect();
+    sorted.sort_by_key(|m| std::cmp::Reverse(sort_key(m, query.order)));
+    let start = query.after.map_or(0, |last| {
+        sorted.partition_point(|m| sort_key(m, query.order) >= last)
     });
-    let start = end.saturating_sub(top);
-    let page: Vec<Value> = messages[start..end]
-        .iter()
-        .rev()
-        .map(|m| m.raw.clone())
-        .collect();
+    let end = (start + query.top).min(sorted.len());
+    let page: Vec<Value> = sorted[start..end].iter().map(|m| m.raw.clone()).collect();
     let base = origin(req);
     let mut body = json!({
         "@odata.context": format!("{base}/v1.0/$metadata#{}", messages_context(target)),
         "@odata.count": page.len(),
         "value": page,
     });
-    if start > 0 {
+    if end < sorted.len() {
+        let last = sort_key(sorted[end - 1], query.order);
         body["@odata.nextLink"] = json!(format!(
             "{base}/v1.0/{}?$skiptoken={}",
             messages_path(target),
-            encode_skiptoken(messages[start].created_ms, top)
+            encode_skiptoken(query.order, last, query.top)
         ));
     }
     state.stats.list_requests += 1;
@@ -340,7 +484,8 @@ pub(crate) fn get_conversation(sim: &TeamsSim, req: &HttpRequest, target: Target
     let mut state = sim.lock();
     let now_ms = state.now_ms();
     let result = (|| {
-        authenticate(&mut state, bearer(req))?;
+        let token = authenticate(&mut state, bearer(req))?;
+        authorize(&mut state, &token, &target, Operation::Get)?;
         let Some(conversation) = state.conversation(&target) else {
             return Err(not_found(&target, &state));
         };
@@ -374,8 +519,32 @@ mod tests {
 
     #[test]
     fn skiptokens_round_trip_and_reject_garbage() {
-        let t = encode_skiptoken(1_616_990_032_035, 7);
-        assert_eq!(decode_skiptoken(&t), Some((1_616_990_032_035, 7)));
+        let last = (1_616_990_040_000, 1_616_990_032_035);
+        let t = encode_skiptoken(ListOrder::LastModified, last, 7);
+        assert_eq!(
+            decode_skiptoken(&t),
+            Some((ListOrder::LastModified, last, 7))
+        );
+        let t = encode_skiptoken(ListOrder::Created, (5, 5), 50);
+        assert_eq!(decode_skiptoken(&t), Some((ListOrder::Created, (5, 5), 50)));
         assert_eq!(decode_skiptoken("!!"), None);
+    }
+
+    #[test]
+    fn chat_orderby_accepts_the_two_documented_orders() {
+        assert_eq!(
+            chat_orderby("createdDateTime desc").ok(),
+            Some(ListOrder::Created)
+        );
+        assert_eq!(
+            chat_orderby("lastModifiedDateTime  DESC").ok(),
+            Some(ListOrder::LastModified)
+        );
+        assert_eq!(
+            chat_orderby("createdDateTime asc")
+                .map_err(|e| e.status)
+                .err(),
+            Some(400)
+        );
     }
 }

@@ -4,13 +4,13 @@
 //!
 //! | Route | Simulates |
 //! |---|---|
-//! | `POST /{tenant}/oauth2/v2.0/token` | Entra ID token endpoint (`client_credentials`, `refresh_token` with rotation) |
-//! | `POST /v1.0/teams/{team}/channels/{channel}/messages` | Graph: send a channel chatMessage (delegated token only) |
-//! | `GET  /v1.0/teams/{team}/channels/{channel}/messages?$top=N` | Graph: list, newest first, absolute `@odata.nextLink` |
-//! | `GET  /v1.0/teams/{team}/channels/{channel}` | Graph: the channel (reachability check) |
-//! | `POST /v1.0/chats/{chat}/messages`, `GET` same | Graph: send / list chat messages |
-//! | `GET  /v1.0/chats/{chat}` | Graph: the chat |
-//! | `POST /workflows/{flow_id}` (and `/workflows/{flow_id}/triggers/manual/paths/invoke`) | Teams Workflows webhook, 202 |
+//! | `POST /{tenant}/oauth2/v2.0/token` | Entra ID token endpoint (`client_credentials`, `refresh_token` with rotation; unconsented scopes refused) |
+//! | `POST /v1.0/teams/{team}/channels/{channel}/messages` | Graph: send a channel chatMessage (delegated token with `ChannelMessage.Send`) |
+//! | `GET  /v1.0/teams/{team}/channels/{channel}/messages?$top=N` | Graph: list (`ChannelMessage.Read.All`), in the configured order, absolute `@odata.nextLink` |
+//! | `GET  /v1.0/teams/{team}/channels/{channel}` | Graph: the channel (`Channel.ReadBasic.All`) |
+//! | `POST /v1.0/chats/{chat}/messages`, `GET` same | Graph: send (`ChatMessage.Send`) / list (`Chat.Read`; last modified first, `$orderby=createdDateTime desc`) |
+//! | `GET  /v1.0/chats/{chat}` | Graph: the chat (`Chat.ReadBasic`) |
+//! | `POST /workflows/{flow_id}` (and `/workflows/{flow_id}/triggers/manual/paths/invoke`) | Teams Workflows webhook, 202; a card above 1.4 fails inside the run |
 //!
 //! Shapes follow `shared/api-notes/microsoft-teams.md` (learn.microsoft.com sources). Faults are
 //! queued with [`TeamsSim::inject`]. Use [`spawn`] to serve it on `127.0.0.1` with an ephemeral port:
@@ -45,9 +45,9 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpRequest;
 
 pub use super::server::SpawnedServer;
-pub use config::TeamsSandboxConfig;
+pub use config::{ListOrder, TeamsSandboxConfig};
 pub use fault::TeamsFault;
-pub use records::{Delivered, StoredMessage, TeamsStats};
+pub use records::{Delivered, FlowRun, StoredMessage, TeamsStats};
 pub use standalone::{TeamsSettings, CHANNEL_ID, CHAT_ID, FLOW_ID, SANDBOX, TEAM_ID};
 
 use state::{State, Target};
@@ -240,6 +240,53 @@ impl TeamsSim {
             .get(flow_id)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Every run of flow `flow_id`, in arrival order: what Power Automate's run history shows
+    /// (a run that failed inside the flow was still answered 202).
+    pub fn workflow_runs(&self, flow_id: &str) -> Vec<FlowRun> {
+        self.lock()
+            .flow_runs
+            .iter()
+            .filter(|r| r.flow_id == flow_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Someone reacts to message `message_id` (any channel or chat): its
+    /// `lastModifiedDateTime` becomes now (so it moves to the top of a last-modified list) and
+    /// a `like` joins its `reactions`. Returns `false` when no message has that id.
+    pub fn react(&self, message_id: &str) -> bool {
+        let mut state = self.lock();
+        let now = state.now_ms();
+        let user_id = state.config.service_user_id.clone();
+        let state = &mut *state;
+        let conversations = state
+            .teams
+            .values_mut()
+            .flat_map(|t| t.channels.values_mut())
+            .chain(state.chats.values_mut());
+        for conversation in conversations {
+            if let Some(m) = conversation
+                .messages
+                .iter_mut()
+                .find(|m| m.id == message_id)
+            {
+                m.last_modified_ms = now.max(m.last_modified_ms + 1);
+                m.raw["lastModifiedDateTime"] =
+                    serde_json::json!(wire::graph_time(m.last_modified_ms));
+                if let Some(reactions) = m.raw["reactions"].as_array_mut() {
+                    reactions.push(serde_json::json!({
+                        "reactionType": "like",
+                        "displayName": "Like",
+                        "createdDateTime": wire::graph_time(m.last_modified_ms),
+                        "user": {"user": {"id": user_id, "userIdentityType": "aadUser"}},
+                    }));
+                }
+                return true;
+            }
+        }
+        false
     }
 
     /// Queue a fault; it applies to the next matching request (see [`TeamsFault`]).

@@ -9,6 +9,9 @@ pub struct StoredMessage {
     /// `createdDateTime` as epoch milliseconds on the sandbox clock (equal to the id, so it runs
     /// ahead of real time during bursts of more than one message per millisecond).
     pub created_ms: i64,
+    /// `lastModifiedDateTime` as epoch milliseconds: `created_ms` until an edit or a reaction
+    /// ([`TeamsSim::react`](super::TeamsSim::react)) moves it.
+    pub last_modified_ms: i64,
     /// When the message was stored, epoch milliseconds on the sandbox clock (not bumped for
     /// uniqueness: use this to measure latency).
     pub received_ms: i64,
@@ -34,6 +37,18 @@ pub struct Delivered {
     pub summary: String,
 }
 
+/// One run of a Workflows flow (Power Automate's run history; the sender never sees it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRun {
+    /// The flow (`/workflows/{flow_id}`).
+    pub flow_id: String,
+    /// `true`: the card was posted to the channel; `false`: the run failed inside the flow
+    /// (the HTTP answer was 202 all the same).
+    pub succeeded: bool,
+    /// Why the run failed (the flow's error text), `None` when it succeeded.
+    pub error: Option<String>,
+}
+
 /// Counters since the sandbox was created.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TeamsStats {
@@ -56,4 +71,8 @@ pub struct TeamsStats {
     pub workflow_posts_accepted: u64,
     /// `GET …/messages` list requests answered 200.
     pub list_requests: u64,
+    /// `GET …/messages` list requests answered 403 (the token lacks the read permission).
+    pub list_forbidden: u64,
+    /// Workflows runs that failed inside the flow after a 202 (e.g. a card above 1.4).
+    pub workflow_runs_failed: u64,
 }

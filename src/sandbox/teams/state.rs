@@ -2,13 +2,13 @@
 //! the clock, issued tokens, teams/channels/chats with their messages, workflows, queued faults,
 //! counters and subscribers. Never held across an `.await`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::config::TeamsSandboxConfig;
 use super::fault::TeamsFault;
-use super::records::{Delivered, StoredMessage, TeamsStats};
+use super::records::{Delivered, FlowRun, StoredMessage, TeamsStats};
 
 /// Which grant produced an access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,20 @@ pub(crate) enum TokenKind {
 pub(crate) struct AccessToken {
     pub kind: TokenKind,
     pub expires_at_ms: i64,
+    /// Delegated Graph permissions it carries (short names, e.g. `ChannelMessage.Send`);
+    /// empty for app tokens (their application permissions are not modelled).
+    pub scopes: BTreeSet<String>,
+}
+
+impl AccessToken {
+    /// Does this delegated token carry one of `any_of`? App tokens always pass (reads with
+    /// application permissions; posting is refused separately).
+    pub(crate) fn allows(&self, any_of: &[&str]) -> bool {
+        self.kind == TokenKind::App
+            || any_of
+                .iter()
+                .any(|p| self.scopes.iter().any(|s| s.eq_ignore_ascii_case(p)))
+    }
 }
 
 /// A channel or a chat: its messages in arrival order and its rate window.
@@ -98,6 +112,8 @@ pub(crate) struct State {
     pub teams: HashMap<String, Team>,
     pub chats: HashMap<String, Conversation>,
     pub workflows: HashMap<String, Vec<serde_json::Value>>,
+    /// Every run of every flow, in arrival order.
+    pub flow_runs: Vec<FlowRun>,
     pub faults: VecDeque<TeamsFault>,
     pub stats: TeamsStats,
     pub last_message_id: i64,
@@ -116,6 +132,7 @@ impl State {
             teams: HashMap::new(),
             chats: HashMap::new(),
             workflows: HashMap::new(),
+            flow_runs: Vec::new(),
             faults: VecDeque::new(),
             stats: TeamsStats::default(),
             last_message_id: 0,
@@ -141,10 +158,10 @@ impl State {
         id
     }
 
-    /// The kind of a live access token, or `None` when unknown or expired.
-    pub(crate) fn token_kind(&self, token: &str) -> Option<TokenKind> {
+    /// A live access token, or `None` when unknown or expired.
+    pub(crate) fn live_token(&self, token: &str) -> Option<AccessToken> {
         let t = self.access_tokens.get(token)?;
-        (t.expires_at_ms > self.now_ms()).then_some(t.kind)
+        (t.expires_at_ms > self.now_ms()).then(|| t.clone())
     }
 
     pub(crate) fn conversation_mut(&mut self, target: &Target) -> Option<&mut Conversation> {

@@ -652,3 +652,218 @@ async fn concurrent_posts_get_unique_increasing_ids() {
     assert_eq!(stored.len(), 200);
     assert!(stored.windows(2).all(|w| w[0].created_ms < w[1].created_ms));
 }
+
+impl Fixture {
+    /// A refresh-token grant for `scope` (the status and the body).
+    async fn grant(&self, scope: &str) -> (u16, Value) {
+        let refresh = self.sim.current_refresh_token();
+        self.token(&[
+            ("client_id", "sandbox-client"),
+            ("client_secret", "sandbox-secret"),
+            ("scope", scope),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .await
+    }
+
+    async fn token_for(&self, scope: &str) -> String {
+        let (status, body) = self.grant(scope).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+#[tokio::test]
+async fn entra_refuses_unconsented_scopes_and_grants_exactly_what_was_asked() {
+    let f = fixture(TeamsSandboxConfig {
+        consented_scopes: "ChannelMessage.Send ChatMessage.Send".into(),
+        ..no_rate_limit()
+    });
+    let (status, body) = f
+        .grant("https://graph.microsoft.com/ChannelMessage.Send https://graph.microsoft.com/ChannelMessage.Read.All offline_access")
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(body["error_codes"], json!([65001]));
+    let (status, body) = f
+        .grant("https://graph.microsoft.com/ChannelMessage.Send offline_access")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["scope"],
+        "https://graph.microsoft.com/ChannelMessage.Send"
+    );
+    let (status, _) = f.grant("https://outlook.office.com/Mail.Read").await;
+    assert_eq!(status, 400, "another resource's scope is not consented");
+    let (status, body) = f.grant("").await;
+    assert_eq!(
+        (status, body["error_codes"].clone()),
+        (400, json!([900144]))
+    );
+}
+
+#[tokio::test]
+async fn graph_checks_the_token_scopes_on_posts_reads_and_gets() {
+    let f = fixture(no_rate_limit());
+    let send = f
+        .token_for("https://graph.microsoft.com/ChannelMessage.Send offline_access")
+        .await;
+    let read = f
+        .token_for("https://graph.microsoft.com/ChannelMessage.Read.All offline_access")
+        .await;
+    let resp = f
+        .post_json(&f.channel_messages_url(), &send, &text_message("hi"))
+        .await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let resp = f
+        .post_json(&f.channel_messages_url(), &read, &text_message("hi"))
+        .await;
+    assert_eq!(resp.status().as_u16(), 403);
+    let (status, body) = f
+        .get(&format!("{}?$top=1", f.channel_messages_url()), &send)
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"]["code"], "Forbidden");
+    assert_eq!(
+        body["error"]["message"],
+        "Missing scope permissions on the request. API requires one of 'ChannelMessage.Read.All, ChannelMessage.ReadWrite, Group.Read.All, Group.ReadWrite.All'. Scopes on the request 'ChannelMessage.Send'"
+    );
+    let (status, body) = f
+        .get(&format!("{}?$top=1", f.channel_messages_url()), &read)
+        .await;
+    assert_eq!(
+        (status, body["value"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    // The channel resource needs Channel.ReadBasic.All, which neither token has.
+    let (status, _) = f
+        .get(
+            &f.url(&format!("v1.0/teams/{TEAM}/channels/{CHANNEL}")),
+            &read,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let chat_list = f.url(&format!("v1.0/chats/{CHAT}/messages"));
+    let (status, _) = f.get(&chat_list, &read).await;
+    assert_eq!(status, 403, "chats need Chat.Read");
+    let stats = f.sim.stats();
+    assert_eq!((stats.list_forbidden, stats.forbidden_403), (2, 4));
+}
+
+#[tokio::test]
+async fn chat_lists_last_modified_first_unless_ordered_by_creation() {
+    let f = fixture(no_rate_limit());
+    let token = f
+        .token_for("https://graph.microsoft.com/ChatMessage.Send https://graph.microsoft.com/Chat.Read offline_access")
+        .await;
+    let chat_url = f.url(&format!("v1.0/chats/{CHAT}/messages"));
+    let mut ids = Vec::new();
+    for text in ["first", "second", "third"] {
+        let resp = f.post_json(&chat_url, &token, &text_message(text)).await;
+        let body: Value = resp.json().await.expect("chatMessage");
+        ids.push(body["id"].as_str().unwrap_or_default().to_string());
+    }
+    f.sim.set_time_offset(Duration::from_secs(5));
+    assert!(f.sim.react(&ids[0]));
+    assert!(!f.sim.react("no-such-id"));
+    let order = |body: &Value| -> Vec<String> {
+        body["value"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .map(|m| m["id"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (_, by_default) = f.get(&chat_url, &token).await;
+    assert_eq!(
+        order(&by_default),
+        vec![ids[0].clone(), ids[2].clone(), ids[1].clone()]
+    );
+    assert_eq!(
+        by_default["value"][0]["reactions"][0]["reactionType"],
+        "like"
+    );
+    let (_, by_creation) = f
+        .get(
+            &format!("{chat_url}?$orderby=createdDateTime%20desc&$top=2"),
+            &token,
+        )
+        .await;
+    assert_eq!(order(&by_creation), vec![ids[2].clone(), ids[1].clone()]);
+    let next = by_creation["@odata.nextLink"]
+        .as_str()
+        .expect("nextLink")
+        .to_string();
+    let (_, rest) = f.get(&next, &token).await;
+    assert_eq!(
+        order(&rest),
+        vec![ids[0].clone()],
+        "the next page keeps the order"
+    );
+    let (status, _) = f
+        .get(
+            &format!("{chat_url}?$orderby=createdDateTime%20asc"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let channel_token = f
+        .token_for("https://graph.microsoft.com/ChannelMessage.Read.All offline_access")
+        .await;
+    let (status, body) = f
+        .get(
+            &format!(
+                "{}?$orderby=createdDateTime%20desc",
+                f.channel_messages_url()
+            ),
+            &channel_token,
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "channel lists take only $top and $expand: {body}"
+    );
+}
+
+#[tokio::test]
+async fn workflows_fail_cards_above_1_4_inside_the_run_only() {
+    let f = fixture(TeamsSandboxConfig::default());
+    let envelope = |version: &str| {
+        json!({"type":"message","attachments":[{"contentType":CARD,"contentUrl":null,
+            "content":{"type":"AdaptiveCard","version":version,"body":[{"type":"TextBlock","text":"PO"}]}}]})
+    };
+    for version in ["1.5", "1.4"] {
+        let resp = f
+            .http
+            .post(f.url("workflows/flow-1"))
+            .json(&envelope(version))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(
+            resp.status().as_u16(),
+            202,
+            "{version}: accepted either way"
+        );
+    }
+    assert_eq!(f.sim.workflow_posts("flow-1"), vec![envelope("1.4")]);
+    let runs = f.sim.workflow_runs("flow-1");
+    assert_eq!(runs.len(), 2);
+    assert!(!runs[0].succeeded);
+    assert_eq!(
+        runs[0].error.as_deref(),
+        Some("Action 'Post_card_in_a_chat_or_channel' failed: The Adaptive Card version '1.5' is not supported; the Flow bot renders versions up to 1.4.")
+    );
+    assert_eq!((runs[1].succeeded, runs[1].error.clone()), (true, None));
+    let stats = f.sim.stats();
+    assert_eq!(
+        (stats.workflow_runs_failed, stats.workflow_posts_accepted),
+        (1, 1)
+    );
+}

@@ -4,8 +4,13 @@
 //! `{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.adaptive",
 //! "contentUrl":null,"content":{card object}}]}` with 202 and an empty body; a malformed envelope
 //! gets 400 `TriggerInputSchemaMismatch`, an unknown flow 404. Send-only: nothing comes back.
+//! Every accepted post is a flow run ([`TeamsSim::workflow_runs`]): the flow posts the card as
+//! the Flow bot, which renders Adaptive Cards up to 1.4
+//! ([`TeamsSandboxConfig::workflows_max_card_version`](super::TeamsSandboxConfig)); a card
+//! above that (or without a version) still gets 202, but its run fails and nothing reaches the
+//! channel, as in Power Automate.
 //! Source: learn.microsoft.com "Create incoming webhooks with Workflows for Microsoft Teams",
-//! "Azure Logic Apps Request trigger".
+//! "Azure Logic Apps Request trigger"; `api-notes/microsoft-teams.md`.
 
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
@@ -14,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::chat_message::ADAPTIVE_CARD;
 use super::fault::TeamsFault;
-use super::records::Delivered;
+use super::records::{Delivered, FlowRun};
 use super::summary::summarize_cards;
 use super::TeamsSim;
 
@@ -63,6 +68,22 @@ pub(crate) fn validate_envelope(body: &[u8]) -> Result<(Value, Vec<Value>), Stri
     Ok((envelope, cards))
 }
 
+/// The flow's error for a card the Flow bot cannot render: a `version` above `max` (or none,
+/// or not `MAJOR.MINOR`). `None` when it renders.
+fn card_version_error(card: &Value, max: (u32, u32)) -> Option<String> {
+    let text = card.get("version").and_then(Value::as_str).unwrap_or("");
+    let parsed = text
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    match parsed {
+        Some(v) if v <= max => None,
+        _ => Some(format!(
+            "Action 'Post_card_in_a_chat_or_channel' failed: The Adaptive Card version '{text}' is not supported; the Flow bot renders versions up to {}.{}.",
+            max.0, max.1
+        )),
+    }
+}
+
 /// Handle one Workflows POST.
 pub(crate) fn post(sim: &TeamsSim, flow_id: &str, body: &[u8]) -> HttpResponse {
     let validated = validate_envelope(body);
@@ -103,6 +124,21 @@ pub(crate) fn post(sim: &TeamsSim, flow_id: &str, body: &[u8]) -> HttpResponse {
             )
         }
     };
+    let max = state.config.workflows_max_card_version;
+    if let Some(error) = cards.iter().find_map(|c| card_version_error(c, max)) {
+        state.flow_runs.push(FlowRun {
+            flow_id: flow_id.to_string(),
+            succeeded: false,
+            error: Some(error),
+        });
+        state.stats.workflow_runs_failed += 1;
+        return HttpResponse::Accepted().finish();
+    }
+    state.flow_runs.push(FlowRun {
+        flow_id: flow_id.to_string(),
+        succeeded: true,
+        error: None,
+    });
     if let Some(posts) = state.workflows.get_mut(flow_id) {
         posts.push(envelope);
     }
