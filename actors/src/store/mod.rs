@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
-pub use delivery::{DueScan, Resolution};
+pub use delivery::{DueScan, Resolution, Settlement};
 pub use inbound::{InboundCommit, InboundSummary};
 pub use maintenance::OutboxStats;
 pub use page::{PageInput, PageSummary};
