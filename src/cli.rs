@@ -69,6 +69,10 @@ pub enum Command {
         /// Number of documents.
         #[arg(long, default_value_t = 10_000)]
         docs: usize,
+        /// Fault benchmark at Graph's limits instead: `hang=10,5xx=10` (percent of posts);
+        /// runs the flow without and with these faults (use e.g. `--docs 200`).
+        #[arg(long)]
+        faults: Option<String>,
     },
 }
 

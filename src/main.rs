@@ -26,7 +26,11 @@ fn main() -> ExitCode {
             listen,
         } => commands::demo::run(&config(DEMO_CONFIG), seconds, rate, &listen),
         Command::Sandbox { seconds } => commands::sandbox::run(cli.config.as_deref(), seconds),
-        Command::Bench { docs } => commands::bench::run(docs),
+        Command::Bench { docs, faults: None } => commands::bench::run(docs),
+        Command::Bench {
+            docs,
+            faults: Some(spec),
+        } => commands::bench::run_faults(&spec, docs),
     }
 }
 

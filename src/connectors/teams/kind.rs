@@ -168,9 +168,36 @@ pub struct TeamsChatKind;
 /// `[[destinations]] kind = "teams_workflows"`.
 pub struct TeamsWorkflowsKind;
 
-const GRAPH_DEFAULTS: DeliveryDefaults = DeliveryDefaults {
+/// Graph: "POST channel message: 50 rps per app per tenant" (an older version of the page:
+/// 2 rps; set `tenant_rate_per_second` to match the tenant).
+pub const CHANNEL_TENANT_RATE_PER_SECOND: f64 = 50.0;
+/// Graph: "POST chat message: 20 rps per app per tenant" (older: 2 rps).
+pub const CHAT_TENANT_RATE_PER_SECOND: f64 = 20.0;
+/// Graph: "at most 3000 messages per app per day to one channel".
+pub const CHANNEL_DAILY_CAP: u64 = 3000;
+
+/// `teams_channel`: 4 posts per rolling second per channel, the per-tenant channel budget,
+/// the daily cap. Source: api-notes/microsoft-teams.md "Graph throttling".
+const CHANNEL_DEFAULTS: DeliveryDefaults = DeliveryDefaults {
     rate_per_second: DEFAULT_RATE_PER_SECOND,
     concurrency: DEFAULT_CONCURRENCY,
+    tenant_rate_per_second: CHANNEL_TENANT_RATE_PER_SECOND,
+    daily_cap: CHANNEL_DAILY_CAP,
+};
+
+/// `teams_chat`: 4 posts per rolling second per chat, the per-tenant chat budget; no daily cap
+/// is documented for chats.
+const CHAT_DEFAULTS: DeliveryDefaults = DeliveryDefaults {
+    tenant_rate_per_second: CHAT_TENANT_RATE_PER_SECOND,
+    daily_cap: 0,
+    ..CHANNEL_DEFAULTS
+};
+
+/// `teams_workflows`: no credential, so no shared budget; the flow posts into a channel.
+const WORKFLOWS_DEFAULTS: DeliveryDefaults = DeliveryDefaults {
+    tenant_rate_per_second: 0.0,
+    daily_cap: 0,
+    ..CHANNEL_DEFAULTS
 };
 
 impl DestinationKind for TeamsChannelKind {
@@ -181,7 +208,7 @@ impl DestinationKind for TeamsChannelKind {
         &["entra"]
     }
     fn delivery_defaults(&self) -> DeliveryDefaults {
-        GRAPH_DEFAULTS
+        CHANNEL_DEFAULTS
     }
     fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem> {
         Ok(Arc::new(config::parse_channel(table)?))
@@ -196,7 +223,7 @@ impl DestinationKind for TeamsChatKind {
         &["entra"]
     }
     fn delivery_defaults(&self) -> DeliveryDefaults {
-        GRAPH_DEFAULTS
+        CHAT_DEFAULTS
     }
     fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem> {
         Ok(Arc::new(config::parse_chat(table)?))
@@ -211,7 +238,7 @@ impl DestinationKind for TeamsWorkflowsKind {
         &[]
     }
     fn delivery_defaults(&self) -> DeliveryDefaults {
-        GRAPH_DEFAULTS
+        WORKFLOWS_DEFAULTS
     }
     fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem> {
         Ok(Arc::new(config::parse_workflows(table)?))
@@ -274,12 +301,13 @@ impl DestinationConfig for GraphDestinationConfig {
         &self,
         name: &str,
         session: Option<&dyn ManagedSession>,
-        _env: &BuildEnv,
+        env: &BuildEnv,
     ) -> Result<Arc<dyn DeliverySink>, BuildError> {
         let handle = Self::delegated(session, name)?;
         let auth = handle.authenticator();
+        // `env.cloud` carries this destination's connect and request timeouts.
         let sink = GraphSink::new(
-            auth.client().clone(),
+            env.cloud.clone(),
             auth.graph_base().clone(),
             self.target(),
             self.format,
