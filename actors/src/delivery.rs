@@ -649,9 +649,8 @@ impl<'a> Turn<'a> {
     }
 
     /// The next send may start now (rate windows, pause, daily cap); otherwise records when.
-    fn admit(&mut self, starting: u64) -> bool {
+    fn admit(&mut self, starting: u64, now: i64) -> bool {
         let ctx = self.ctx;
-        let now = ctx.clock.now_ms();
         if self.paused_until_ms > now {
             self.blocked_until_ms = Some(self.paused_until_ms);
             return false;
@@ -684,6 +683,7 @@ impl<'a> Turn<'a> {
     async fn step(&mut self) -> Result<(), StoreError> {
         let ctx = self.ctx;
         let now = Instant::now();
+        let admitted_at = ctx.clock.now_ms();
         self.blocked_until_ms = None;
         let mut begin: Vec<OutboxEntry> = Vec::new();
         let mut rest = VecDeque::new();
@@ -699,7 +699,7 @@ impl<'a> Turn<'a> {
             if entry.maybe_sent {
                 self.started.insert(entry.seq, now);
                 self.in_flight.push(ctx.lookup_task(entry));
-            } else if !sends_blocked && self.admit(begin.len() as u64) {
+            } else if !sends_blocked && self.admit(begin.len() as u64, admitted_at) {
                 begin.push(entry);
             } else {
                 sends_blocked = true;
@@ -712,6 +712,15 @@ impl<'a> Turn<'a> {
         self.queue = rest;
         self.settle.begin = begin.iter().map(|e| e.seq).collect();
         self.commit().await?;
+        if !begin.is_empty() {
+            // The sends leave now, after the attempt marks: count them from here.
+            let sent_at = ctx.clock.now_ms();
+            for l in ctx.limiter.iter().chain(ctx.config.shared_limiter.iter()) {
+                for _ in &begin {
+                    l.restamp(admitted_at, sent_at);
+                }
+            }
+        }
         for mut entry in begin {
             entry.attempts += 1;
             self.sends_in_flight += 1;

@@ -120,6 +120,17 @@ impl RollingLimiter {
         Ok(())
     }
 
+    /// Move one admission recorded at `from` to `to` (`>= from`): the request really left at
+    /// `to` (the durable attempt mark between admission and send took `to - from`), and the
+    /// service counts from its arrival, so the window must too.
+    pub fn restamp(&self, from: UnixMillis, to: UnixMillis) {
+        let mut w = self.lock();
+        if let Some(slot) = w.admitted.iter_mut().rev().find(|t| **t == from) {
+            *slot = to.max(from);
+            w.admitted.make_contiguous().sort_unstable();
+        }
+    }
+
     /// Admit nothing before `until_ms` (the destination answered 429 with `Retry-After`).
     pub fn block_until(&self, until_ms: UnixMillis) {
         let mut w = self.lock();

@@ -341,3 +341,14 @@ async fn one_hanging_send_does_not_hold_back_the_others() {
     assert!(owner.stop_and_wait(Duration::from_secs(5)).await);
     run.await.unwrap().unwrap();
 }
+
+#[test]
+fn a_restamped_admission_counts_from_when_the_request_left() {
+    let limiter = RollingLimiter::new(2, Duration::from_millis(1000));
+    assert_eq!(limiter.try_acquire(0), Ok(()));
+    assert_eq!(limiter.try_acquire(0), Ok(()));
+    limiter.restamp(0, 30);
+    assert_eq!(limiter.try_acquire(1000), Ok(()), "the other one left at 0");
+    assert_eq!(limiter.try_acquire(1000), Err(1030));
+    assert_eq!(limiter.try_acquire(1030), Ok(()));
+}

@@ -117,18 +117,21 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
     seed_refresh_token(&state, &env.teams.current_refresh_token())?;
     let toml = with_destination_keys(
         &env.gateway_toml(
-        &state,
-        &GatewayToml {
-            page_size: 100,
-            concurrency: 16,
-            rate_per_second: 0.0,
-            log_level: "warn".into(),
-            summary_template: Some("bench {{ doc.DocEntry }}".into()),
-            entities: vec![("PurchaseOrders", 1)],
-            ..Default::default()
-        },
+            &state,
+            &GatewayToml {
+                page_size: 100,
+                concurrency: 16,
+                rate_per_second: 0.0,
+                log_level: "warn".into(),
+                summary_template: Some("bench {{ doc.DocEntry }}".into()),
+                entities: vec![("PurchaseOrders", 1)],
+                ..Default::default()
+            },
         ),
-        &[("tenant_rate_per_second", 0.0.into()), ("daily_cap", 0.into())],
+        &[
+            ("tenant_rate_per_second", 0.0.into()),
+            ("daily_cap", 0.into()),
+        ],
     )?;
     let config = dir.path().join("bench.toml");
     std::fs::write(&config, toml).map_err(|e| e.to_string())?;
@@ -355,9 +358,10 @@ fn measure_flow(
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    let messages = env
-        .teams
-        .channel_messages(crate::sandbox::env::TEAM_ID, crate::sandbox::env::CHANNEL_ID);
+    let messages = env.teams.channel_messages(
+        crate::sandbox::env::TEAM_ID,
+        crate::sandbox::env::CHANNEL_ID,
+    );
     let mut seen = std::collections::HashSet::new();
     let (mut arrivals, mut clean) = (Vec::new(), Vec::new());
     for (n, m) in messages.iter().enumerate() {
@@ -435,9 +439,14 @@ pub fn run_faults(spec: &str, docs: usize) -> ExitCode {
         }
     };
     show(&format!("hang={hang}% 5xx={error}%"), &faulty);
+    let share = |a: f64, b: f64| a / b.max(f64::MIN_POSITIVE) * 100.0;
     println!(
-        "clean documents with faults flow at {:.1} % of the no-fault rate",
-        faulty.clean_per_second / base.posts_per_second.max(f64::MIN_POSITIVE) * 100.0
+        "with faults: posts flow at {:.1} % of the no-fault rate; clean documents at {:.1} % of it \
+         (the faulty posts use {}% of the channel's slots too, so {}% is the most they can reach)",
+        share(faulty.posts_per_second, base.posts_per_second),
+        share(faulty.clean_per_second, base.posts_per_second),
+        hang + error,
+        100u32.saturating_sub(hang + error)
     );
     ExitCode::SUCCESS
 }

@@ -102,7 +102,10 @@ fn rate(key: &str, value: f64) -> Result<f64, Problem> {
 /// A duration of `> 0` seconds (at most a day), or a [`Problem`] at `key`.
 fn seconds(key: &str, value: f64) -> Result<Duration, Problem> {
     if !value.is_finite() || value <= 0.0 || value > 86_400.0 {
-        return Err(Problem::new(key, "must be a number of seconds > 0 and <= 86400"));
+        return Err(Problem::new(
+            key,
+            "must be a number of seconds > 0 and <= 86400",
+        ));
     }
     Ok(Duration::from_secs_f64(value))
 }
@@ -229,7 +232,10 @@ mod tests {
     #[test]
     fn bad_timeouts_and_budgets_are_refused_with_their_key() {
         let key = |text: &str| take_str(text).unwrap_err().key;
-        assert_eq!(key("request_timeout_seconds = 0"), "request_timeout_seconds");
+        assert_eq!(
+            key("request_timeout_seconds = 0"),
+            "request_timeout_seconds"
+        );
         assert_eq!(
             key("request_timeout_seconds = 5\nconnect_timeout_seconds = 6"),
             "connect_timeout_seconds"
