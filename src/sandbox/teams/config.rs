@@ -83,7 +83,7 @@ impl Default for TeamsSandboxConfig {
 }
 
 /// Faults spread evenly over stored posts: of every 100, `hang_percent` are answered only after
-/// `hang_for` (the client's timeout fires first), `error_percent` are answered 500 or 503
+/// `hang_for` (the client's timeout fires first), `error_percent` are answered 503 or 500
 /// (alternately) — both after the message was stored, so the client's outcome is ambiguous.
 /// Deterministic: post number n (1-based) hangs when `floor(n·h/100)` steps up, fails when
 /// `floor((n+5)·e/100)` steps up (a post picked by both hangs).
@@ -109,7 +109,8 @@ impl PostFaultMix {
             return Some(None);
         }
         if steps(n + 5, self.error_percent) {
-            return Some(Some(if n % 2 == 0 { 500 } else { 503 }));
+            let nth = (n + 5) * self.error_percent as u64 / 100;
+            return Some(Some(if nth.is_multiple_of(2) { 500 } else { 503 }));
         }
         None
     }
