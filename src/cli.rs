@@ -74,6 +74,10 @@ pub enum Command {
         /// percentage of that limit.
         #[arg(long)]
         baseline: bool,
+        /// Fault benchmark at Graph's limits instead: `hang=10,5xx=10` (percent of posts);
+        /// runs the flow without and with these faults (use e.g. `--docs 200`).
+        #[arg(long)]
+        faults: Option<String>,
     },
 }
 

@@ -26,7 +26,16 @@ fn main() -> ExitCode {
             listen,
         } => commands::demo::run(&config(DEMO_CONFIG), seconds, rate, &listen),
         Command::Sandbox { seconds } => commands::sandbox::run(cli.config.as_deref(), seconds),
-        Command::Bench { docs, baseline } => commands::bench::run(docs, baseline),
+        Command::Bench {
+            docs,
+            baseline,
+            faults: None,
+        } => commands::bench::run(docs, baseline),
+        Command::Bench {
+            docs,
+            faults: Some(spec),
+            ..
+        } => commands::bench::run_faults(&spec, docs),
     }
 }
 

@@ -1,30 +1,50 @@
-//! Delivery: one actor per destination drains its outbox with its own rate limit.
+//! Delivery: one actor per destination drains its outbox; every message progresses on its own.
 //!
-//! A batch goes: lookups for entries that may already be at the destination → one commit
-//! marking the rest "attempt started" → sends (concurrent up to `concurrency`, each through the
-//! rate limiter) → one commit with every outcome. A crash between the two commits leaves the
-//! entries marked `maybe_sent`, so they are looked up, never blindly re-sent (invariant 4).
+//! The loop keeps up to `concurrency` sends and lookups running and starts the next due entry as
+//! soon as one of them finishes: a send that hangs until its timeout, an ambiguous answer waiting
+//! for its lookup, or a slow lookup holds only its own entry. Each turn of the loop writes in one
+//! durable commit ([`Store::settle`]) the outcomes that came in since the last turn and the
+//! attempt marks of the sends about to start, then starts them; so outcomes are recorded as they
+//! come (group commit under load), and a crash leaves started sends marked `maybe_sent`: they are
+//! looked up, never blindly re-sent (invariant 4).
+//!
+//! Limits, checked before each send starts:
+//! - the destination's rolling window ([`RollingLimiter`]) and, when set, the per-tenant budget it
+//!   shares with the other destinations of its credential (both admit or neither does);
+//! - the daily cap ([`DailyCap`], counted per minute, persisted in the store): at the cap,
+//!   entries stay in the outbox unchanged (no attempt, no dead letter), gauge
+//!   `mlc_daily_cap_held` is 1 until the rolling day frees room;
+//! - a throttling answer (429, 503 with `Retry-After`) pauses the destination's sends until the
+//!   given time and is not counted as an attempt.
+//!
+//! A send or lookup with no answer within `request_timeout` is abandoned: a send becomes
+//! [`Outcome::Unknown`] (it may have arrived; looked up before any resend), a lookup
+//! [`Lookup::Failed`]. A task running longer than `straggler_after` stops counting against
+//! `concurrency` (so hanging requests cannot occupy every slot); `max_in_flight` bounds all tasks.
 //!
 //! Without a usable session (the sink answers [`Outcome::SessionGone`] / [`Lookup::SessionGone`]
 //! after its one re-login, or no login succeeds) an entry is postponed without counting an
 //! attempt or a lookup (it never dead-letters for that) and the destination pauses until then.
 
-use std::num::NonZeroU32;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use futures_util::stream::{self, StreamExt};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use tokio::time::Instant;
 
-use crate::boxed::DeliverySink;
+use crate::boxed::{BoxFuture, DeliverySink};
 use crate::clock::SharedClock;
-use crate::lifecycle::Lifecycle;
+use crate::lifecycle::{ActiveGuard, Lifecycle};
+use crate::limiter::{DailyCap, RollingLimiter};
 use crate::metrics_names as m;
 use crate::nudges::Nudges;
 use crate::retry::BackoffPolicy;
 use crate::sink::{Lookup, Outcome};
-use crate::store::{blocking, OutboxEntry, Resolution, Store, StoreError};
+use crate::store::{blocking, OutboxEntry, Resolution, Settlement, Store, StoreError};
 
 /// What to do with an entry whose earlier attempt may have arrived, when the destination
 /// cannot be asked (send-only webhooks).
@@ -43,17 +63,38 @@ pub struct DeliveryConfig {
     /// Destination name.
     pub destination: String,
     /// Requests per second; `0.0` (the default) disables the limiter. Connectors set their
-    /// destination's documented limit.
+    /// destination's documented limit. Enforced as a rolling window, see
+    /// [`RollingLimiter::from_rate`].
     pub rate_per_second: f64,
-    /// Requests allowed at once above the steady rate.
+    /// With `rate_per_second` r: the window admits `max(burst, ceil(r))` requests per
+    /// `max(burst, ceil(r)) / r` seconds (`burst = 10` at 1/s: "10 messages every 10 seconds").
     pub burst: u32,
-    /// Sends in flight at once.
+    /// Added to the rolling window: absorbs the jitter between admission here and arrival at
+    /// the service, which is where it counts. Default 25 ms (4 per 1.025 s = 97.6 % of 4/s).
+    pub rate_margin: Duration,
+    /// A budget shared with other destinations (Graph: the per-tenant posting budget of one
+    /// app registration); a send needs a slot in both windows.
+    pub shared_limiter: Option<Arc<RollingLimiter>>,
+    /// At most this many messages per rolling [`Self::daily_period`] (Graph: 3000 per app per
+    /// channel per day); `None`: no cap.
+    pub daily_cap: Option<u64>,
+    /// The period of `daily_cap`; default 24 h.
+    pub daily_period: Duration,
+    /// Sends and lookups running at once (not counting stragglers).
     pub concurrency: usize,
-    /// Entries per batch.
+    /// A send or lookup running longer than this stops counting against `concurrency`.
+    /// Default 2 s.
+    pub straggler_after: Duration,
+    /// Sends and lookups running at once, stragglers included. Default 64.
+    pub max_in_flight: usize,
+    /// No answer within this time: a send is [`Outcome::Unknown`], a lookup
+    /// [`Lookup::Failed`]. Default 30 s.
+    pub request_timeout: Duration,
+    /// Entries read per scan of the outbox.
     pub batch: usize,
     /// Failures after which an entry is dead-lettered: sends started
     /// ([`OutboxEntry::attempts`]), and lookups made when one fails
-    /// ([`OutboxEntry::lookups`]).
+    /// ([`OutboxEntry::lookups`]). Throttling and missing sessions are not failures.
     pub max_attempts: u32,
     /// Retry schedule.
     pub backoff: BackoffPolicy,
@@ -63,14 +104,22 @@ pub struct DeliveryConfig {
 
 impl DeliveryConfig {
     /// Vendor-neutral defaults: no rate limit (`rate_per_second` 0.0; the caller sets the
-    /// destination's own limit), burst 1, concurrency 4, batch 32, 20 attempts, the delivery
-    /// backoff, dead-letter unverifiable entries.
+    /// destination's own limit), burst 1, margin 25 ms, no shared budget, no daily cap,
+    /// concurrency 4, stragglers after 2 s, 64 in flight, request timeout 30 s, batch 32,
+    /// 20 attempts, the delivery backoff, dead-letter unverifiable entries.
     pub fn new(destination: &str) -> Self {
         Self {
             destination: destination.to_string(),
             rate_per_second: 0.0,
             burst: 1,
+            rate_margin: Duration::from_millis(25),
+            shared_limiter: None,
+            daily_cap: None,
+            daily_period: Duration::from_secs(24 * 3600),
             concurrency: 4,
+            straggler_after: Duration::from_secs(2),
+            max_in_flight: 64,
+            request_timeout: Duration::from_secs(30),
             batch: 32,
             max_attempts: 20,
             backoff: BackoffPolicy::DELIVERY,
@@ -88,11 +137,13 @@ pub struct DeliveryContext {
     pub sink: Arc<dyn DeliverySink>,
     /// The outbox.
     pub store: Store,
-    /// Time source of retry and backoff times.
+    /// Time source of retry, backoff, rate and cap times.
     pub clock: SharedClock,
     /// Wake-up signals (this destination waits on `destination:<name>`).
     pub nudges: Nudges,
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    limiter: Option<Arc<RollingLimiter>>,
+    cap: Option<Arc<DailyCap>>,
+    cap_held: Arc<AtomicBool>,
 }
 
 /// What one batch did (for tests and logs).
@@ -110,12 +161,24 @@ pub struct BatchReport {
     pub dead: usize,
     /// Sends and lookups postponed for want of a session (not counted as attempts).
     pub deferred: usize,
+    /// Sends the destination throttled (not counted as attempts).
+    pub throttled: usize,
+    /// Entries not sent because the daily cap is reached (left unchanged in the outbox).
+    pub held: usize,
     /// Pause the whole destination until this time (UTC ms) after a throttling answer.
     pub pause_until_ms: Option<i64>,
 }
 
+/// A finished task of the loop.
+enum Done {
+    Looked(OutboxEntry, Lookup),
+    Sent(OutboxEntry, Outcome),
+}
+
 impl DeliveryContext {
-    /// Build the context; the rate limiter is created here (one per destination).
+    /// Build the context: the destination's rolling-window limiter, and its daily cap with the
+    /// count of the current rolling day read from the store (a read error is logged and the
+    /// count starts at 0).
     pub fn new(
         config: DeliveryConfig,
         sink: Arc<dyn DeliverySink>,
@@ -123,13 +186,19 @@ impl DeliveryContext {
         clock: SharedClock,
         nudges: Nudges,
     ) -> Self {
-        let limiter = (config.rate_per_second > 0.0).then(|| {
-            let period = Duration::from_secs_f64(1.0 / config.rate_per_second);
-            let burst = NonZeroU32::new(config.burst.max(1)).unwrap_or(NonZeroU32::MIN);
-            let quota = Quota::with_period(period)
-                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-                .allow_burst(burst);
-            Arc::new(RateLimiter::direct(quota))
+        let limiter =
+            RollingLimiter::from_rate(config.rate_per_second, config.burst, config.rate_margin)
+                .map(Arc::new);
+        let cap = config.daily_cap.map(|n| {
+            let cap = DailyCap::new(n, config.daily_period);
+            let since = clock.now_ms() - config.daily_period.as_millis() as i64;
+            match store.sent_counts(&config.destination, DailyCap::bucket_of(since)) {
+                Ok(rows) => rows.into_iter().for_each(|(at, n)| cap.record(at, n)),
+                Err(e) => {
+                    tracing::warn!(destination = %config.destination, error = %e, "cannot read the daily count; counting from 0")
+                }
+            }
+            Arc::new(cap)
         });
         Self {
             config,
@@ -138,7 +207,29 @@ impl DeliveryContext {
             clock,
             nudges,
             limiter,
+            cap,
+            cap_held: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Is the destination holding messages at its daily cap (gauge `mlc_daily_cap_held`)?
+    pub fn cap_held(&self) -> bool {
+        self.cap_held.load(Ordering::SeqCst)
+    }
+
+    fn set_cap_held(&self, held: bool) {
+        if self.cap_held.swap(held, Ordering::SeqCst) != held {
+            if held {
+                tracing::warn!(destination = %self.config.destination, cap = self.config.daily_cap, "daily cap reached; messages are held in the outbox until the rolling day frees room");
+            } else {
+                tracing::info!(destination = %self.config.destination, "below the daily cap again; sending");
+            }
+        }
+        metrics::gauge!(m::DAILY_CAP_HELD, "destination" => self.label()).set(if held {
+            1.0
+        } else {
+            0.0
+        });
     }
 
     fn label(&self) -> String {
@@ -238,130 +329,200 @@ impl DeliveryContext {
         }
     }
 
-    /// Process up to one batch of due entries. Returns `Ok(None)` when nothing was due
-    /// (with the time the next entry becomes due, if any).
+    /// Process up to one batch of due entries (at most `batch`, read in one scan) until each
+    /// has an outcome; sends that a rate window, a pause or the daily cap keeps back stay due
+    /// and unchanged. Returns `Err(next_due)` when nothing was due. Tests and tools drive this;
+    /// [`Self::run`] keeps scanning instead.
     pub async fn batch(&self) -> Result<Result<BatchReport, Option<i64>>, StoreError> {
-        let store = self.store.clone();
-        let dest = self.config.destination.clone();
-        let now = self.clock.now_ms();
-        let limit = self.config.batch;
-        let t0 = std::time::Instant::now();
-        let scan = blocking(move || store.due_entries(&dest, now, limit)).await?;
-        let t_scan = t0.elapsed();
-        if scan.due.is_empty() {
-            return Ok(Err(scan.next_due_ms));
+        let mut turn = Turn::new(self);
+        if !turn.scan().await? {
+            return Ok(Err(turn.next_due_ms));
         }
-        let mut report = BatchReport::default();
-        let mut resolutions: Vec<(u64, Resolution)> = Vec::new();
-        let mut to_send: Vec<OutboxEntry> = Vec::new();
-        let mut looked_up: Vec<u64> = Vec::new();
-        for mut entry in scan.due {
-            if !entry.maybe_sent {
-                to_send.push(entry);
-                continue;
+        loop {
+            turn.step().await?;
+            if turn.in_flight.is_empty() {
+                break;
             }
-            let lookup = self.sink.find_existing(&entry).await;
-            if let Lookup::SessionGone { reason } = &lookup {
-                let resolution = self.defer(&entry, reason, false, &mut report);
-                resolutions.push((entry.seq, resolution));
-                continue;
+            if let Some(done) = turn.in_flight.next().await {
+                turn.absorb(done);
             }
-            entry.lookups = entry.lookups.saturating_add(1);
-            looked_up.push(entry.seq);
-            let outcome = match &lookup {
-                Lookup::Found { .. } => "found",
-                Lookup::NotFound => "not_found",
-                Lookup::Unsupported => "unsupported",
-                Lookup::Failed { .. } => "failed",
-                Lookup::Refused { .. } => "refused",
-                Lookup::SessionGone { .. } => "session_gone",
-            };
-            metrics::counter!(m::LOOKUPS, "destination" => self.label(), "outcome" => outcome)
-                .increment(1);
-            match lookup {
-                Lookup::Found { remote_id } => {
-                    tracing::info!(destination = %self.config.destination, key = %entry.dedupe_key, %remote_id, "earlier attempt had arrived; not sending again");
-                    report.found_existing += 1;
-                    self.count("found_existing");
-                    resolutions.push((entry.seq, Resolution::Delivered { remote_id }));
+            turn.absorb_ready();
+        }
+        if self.cap_held() {
+            turn.report.held = turn.queue.iter().filter(|e| !e.maybe_sent).count();
+        }
+        turn.commit().await?;
+        Ok(Ok(turn.report))
+    }
+
+    /// Deliver until the lifecycle stops; on stop, start nothing new and wait for the sends
+    /// and lookups in flight (their outcomes are committed). Returns `Err` only on store
+    /// failures (the actor then stops and is restarted).
+    pub async fn run(self, lifecycle: Lifecycle) -> Result<(), StoreError> {
+        let nudge = self
+            .nudges
+            .get(&Nudges::destination(&self.config.destination));
+        let mut turn = Turn::new(&self);
+        let mut guard: Option<ActiveGuard> = None;
+        loop {
+            let stopping = lifecycle.is_stopping();
+            let stepped = async {
+                if !stopping && turn.wants_scan() {
+                    turn.scan().await?;
                 }
-                Lookup::NotFound => to_send.push(entry),
-                Lookup::Unsupported => match self.config.on_unverifiable {
-                    Unverifiable::Resend => to_send.push(entry),
-                    Unverifiable::DeadLetter => {
-                        report.dead += 1;
-                        self.count("dead");
-                        metrics::counter!(m::DEAD_LETTERED, "destination" => self.label())
-                            .increment(1);
-                        resolutions.push((entry.seq, Resolution::Dead {
-                            status: None,
-                            reason: format!(
-                                "outcome unknown ({}) and this destination cannot be queried; check the channel and replay the dead letter if the message is missing",
-                                entry.last_error.as_deref().unwrap_or("interrupted")
-                            ),
-                        }));
-                    }
+                if stopping {
+                    turn.queue.clear();
+                }
+                turn.step().await
+            }
+            .await;
+            if let Err(e) = stepped {
+                if !e.is_unavailable() {
+                    return Err(e);
+                }
+                // The store reports and re-opens itself: wait for it instead of restarting.
+                // What was in flight stays marked `maybe_sent` and is looked up afterwards.
+                turn = Turn::new(&self);
+                guard = None;
+                tokio::select! {
+                    _ = self.store.recovered(&e) => continue,
+                    _ = lifecycle.stopped() => break,
+                }
+            }
+            metrics::gauge!(m::DELIVERY_IN_FLIGHT, "destination" => self.label())
+                .set(turn.in_flight.len() as f64);
+            if turn.in_flight.is_empty() {
+                guard = None;
+                if stopping {
+                    break;
+                }
+            } else if guard.is_none() {
+                guard = Some(lifecycle.guard());
+            }
+            let wait = turn.wait_ms();
+            tokio::select! {
+                Some(done) = turn.in_flight.next(), if !turn.in_flight.is_empty() => turn.absorb(done),
+                _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                _ = nudge.notified(), if !stopping => {}
+                _ = lifecycle.stopped(), if !stopping => {}
+            }
+            turn.absorb_ready();
+        }
+        match turn.commit().await {
+            Err(e) if e.is_unavailable() => {}
+            other => other?,
+        }
+        drop(guard);
+        Ok(())
+    }
+
+    /// Send one entry, abandoned as [`Outcome::Unknown`] after `request_timeout`.
+    fn send_task(&self, entry: OutboxEntry) -> BoxFuture<'static, Done> {
+        let (sink, timeout) = (self.sink.clone(), self.config.request_timeout);
+        Box::pin(async move {
+            let outcome = match tokio::time::timeout(timeout, sink.deliver(&entry)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::Unknown {
+                    reason: format!(
+                        "no answer within {} s (request timeout); the message may have arrived",
+                        timeout.as_secs_f64()
+                    ),
                 },
-                Lookup::Failed { reason } => {
-                    let resolution = self.lookup_failed(&entry, &reason, &mut report);
-                    resolutions.push((entry.seq, resolution));
-                }
-                Lookup::Refused { reason } => {
-                    // A configuration problem: dead-letter at once, no lookup retries.
+            };
+            Done::Sent(entry, outcome)
+        })
+    }
+
+    /// Look an entry up, [`Lookup::Failed`] after `request_timeout`.
+    fn lookup_task(&self, entry: OutboxEntry) -> BoxFuture<'static, Done> {
+        let (sink, timeout) = (self.sink.clone(), self.config.request_timeout);
+        Box::pin(async move {
+            let lookup = match tokio::time::timeout(timeout, sink.find_existing(&entry)).await {
+                Ok(lookup) => lookup,
+                Err(_) => Lookup::Failed {
+                    reason: format!(
+                        "no answer within {} s (request timeout)",
+                        timeout.as_secs_f64()
+                    ),
+                },
+            };
+            Done::Looked(entry, lookup)
+        })
+    }
+
+    /// An entry the lookup cleared for sending (in memory; the attempt mark sets the flag
+    /// again in the store).
+    fn cleared(mut entry: OutboxEntry) -> OutboxEntry {
+        entry.maybe_sent = false;
+        entry
+    }
+
+    /// What a finished lookup means for its entry: `Some(entry)` to send it now, else its
+    /// resolution is pushed to `settle` (the lookup is counted there unless the session was
+    /// missing).
+    fn absorb_lookup(
+        &self,
+        mut entry: OutboxEntry,
+        lookup: Lookup,
+        settle: &mut Settlement,
+        report: &mut BatchReport,
+    ) -> Option<OutboxEntry> {
+        if let Lookup::SessionGone { reason } = &lookup {
+            let resolution = self.defer(&entry, reason, false, report);
+            settle.resolutions.push((entry.seq, resolution));
+            return None;
+        }
+        entry.lookups = entry.lookups.saturating_add(1);
+        settle.looked_up.push(entry.seq);
+        let outcome = match &lookup {
+            Lookup::Found { .. } => "found",
+            Lookup::NotFound => "not_found",
+            Lookup::Unsupported => "unsupported",
+            Lookup::Failed { .. } => "failed",
+            Lookup::Refused { .. } => "refused",
+            Lookup::SessionGone { .. } => "session_gone",
+        };
+        metrics::counter!(m::LOOKUPS, "destination" => self.label(), "outcome" => outcome)
+            .increment(1);
+        let resolution = match lookup {
+            Lookup::Found { remote_id } => {
+                tracing::info!(destination = %self.config.destination, key = %entry.dedupe_key, %remote_id, "earlier attempt had arrived; not sending again");
+                report.found_existing += 1;
+                self.count("found_existing");
+                Resolution::Delivered { remote_id }
+            }
+            Lookup::NotFound => return Some(Self::cleared(entry)),
+            Lookup::Unsupported => match self.config.on_unverifiable {
+                Unverifiable::Resend => return Some(Self::cleared(entry)),
+                Unverifiable::DeadLetter => {
                     report.dead += 1;
                     self.count("dead");
                     metrics::counter!(m::DEAD_LETTERED, "destination" => self.label()).increment(1);
-                    tracing::error!(destination = %self.config.destination, key = %entry.dedupe_key, %reason, "lookup refused; dead-lettered");
-                    let reason = format!("lookup refused: {reason}; the message may have arrived: check the destination and replay the dead letter if it is missing");
-                    resolutions.push((
-                        entry.seq,
-                        Resolution::Dead {
-                            status: None,
-                            reason,
-                        },
-                    ));
+                    Resolution::Dead {
+                        status: None,
+                        reason: format!(
+                            "outcome unknown ({}) and this destination cannot be queried; check the channel and replay the dead letter if the message is missing",
+                            entry.last_error.as_deref().unwrap_or("interrupted")
+                        ),
+                    }
                 }
-                Lookup::SessionGone { .. } => {}
+            },
+            Lookup::Failed { reason } => self.lookup_failed(&entry, &reason, report),
+            Lookup::Refused { reason } => {
+                // A configuration problem: dead-letter at once, no lookup retries.
+                report.dead += 1;
+                self.count("dead");
+                metrics::counter!(m::DEAD_LETTERED, "destination" => self.label()).increment(1);
+                tracing::error!(destination = %self.config.destination, key = %entry.dedupe_key, %reason, "lookup refused; dead-lettered");
+                Resolution::Dead {
+                    status: None,
+                    reason: format!("lookup refused: {reason}; the message may have arrived: check the destination and replay the dead letter if it is missing"),
+                }
             }
-        }
-        let seqs: Vec<u64> = to_send.iter().map(|e| e.seq).collect();
-        let store = self.store.clone();
-        let dest = self.config.destination.clone();
-        let t1 = std::time::Instant::now();
-        blocking(move || store.begin_attempts(&dest, &seqs)).await?;
-        let t_mark = t1.elapsed();
-        let t2 = std::time::Instant::now();
-        let sent: Vec<(OutboxEntry, Outcome)> = stream::iter(to_send)
-            .map(|mut entry| async move {
-                if let Some(l) = &self.limiter {
-                    l.until_ready().await;
-                }
-                entry.attempts += 1;
-                let outcome = self.sink.deliver(&entry).await;
-                (entry, outcome)
-            })
-            .buffer_unordered(self.config.concurrency.max(1))
-            .collect()
-            .await;
-        for (entry, outcome) in sent {
-            let resolution = self.resolve_outcome(&entry, outcome, &mut report);
-            resolutions.push((entry.seq, resolution));
-        }
-        let store = self.store.clone();
-        let dest = self.config.destination.clone();
-        let t_send = t2.elapsed();
-        let t3 = std::time::Instant::now();
-        blocking(move || store.resolve_with_lookups(&dest, &resolutions, &looked_up)).await?;
-        tracing::debug!(
-            destination = %self.config.destination,
-            delivered = report.delivered,
-            scan_ms = t_scan.as_millis() as u64,
-            mark_ms = t_mark.as_millis() as u64,
-            send_ms = t_send.as_millis() as u64,
-            resolve_ms = t3.elapsed().as_millis() as u64,
-            "delivery batch"
-        );
-        Ok(Ok(report))
+            Lookup::SessionGone { .. } => return None,
+        };
+        settle.resolutions.push((entry.seq, resolution));
+        None
     }
 
     fn resolve_outcome(
@@ -385,13 +546,17 @@ impl DeliveryContext {
                 reason,
                 throttled,
             } => {
-                if throttled {
-                    metrics::counter!(m::THROTTLED, "destination" => self.label()).increment(1);
-                }
                 let at_ms = self.retry_at(entry, after);
                 if after.is_some() {
                     report.pause_until_ms =
                         Some(report.pause_until_ms.map_or(at_ms, |p| p.max(at_ms)));
+                }
+                if throttled {
+                    metrics::counter!(m::THROTTLED, "destination" => self.label()).increment(1);
+                    report.throttled += 1;
+                    self.count("throttled");
+                    tracing::info!(destination = %dest, key = %entry.dedupe_key, %reason, retry_in_ms = at_ms - self.clock.now_ms(), "throttled; not counted as an attempt");
+                    return Resolution::Throttled { at_ms, reason };
                 }
                 if let Some(dead) = self.gave_up(entry, &reason, report) {
                     return dead;
@@ -432,50 +597,249 @@ impl DeliveryContext {
             }
         }
     }
+}
 
-    /// Deliver until the lifecycle stops. Returns `Err` only on store failures (the actor then
-    /// stops and is restarted).
-    pub async fn run(self, lifecycle: Lifecycle) -> Result<(), StoreError> {
-        let nudge = self
-            .nudges
-            .get(&Nudges::destination(&self.config.destination));
-        let mut paused_until: Option<i64> = None;
-        while !lifecycle.is_stopping() {
-            if let Some(until) = paused_until.take() {
-                let wait = (until - self.clock.now_ms()).max(0) as u64;
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-                    _ = lifecycle.stopped() => break,
-                }
+/// The state of a destination's delivery loop between turns.
+struct Turn<'a> {
+    ctx: &'a DeliveryContext,
+    in_flight: FuturesUnordered<BoxFuture<'static, Done>>,
+    /// Seq of every running task → when it started (tokio time: stragglers).
+    started: HashMap<u64, Instant>,
+    /// Sends in flight (counted against the daily cap before they answer).
+    sends_in_flight: u64,
+    /// Read from the outbox, not started yet (oldest first).
+    queue: VecDeque<OutboxEntry>,
+    /// What the next commit writes.
+    settle: Settlement,
+    report: BatchReport,
+    /// Start nothing before this time (UTC ms): throttling or a missing session.
+    paused_until_ms: i64,
+    /// When a rate window, the pause or the cap admits the next send (UTC ms).
+    blocked_until_ms: Option<i64>,
+    /// When the next non-due entry becomes due, from the last complete scan.
+    next_due_ms: Option<i64>,
+}
+
+impl<'a> Turn<'a> {
+    fn new(ctx: &'a DeliveryContext) -> Self {
+        Self {
+            ctx,
+            in_flight: FuturesUnordered::new(),
+            started: HashMap::new(),
+            sends_in_flight: 0,
+            queue: VecDeque::new(),
+            settle: Settlement::default(),
+            report: BatchReport::default(),
+            paused_until_ms: i64::MIN,
+            blocked_until_ms: None,
+            next_due_ms: None,
+        }
+    }
+
+    /// Tasks started less than `straggler_after` ago.
+    fn young(&self, now: Instant) -> usize {
+        let limit = self.ctx.config.straggler_after;
+        self.started
+            .values()
+            .filter(|t| now.duration_since(**t) < limit)
+            .count()
+    }
+
+    fn has_room(&self, now: Instant) -> bool {
+        self.young(now) < self.ctx.config.concurrency.max(1)
+            && self.started.len() < self.ctx.config.max_in_flight.max(1)
+    }
+
+    /// Worth reading the outbox: few entries queued, room to start, not paused.
+    fn wants_scan(&self) -> bool {
+        let now_ms = self.ctx.clock.now_ms();
+        self.queue.len() < self.ctx.config.concurrency.max(1)
+            && self.has_room(Instant::now())
+            && self.paused_until_ms <= now_ms
+            && self.blocked_until_ms.is_none_or(|t| t <= now_ms)
+    }
+
+    /// Read due entries that are not running or queued; `false` when none was found.
+    async fn scan(&mut self) -> Result<bool, StoreError> {
+        // Outcomes absorbed but not yet written would read as due again.
+        self.commit().await?;
+        let ctx = self.ctx;
+        let busy: HashSet<u64> = self
+            .started
+            .keys()
+            .copied()
+            .chain(self.queue.iter().map(|e| e.seq))
+            .collect();
+        let (store, dest) = (ctx.store.clone(), ctx.config.destination.clone());
+        let (now, limit) = (ctx.clock.now_ms(), ctx.config.batch.max(1));
+        let scan = blocking(move || store.due_entries_except(&dest, now, limit, &busy)).await?;
+        self.next_due_ms = scan.next_due_ms;
+        let found = !scan.due.is_empty();
+        self.queue.extend(scan.due);
+        Ok(found)
+    }
+
+    /// The next send may start now (rate windows, pause, daily cap); otherwise records when.
+    fn admit(&mut self, starting: u64, now: i64) -> bool {
+        let ctx = self.ctx;
+        if self.paused_until_ms > now {
+            self.blocked_until_ms = Some(self.paused_until_ms);
+            return false;
+        }
+        if let Some(cap) = &ctx.cap {
+            let held = cap.held_until(now, self.sends_in_flight + starting);
+            ctx.set_cap_held(held.is_some());
+            metrics::gauge!(m::DAILY_CAP_USED, "destination" => ctx.label())
+                .set(cap.count(now) as f64);
+            if let Some(until) = held {
+                self.blocked_until_ms = Some(until);
+                return false;
             }
-            let guard = lifecycle.guard();
-            let result = self.batch().await;
-            drop(guard);
-            let result = match result {
-                // The store reports and re-opens itself: wait for it instead of restarting.
-                Err(e) if e.is_unavailable() => {
-                    tokio::select! {
-                        _ = self.store.recovered(&e) => continue,
-                        _ = lifecycle.stopped() => break,
-                    }
-                }
-                other => other?,
-            };
-            match result {
-                Ok(report) => paused_until = report.pause_until_ms,
-                Err(next_due) => {
-                    let wait = next_due
-                        .map(|t| (t - self.clock.now_ms()).clamp(0, 1000) as u64)
-                        .unwrap_or(1000);
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
-                        _ = nudge.notified() => {}
-                        _ = lifecycle.stopped() => break,
-                    }
+        }
+        let limiters: Vec<&RollingLimiter> = ctx
+            .limiter
+            .iter()
+            .chain(ctx.config.shared_limiter.iter())
+            .map(|l| l.as_ref())
+            .collect();
+        if let Err(at) = RollingLimiter::try_acquire_all(&limiters, now) {
+            self.blocked_until_ms = Some(at);
+            return false;
+        }
+        true
+    }
+
+    /// One turn: start lookups and admitted sends while there is room, commit what finished
+    /// with the attempt marks of the new sends, then start the sends.
+    async fn step(&mut self) -> Result<(), StoreError> {
+        let ctx = self.ctx;
+        let now = Instant::now();
+        let admitted_at = ctx.clock.now_ms();
+        self.blocked_until_ms = None;
+        let mut begin: Vec<OutboxEntry> = Vec::new();
+        let mut rest = VecDeque::new();
+        let mut sends_blocked = false;
+        while let Some(entry) = self.queue.pop_front() {
+            let running = self.started.len() + begin.len();
+            let room = self.young(now) + begin.len() < ctx.config.concurrency.max(1)
+                && running < ctx.config.max_in_flight.max(1);
+            if !room || self.paused_until_ms > ctx.clock.now_ms() {
+                rest.push_back(entry);
+                continue;
+            }
+            if entry.maybe_sent {
+                self.started.insert(entry.seq, now);
+                self.in_flight.push(ctx.lookup_task(entry));
+            } else if !sends_blocked && self.admit(begin.len() as u64, admitted_at) {
+                begin.push(entry);
+            } else {
+                sends_blocked = true;
+                rest.push_back(entry);
+            }
+        }
+        if self.paused_until_ms > ctx.clock.now_ms() {
+            self.blocked_until_ms = Some(self.paused_until_ms);
+        }
+        self.queue = rest;
+        self.settle.begin = begin.iter().map(|e| e.seq).collect();
+        self.commit().await?;
+        if !begin.is_empty() {
+            // The sends leave now, after the attempt marks: count them from here.
+            let sent_at = ctx.clock.now_ms();
+            for l in ctx.limiter.iter().chain(ctx.config.shared_limiter.iter()) {
+                for _ in &begin {
+                    l.restamp(admitted_at, sent_at);
                 }
             }
         }
+        for mut entry in begin {
+            entry.attempts += 1;
+            self.sends_in_flight += 1;
+            self.started.insert(entry.seq, now);
+            self.in_flight.push(ctx.send_task(entry));
+        }
         Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        let settle = std::mem::take(&mut self.settle);
+        if settle.is_empty() {
+            return Ok(());
+        }
+        let (store, dest) = (self.ctx.store.clone(), self.ctx.config.destination.clone());
+        blocking(move || store.settle(&dest, &settle)).await
+    }
+
+    /// Take a finished task's outcome into the next commit.
+    fn absorb(&mut self, done: Done) {
+        let ctx = self.ctx;
+        match done {
+            Done::Looked(entry, lookup) => {
+                self.started.remove(&entry.seq);
+                if let Some(entry) =
+                    ctx.absorb_lookup(entry, lookup, &mut self.settle, &mut self.report)
+                {
+                    self.queue.push_front(entry);
+                }
+            }
+            Done::Sent(entry, outcome) => {
+                self.started.remove(&entry.seq);
+                self.sends_in_flight = self.sends_in_flight.saturating_sub(1);
+                if matches!(outcome, Outcome::Delivered { .. } | Outcome::Unknown { .. }) {
+                    let now = ctx.clock.now_ms();
+                    if let Some(cap) = &ctx.cap {
+                        cap.record(now, 1);
+                    }
+                    self.settle.sent.push((DailyCap::bucket_of(now), 1));
+                }
+                let resolution = ctx.resolve_outcome(&entry, outcome, &mut self.report);
+                self.settle.resolutions.push((entry.seq, resolution));
+            }
+        }
+        if let Some(until) = self.report.pause_until_ms {
+            if until > self.paused_until_ms {
+                self.paused_until_ms = until;
+                if let Some(l) = &ctx.limiter {
+                    l.block_until(until);
+                }
+            }
+        }
+    }
+
+    /// Absorb every task that has already finished.
+    fn absorb_ready(&mut self) {
+        while let Some(Some(done)) = self.in_flight.next().now_or_never() {
+            self.absorb(done);
+        }
+    }
+
+    /// How long the loop may sleep (ms): until a send may start, a task turns straggler, or
+    /// the next entry is due; at most 1 s (the store is re-read at least that often).
+    fn wait_ms(&self) -> u64 {
+        let now_ms = self.ctx.clock.now_ms();
+        let mut wait: i64 = 1000;
+        if let Some(t) = self.blocked_until_ms {
+            wait = wait.min(t - now_ms);
+        } else if !self.queue.is_empty() && self.has_room(Instant::now()) {
+            wait = 0;
+        }
+        if self.queue.is_empty() {
+            if let Some(t) = self.next_due_ms {
+                wait = wait.min(t - now_ms);
+            }
+        }
+        let now = Instant::now();
+        let limit = self.ctx.config.straggler_after;
+        if let Some(turns) = self
+            .started
+            .values()
+            .filter(|t| now.duration_since(**t) < limit)
+            .map(|t| (*t + limit).duration_since(now).as_millis() as i64)
+            .min()
+        {
+            wait = wait.min(turns + 1);
+        }
+        wait.max(0) as u64
     }
 }
 

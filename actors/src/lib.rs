@@ -24,6 +24,7 @@ pub mod gauges;
 pub mod health;
 pub mod inbound;
 pub mod lifecycle;
+pub mod limiter;
 pub mod metrics_names;
 pub mod nudges;
 pub mod poller;
@@ -53,6 +54,7 @@ pub use inbound::{
     handle_inbound, Accepted, Inbound, InboundChange, InboundReply, InboundRequest, Refusal,
 };
 pub use lifecycle::{ActiveGuard, Lifecycle, LifecycleOwner};
+pub use limiter::{DailyCap, RollingLimiter};
 pub use nudges::Nudges;
 pub use poller::{CycleError, CycleReport, PollContext, PollerActor, PollerConfig};
 pub use session::{SessionActor, SessionHandle};

@@ -61,6 +61,14 @@ pub const STORE_REPAIRS: &str = "mlc_store_repairs_total";
 pub const STORE_SIZE: &str = "mlc_store_size_bytes";
 /// Bytes available on the file system of the store file (gauge).
 pub const STORE_FREE: &str = "mlc_store_free_bytes";
+/// 1 while a destination holds messages because its daily cap is reached (they wait in the
+/// outbox, unchanged, until the rolling day frees room), else 0; label `destination` (gauge).
+pub const DAILY_CAP_HELD: &str = "mlc_daily_cap_held";
+/// Messages counted against a destination's daily cap in the current rolling day, label
+/// `destination` (gauge).
+pub const DAILY_CAP_USED: &str = "mlc_daily_cap_used";
+/// Sends and lookups still in flight, label `destination` (gauge).
+pub const DELIVERY_IN_FLIGHT: &str = "mlc_delivery_in_flight";
 
 /// Register descriptions with the installed recorder (call once after installing it).
 pub fn describe() {
@@ -105,6 +113,15 @@ pub fn describe() {
         INBOUND_CHANGES,
         "Changes of accepted inbound requests, committed or duplicate"
     );
+    describe_gauge!(
+        DAILY_CAP_HELD,
+        "1 while a destination holds messages at its daily cap"
+    );
+    describe_gauge!(
+        DAILY_CAP_USED,
+        "Messages counted against the daily cap in the rolling day"
+    );
+    describe_gauge!(DELIVERY_IN_FLIGHT, "Sends and lookups in flight");
     describe_counter!(ACTOR_RESTARTS, "Actor restarts by the supervisor");
     describe_counter!(STORE_ERRORS, "Store operations failed with an I/O error");
     describe_gauge!(

@@ -138,11 +138,11 @@ async fn retry_after_waits_exactly_that_long() {
     let h = harness(1, config());
     h.sink.script(vec![retry(Some(Duration::from_secs(2)))]);
     let r = h.batch().await;
-    assert_eq!(r.retried, 1);
+    assert_eq!(r.throttled, 1);
     assert_eq!(r.pause_until_ms, Some(T0 + 2000));
     let e = &h.entries()[0];
     assert_eq!(e.next_attempt_ms, T0 + 2000);
-    assert_eq!(e.attempts, 1);
+    assert_eq!(e.attempts, 0, "a 429 is not counted as an attempt");
     assert!(!e.maybe_sent, "a 429 was definitely not processed");
     assert_eq!(e.last_error.as_deref(), Some("429 Too Many Requests"));
 
@@ -160,7 +160,7 @@ async fn retry_after_waits_exactly_that_long() {
         "no lookup after a definite refusal"
     );
     let second_attempt = lock(&h.sink.sent)[1].attempts;
-    assert_eq!(second_attempt, 2);
+    assert_eq!(second_attempt, 1);
     assert!(h.entries().is_empty());
 }
 
@@ -769,7 +769,11 @@ async fn an_unauthenticated_sink_passes_answers_through() {
     let store = env.open();
     commit(&store, &records(2), &FakeRouter::to(&[DEST]), None).unwrap();
     let sink = Arc::new(FakeSink::default());
-    sink.script(vec![retry(Some(Duration::from_secs(1)))]);
+    sink.script(vec![Outcome::Retry {
+        after: None,
+        reason: "503 Service Unavailable".into(),
+        throttled: false,
+    }]);
     let ctx = DeliveryContext::new(
         config(),
         ml_connector_actors::unauthenticated_sink(Hook(sink.clone())),

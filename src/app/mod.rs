@@ -12,7 +12,9 @@ use ml_connector_actors::boxed::ManagedSession;
 use ml_connector_actors::clock::SharedClock;
 use ml_connector_actors::delivery::Unverifiable;
 use ml_connector_actors::topology::{RunningTopology, Topology};
-use ml_connector_actors::{DeliveryConfig, Health, Nudges, Readiness, Router, Store};
+use ml_connector_actors::{
+    DeliveryConfig, Health, Nudges, Readiness, RollingLimiter, Router, Store,
+};
 
 pub use inbound::InboundWiring;
 
@@ -173,9 +175,16 @@ impl Gateway {
                 wiring.add(endpoint);
             }
         }
+        let budgets = tenant_budgets(&config.destinations);
         for d in &config.destinations {
-            let sink = d.config.sink(&d.name, session_of(&d.credential), &env)?;
-            topology = topology.destination(delivery_config(d), sink);
+            let denv = BuildEnv {
+                cloud: destination_client(d)?,
+                ..env.clone()
+            };
+            let sink = d.config.sink(&d.name, session_of(&d.credential), &denv)?;
+            let mut dc = delivery_config(d);
+            dc.shared_limiter = budget_key(d).and_then(|k| budgets.get(&k).cloned());
+            topology = topology.destination(dc, sink);
         }
         self.running = Some(topology.start());
         *self.inbound.write().unwrap_or_else(|p| p.into_inner()) = wiring;
@@ -206,16 +215,58 @@ impl Gateway {
     }
 }
 
-/// The runtime's delivery settings of one destination.
+/// The runtime's delivery settings of one destination (without its shared budget, see
+/// [`tenant_budgets`]).
 fn delivery_config(d: &Destination) -> DeliveryConfig {
     let mut dc = DeliveryConfig::new(&d.name);
     dc.rate_per_second = d.delivery.rate_per_second;
     dc.burst = d.delivery.burst;
     dc.concurrency = d.delivery.concurrency as usize;
     dc.batch = (d.delivery.concurrency as usize * 8).max(8);
+    dc.request_timeout = d.delivery.request_timeout;
+    dc.daily_cap = (d.delivery.daily_cap > 0).then_some(d.delivery.daily_cap);
     dc.on_unverifiable = match d.delivery.on_unverifiable {
         OnUnverifiable::DeadLetter => Unverifiable::DeadLetter,
         OnUnverifiable::Resend => Unverifiable::Resend,
     };
     dc
+}
+
+/// The shared posting budget a destination draws from: one per (credential, destination
+/// kind), since Graph counts channel posts and chat posts per app per tenant separately.
+/// `None` without a credential or with `tenant_rate_per_second = 0`.
+fn budget_key(d: &Destination) -> Option<(String, &'static str)> {
+    let credential = d.credential.clone()?;
+    (d.delivery.tenant_rate_per_second > 0.0).then_some((credential, d.kind))
+}
+
+/// One rolling-window limiter per shared budget, at the smallest `tenant_rate_per_second` of
+/// the destinations drawing from it.
+fn tenant_budgets(
+    destinations: &[Destination],
+) -> HashMap<(String, &'static str), Arc<RollingLimiter>> {
+    let mut rates: HashMap<(String, &'static str), f64> = HashMap::new();
+    for d in destinations {
+        if let Some(key) = budget_key(d) {
+            let r = rates.entry(key).or_insert(f64::INFINITY);
+            *r = r.min(d.delivery.tenant_rate_per_second);
+        }
+    }
+    let margin = DeliveryConfig::new("").rate_margin;
+    rates
+        .into_iter()
+        .filter_map(|(k, r)| Some((k, Arc::new(RollingLimiter::from_rate(r, 1, margin)?))))
+        .collect()
+}
+
+/// The HTTP client of one destination: system roots, its `connect_timeout_seconds` and
+/// `request_timeout_seconds` (the delivery loop also abandons a send after the request timeout).
+fn destination_client(d: &Destination) -> Result<reqwest::Client, StartError> {
+    crate::tls::http_client_builder(&crate::tls::Trust::System, d.delivery.request_timeout)
+        .and_then(|b| {
+            b.connect_timeout(d.delivery.connect_timeout)
+                .build()
+                .map_err(|e| crate::tls::TlsError::Client(e.to_string()))
+        })
+        .map_err(|e| StartError::Client(format!("destination {}: {e}", d.name)))
 }

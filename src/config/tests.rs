@@ -208,6 +208,10 @@ fn demo_toml_parses() {
             burst: 1,
             concurrency: 4,
             on_unverifiable: OnUnverifiable::DeadLetter,
+            request_timeout: std::time::Duration::from_secs(30),
+            connect_timeout: std::time::Duration::from_secs(10),
+            tenant_rate_per_second: 50.0,
+            daily_cap: 3000,
         }
     );
     assert_eq!(config.routes.len(), 4);

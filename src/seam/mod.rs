@@ -121,6 +121,11 @@ pub struct DeliveryDefaults {
     pub rate_per_second: f64,
     /// Sends in flight at once.
     pub concurrency: u32,
+    /// Posting budget per second shared by all destinations of this kind on one credential
+    /// (`0.0`: none).
+    pub tenant_rate_per_second: f64,
+    /// Messages per rolling day to one destination (`0`: no cap).
+    pub daily_cap: u64,
 }
 
 /// One `kind` of `[[destinations]]` (`teams_channel`, `teams_chat`, `teams_workflows`).
@@ -129,10 +134,11 @@ pub trait DestinationKind: Sync {
     fn kind(&self) -> &'static str;
     /// Credential kinds its `credential = "..."` may name; empty: it takes no credential.
     fn credential_kinds(&self) -> &'static [&'static str];
-    /// Defaults of `rate_per_second` and `concurrency`.
+    /// Defaults of `rate_per_second`, `concurrency`, `tenant_rate_per_second` and `daily_cap`.
     fn delivery_defaults(&self) -> DeliveryDefaults;
     /// Parse the entry's table (without `name`, `kind`, `credential` and the delivery keys
-    /// `rate_per_second`, `burst`, `concurrency`, `on_unverifiable`).
+    /// `rate_per_second`, `burst`, `concurrency`, `on_unverifiable`, `request_timeout_seconds`,
+    /// `connect_timeout_seconds`, `tenant_rate_per_second`, `daily_cap`).
     fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem>;
 }
 

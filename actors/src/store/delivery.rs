@@ -1,5 +1,9 @@
 //! The delivery actor's view of the outbox: due entries, attempt marks and outcomes.
 
+use std::collections::HashSet;
+
+use redb::ReadableTable;
+
 use super::outbox::OutboxTables;
 use super::tables::*;
 use super::types::{OutboxPayload, OutboxState};
@@ -32,6 +36,52 @@ pub enum Resolution {
         reason: String,
         attempt_started: bool,
     },
+    /// The destination throttled this send (429, or 503 with `Retry-After`): try again at
+    /// `at_ms`. The attempt mark of this send is undone (attempts back by one, `maybe_sent`
+    /// false: a throttled request was not processed), so throttling never dead-letters.
+    Throttled { at_ms: UnixMillis, reason: String },
+}
+
+/// Everything one turn of a destination's delivery loop writes, in one commit
+/// ([`Store::settle`]).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Settlement {
+    /// Outcomes of finished sends and lookups.
+    pub resolutions: Vec<(u64, Resolution)>,
+    /// Entries looked up since the last commit ([`OutboxEntry::lookups`] grows by one each,
+    /// before their resolution is applied).
+    pub looked_up: Vec<u64>,
+    /// Entries about to be sent ([`Store::begin_attempts`]).
+    pub begin: Vec<u64>,
+    /// Messages that reached (or may have reached) the destination: `(minute bucket start,
+    /// count)`, added to the destination's daily count ([`Store::sent_counts`]).
+    pub sent: Vec<(UnixMillis, u64)>,
+}
+
+impl Settlement {
+    /// Nothing to write?
+    pub fn is_empty(&self) -> bool {
+        self.resolutions.is_empty()
+            && self.looked_up.is_empty()
+            && self.begin.is_empty()
+            && self.sent.is_empty()
+    }
+}
+
+/// `"<destination>\x1f<minute bucket start:020>"` → messages sent in that minute (u64).
+const SENT_COUNTS: redb::TableDefinition<'static, &'static str, u64> =
+    redb::TableDefinition::new("sent_counts");
+
+/// Sent-count buckets older than this are deleted when a newer one is written.
+const SENT_COUNTS_KEEP_MS: i64 = 2 * 24 * 3600 * 1000;
+
+fn sent_key(destination: &str, bucket: UnixMillis) -> String {
+    format!("{destination}\x1f{:020}", bucket.max(0))
+}
+
+/// The sequence number of an outbox key (`"<destination>\x1f<seq:020>"`).
+fn seq_of(key: &str) -> Option<u64> {
+    key.rsplit('\x1f').next()?.parse().ok()
 }
 
 /// Due entries of one destination and when the next non-due one becomes due.
@@ -53,6 +103,19 @@ impl Store {
         now_ms: UnixMillis,
         limit: usize,
     ) -> Result<DueScan, StoreError> {
+        self.due_entries_except(destination, now_ms, limit, &HashSet::new())
+    }
+
+    /// [`Store::due_entries`] without the entries in `busy` (in flight in the delivery loop:
+    /// their state and payload are not read, and they count neither as due nor for
+    /// `next_due_ms`).
+    pub fn due_entries_except(
+        &self,
+        destination: &str,
+        now_ms: UnixMillis,
+        limit: usize,
+        busy: &HashSet<u64>,
+    ) -> Result<DueScan, StoreError> {
         let txn = self.read()?;
         let states = txn.open_table(OUTBOX_STATE)?;
         let payloads = txn.open_table(OUTBOX_PAYLOAD)?;
@@ -60,6 +123,9 @@ impl Store {
         let mut scan = DueScan::default();
         for row in states.range(lo.as_str()..hi.as_str())? {
             let (key, value) = row?;
+            if !busy.is_empty() && seq_of(key.value()).is_some_and(|s| busy.contains(&s)) {
+                continue;
+            }
             let state: OutboxState = decode(OUTBOX_STATE_NAME, value.value())?;
             if state.next_attempt_ms <= now_ms {
                 let Some(p) = payloads.get(key.value())? else {
@@ -88,22 +154,13 @@ impl Store {
     /// crash they are looked up at the destination before being sent again. Only the state
     /// rows are rewritten.
     pub fn begin_attempts(&self, destination: &str, seqs: &[u64]) -> Result<(), StoreError> {
-        if seqs.is_empty() {
-            return Ok(());
-        }
-        self.write(|txn| {
-            let mut outbox = OutboxTables::open(txn)?;
-            for seq in seqs {
-                let key = outbox_key(destination, *seq);
-                let Some(mut state) = outbox.state(&key)? else {
-                    continue;
-                };
-                state.attempts += 1;
-                state.maybe_sent = true;
-                outbox.put_state(&key, &state)?;
-            }
-            Ok(())
-        })
+        self.settle(
+            destination,
+            &Settlement {
+                begin: seqs.to_vec(),
+                ..Default::default()
+            },
+        )
     }
 
     /// Record the outcomes of a batch in one commit (no lookups were made).
@@ -124,7 +181,21 @@ impl Store {
         outcomes: &[(u64, Resolution)],
         looked_up: &[u64],
     ) -> Result<(), StoreError> {
-        if outcomes.is_empty() && looked_up.is_empty() {
+        self.settle(
+            destination,
+            &Settlement {
+                resolutions: outcomes.to_vec(),
+                looked_up: looked_up.to_vec(),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Write one turn of the delivery loop in one durable commit: lookups counted, then
+    /// resolutions applied, then attempt marks of the entries about to be sent, then the sent
+    /// counts (buckets older than two days are deleted). Unknown seqs are ignored.
+    pub fn settle(&self, destination: &str, s: &Settlement) -> Result<(), StoreError> {
+        if s.is_empty() {
             return Ok(());
         }
         let now = self.now_ms();
@@ -132,7 +203,7 @@ impl Store {
             let mut outbox = OutboxTables::open(txn)?;
             let mut ledger = txn.open_table(DEDUPE)?;
             let mut dead = txn.open_table(DEAD_LETTERS)?;
-            for seq in looked_up {
+            for seq in &s.looked_up {
                 let key = outbox_key(destination, *seq);
                 let Some(mut state) = outbox.state(&key)? else {
                     continue;
@@ -140,7 +211,7 @@ impl Store {
                 state.lookups = state.lookups.saturating_add(1);
                 outbox.put_state(&key, &state)?;
             }
-            for (seq, resolution) in outcomes {
+            for (seq, resolution) in &s.resolutions {
                 let key = outbox_key(destination, *seq);
                 let Some(mut state) = outbox.state(&key)? else {
                     continue;
@@ -164,6 +235,13 @@ impl Store {
                     } => {
                         state.next_attempt_ms = *at_ms;
                         state.maybe_sent = *maybe_sent;
+                        state.last_error = Some(reason.clone());
+                        outbox.put_state(&key, &state)?;
+                    }
+                    Resolution::Throttled { at_ms, reason } => {
+                        state.attempts = state.attempts.saturating_sub(1);
+                        state.maybe_sent = false;
+                        state.next_attempt_ms = *at_ms;
                         state.last_error = Some(reason.clone());
                         outbox.put_state(&key, &state)?;
                     }
@@ -213,7 +291,58 @@ impl Store {
                     }
                 }
             }
+            for seq in &s.begin {
+                let key = outbox_key(destination, *seq);
+                let Some(mut state) = outbox.state(&key)? else {
+                    continue;
+                };
+                state.attempts += 1;
+                state.maybe_sent = true;
+                outbox.put_state(&key, &state)?;
+            }
+            if !s.sent.is_empty() {
+                let mut counts = txn.open_table(SENT_COUNTS)?;
+                let mut newest = i64::MIN;
+                for (bucket, n) in &s.sent {
+                    let key = sent_key(destination, *bucket);
+                    let old = counts.get(key.as_str())?.map_or(0, |v| v.value());
+                    counts.insert(key.as_str(), old + n)?;
+                    newest = newest.max(*bucket);
+                }
+                let (lo, hi) = (
+                    sent_key(destination, 0),
+                    sent_key(destination, newest - SENT_COUNTS_KEEP_MS),
+                );
+                counts.retain_in(lo.as_str()..hi.as_str(), |_, _| false)?;
+            }
             Ok(())
         })
+    }
+
+    /// Messages sent to `destination` per minute bucket from `since_ms` on (the daily cap's
+    /// count survives restarts): `(bucket start UTC ms, count)`, oldest first.
+    pub fn sent_counts(
+        &self,
+        destination: &str,
+        since_ms: UnixMillis,
+    ) -> Result<Vec<(UnixMillis, u64)>, StoreError> {
+        let txn = self.read()?;
+        let counts = match txn.open_table(SENT_COUNTS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let (lo, hi) = (
+            sent_key(destination, since_ms),
+            format!("{destination}\x20"),
+        );
+        let mut out = Vec::new();
+        for row in counts.range(lo.as_str()..hi.as_str())? {
+            let (key, value) = row?;
+            if let Some(bucket) = seq_of(key.value()) {
+                out.push((bucket as i64, value.value()));
+            }
+        }
+        Ok(out)
     }
 }

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
-pub use delivery::{DueScan, Resolution};
+pub use delivery::{DueScan, Resolution, Settlement};
 pub use inbound::{InboundCommit, InboundSummary};
 pub use inspect::TableRows;
 pub use maintenance::OutboxStats;

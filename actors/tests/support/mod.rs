@@ -520,9 +520,9 @@ pub fn dump(path: &Path) -> std::collections::BTreeMap<String, Rows> {
     for handle in txn.list_tables().unwrap() {
         let name = handle.name().to_string();
         let rows: Rows = match name.as_str() {
-            "meta" => {
+            "meta" | "sent_counts" => {
                 let t = txn
-                    .open_table(TableDefinition::<&str, u64>::new("meta"))
+                    .open_table(TableDefinition::<&str, u64>::new(&name))
                     .unwrap();
                 t.iter()
                     .unwrap()

@@ -170,9 +170,36 @@ pub struct TeamsChatKind;
 /// `[[destinations]] kind = "teams_workflows"`.
 pub struct TeamsWorkflowsKind;
 
-const GRAPH_DEFAULTS: DeliveryDefaults = DeliveryDefaults {
+/// Graph: "POST channel message: 50 rps per app per tenant" (an older version of the page:
+/// 2 rps; set `tenant_rate_per_second` to match the tenant).
+pub const CHANNEL_TENANT_RATE_PER_SECOND: f64 = 50.0;
+/// Graph: "POST chat message: 20 rps per app per tenant" (older: 2 rps).
+pub const CHAT_TENANT_RATE_PER_SECOND: f64 = 20.0;
+/// Graph: "at most 3000 messages per app per day to one channel".
+pub const CHANNEL_DAILY_CAP: u64 = 3000;
+
+/// `teams_channel`: 4 posts per rolling second per channel, the per-tenant channel budget,
+/// the daily cap. Source: api-notes/microsoft-teams.md "Graph throttling".
+const CHANNEL_DEFAULTS: DeliveryDefaults = DeliveryDefaults {
     rate_per_second: DEFAULT_RATE_PER_SECOND,
     concurrency: DEFAULT_CONCURRENCY,
+    tenant_rate_per_second: CHANNEL_TENANT_RATE_PER_SECOND,
+    daily_cap: CHANNEL_DAILY_CAP,
+};
+
+/// `teams_chat`: 4 posts per rolling second per chat, the per-tenant chat budget; no daily cap
+/// is documented for chats.
+const CHAT_DEFAULTS: DeliveryDefaults = DeliveryDefaults {
+    tenant_rate_per_second: CHAT_TENANT_RATE_PER_SECOND,
+    daily_cap: 0,
+    ..CHANNEL_DEFAULTS
+};
+
+/// `teams_workflows`: no credential, so no shared budget; the flow posts into a channel.
+const WORKFLOWS_DEFAULTS: DeliveryDefaults = DeliveryDefaults {
+    tenant_rate_per_second: 0.0,
+    daily_cap: 0,
+    ..CHANNEL_DEFAULTS
 };
 
 impl DestinationKind for TeamsChannelKind {
@@ -183,7 +210,7 @@ impl DestinationKind for TeamsChannelKind {
         &["entra"]
     }
     fn delivery_defaults(&self) -> DeliveryDefaults {
-        GRAPH_DEFAULTS
+        CHANNEL_DEFAULTS
     }
     fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem> {
         Ok(Arc::new(config::parse_channel(table)?))
@@ -198,7 +225,7 @@ impl DestinationKind for TeamsChatKind {
         &["entra"]
     }
     fn delivery_defaults(&self) -> DeliveryDefaults {
-        GRAPH_DEFAULTS
+        CHAT_DEFAULTS
     }
     fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem> {
         Ok(Arc::new(config::parse_chat(table)?))
@@ -213,7 +240,7 @@ impl DestinationKind for TeamsWorkflowsKind {
         &[]
     }
     fn delivery_defaults(&self) -> DeliveryDefaults {
-        GRAPH_DEFAULTS
+        WORKFLOWS_DEFAULTS
     }
     fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem> {
         Ok(Arc::new(config::parse_workflows(table)?))
@@ -255,10 +282,15 @@ impl GraphDestinationConfig {
         Ok(handle)
     }
 
-    fn graph_sink(&self, handle: &SessionHandle<EntraDelegatedToken>) -> Result<GraphSink, String> {
+    /// The Graph sink of this destination over `client` (its timeouts).
+    fn graph_sink(
+        &self,
+        handle: &SessionHandle<EntraDelegatedToken>,
+        client: &reqwest::Client,
+    ) -> Result<GraphSink, String> {
         let auth = handle.authenticator();
         GraphSink::new(
-            auth.client().clone(),
+            client.clone(),
             auth.graph_base().clone(),
             self.target(),
             self.format,
@@ -302,8 +334,9 @@ impl DestinationConfig for GraphDestinationConfig {
         env: &BuildEnv,
     ) -> Result<Arc<dyn DeliverySink>, BuildError> {
         let handle = self.delegated(session, name)?;
+        // `env.cloud` carries this destination's connect and request timeouts.
         let sink = self
-            .graph_sink(&handle)
+            .graph_sink(&handle, &env.cloud)
             .map_err(|e| BuildError(format!("destination {name}: {e}")))?
             .with_problem_board(ProblemBoard::new(env.health.clone(), name));
         Ok(bind_sink(sink, handle))
@@ -313,7 +346,7 @@ impl DestinationConfig for GraphDestinationConfig {
         &'a self,
         name: &'a str,
         session: Option<&'a dyn ManagedSession>,
-        _env: &'a BuildEnv,
+        env: &'a BuildEnv,
     ) -> BoxFuture<'a, Vec<CheckRow>> {
         Box::pin(async move {
             let system = format!("teams:{name}");
@@ -321,7 +354,7 @@ impl DestinationConfig for GraphDestinationConfig {
                 Ok(h) => h,
                 Err(e) => return vec![CheckRow::new(&system, "credential", Err(e.to_string()))],
             };
-            let sink = match self.graph_sink(&handle) {
+            let sink = match self.graph_sink(&handle, &env.cloud) {
                 Ok(s) => s,
                 Err(e) => return vec![CheckRow::new(&system, "graph_base_url", Err(e))],
             };

@@ -102,6 +102,8 @@ impl DestinationKind for TwilioSmsKind {
         DeliveryDefaults {
             rate_per_second: SMS_RATE_PER_SECOND,
             concurrency: SMS_CONCURRENCY,
+            tenant_rate_per_second: 0.0,
+            daily_cap: 0,
         }
     }
     fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem> {
@@ -120,6 +122,8 @@ impl DestinationKind for TwilioVoiceKind {
         DeliveryDefaults {
             rate_per_second: VOICE_RATE_PER_SECOND,
             concurrency: VOICE_CONCURRENCY,
+            tenant_rate_per_second: 0.0,
+            daily_cap: 0,
         }
     }
     fn parse(&self, table: toml::Table) -> Result<Arc<dyn DestinationConfig>, Problem> {

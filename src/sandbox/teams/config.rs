@@ -33,6 +33,19 @@ pub struct TeamsSandboxConfig {
     /// window of accepted posts ("at most 4 requests per second per app on a given team or
     /// channel"). Default `Some(4)`; `None` turns rate limiting off (benchmarks).
     pub channel_rps: Option<u32>,
+    /// POST message requests per second allowed for the app in the whole tenant (all channels
+    /// and chats), in a 1 s sliding window of accepted posts; above it 429 with `Retry-After: 1`.
+    /// Graph documents 50 rps per app per tenant for channel posts (20 for chats; an older
+    /// version of the page: 2). Default `Some(50)`; `None` turns it off (benchmarks).
+    pub tenant_post_rps: Option<u32>,
+    /// Messages accepted per channel or chat in a rolling 24 h of sandbox time ("at most 3000
+    /// messages per app per day to one channel"); the next post is answered 429 with a
+    /// `Retry-After` until the oldest of them leaves the day. Default `Some(3000)`; `None`: off.
+    pub daily_cap: Option<u32>,
+    /// A share of POST message requests that fail after the message was stored (benchmarks of
+    /// fault tolerance); `None` (default): none. Queued faults ([`TeamsSandboxConfig`] `inject`)
+    /// take precedence.
+    pub post_fault_mix: Option<PostFaultMix>,
     /// Largest accepted POST message request body in bytes; above it Graph answers
     /// 413 `RequestEntityTooLarge`. Default 28 000 (Teams' ~28 KB message limit; users measured
     /// 413 at ~28.5 K characters).
@@ -81,6 +94,9 @@ impl Default for TeamsSandboxConfig {
             refresh_token_inactivity: Duration::from_secs(90 * 24 * 3600),
             invalid_client_status: 400,
             channel_rps: Some(4),
+            tenant_post_rps: Some(50),
+            daily_cap: Some(3000),
+            post_fault_mix: None,
             max_message_bytes: 28_000,
             service_user_id: "8ea0e38b-efb3-4757-924a-5f94061cf8c2".to_string(),
             service_user_display_name: "ML Connector Service".to_string(),
@@ -90,5 +106,39 @@ impl Default for TeamsSandboxConfig {
             channel_list_order: ListOrder::LastModified,
             workflows_max_card_version: (1, 4),
         }
+    }
+}
+
+/// Faults spread evenly over stored posts: of every 100, `hang_percent` are answered only after
+/// `hang_for` (the client's timeout fires first), `error_percent` are answered 503 or 500
+/// (alternately) — both after the message was stored, so the client's outcome is ambiguous.
+/// Deterministic: post number n (1-based) hangs when `floor(n·h/100)` steps up, fails when
+/// `floor((n+5)·e/100)` steps up (a post picked by both hangs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostFaultMix {
+    /// Percent of stored posts whose answer hangs.
+    pub hang_percent: u32,
+    /// Percent of stored posts answered with a 5xx.
+    pub error_percent: u32,
+    /// How long a hanging answer is held back.
+    pub hang_for: Duration,
+}
+
+impl PostFaultMix {
+    /// The fault of stored post number `n` (1-based): `Some(None)` hang, `Some(Some(status))`
+    /// a 5xx, `None` a normal answer.
+    pub(crate) fn fault_of(&self, n: u64) -> Option<Option<u16>> {
+        let steps = |n: u64, p: u32| n * p as u64 / 100 > (n - 1) * p as u64 / 100;
+        if n == 0 {
+            return None;
+        }
+        if steps(n, self.hang_percent) {
+            return Some(None);
+        }
+        if steps(n + 5, self.error_percent) {
+            let nth = (n + 5) * self.error_percent as u64 / 100;
+            return Some(Some(if nth.is_multiple_of(2) { 500 } else { 503 }));
+        }
+        None
     }
 }

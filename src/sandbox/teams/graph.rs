@@ -274,6 +274,19 @@ fn decide_post(
         state.stats.throttled_429 += 1;
         return Err(GraphError::too_many_requests(1));
     }
+    let tenant_rps = state.config.tenant_post_rps;
+    if super::state::over_window(&mut state.tenant_window, tenant_rps, now) {
+        state.stats.throttled_429 += 1;
+        return Err(GraphError::too_many_requests(1));
+    }
+    let (cap, now_ms) = (state.config.daily_cap, state.now_ms());
+    if let Some(secs) = state
+        .conversation(target)
+        .and_then(|c| c.over_daily_cap(cap, now_ms))
+    {
+        state.stats.throttled_429 += 1;
+        return Err(GraphError::too_many_requests(secs));
+    }
 
     let received_ms = state.now_ms();
     let id = state.next_message_id();
@@ -295,19 +308,35 @@ fn decide_post(
     if rps.is_some() {
         conversation.window.push_back(now);
     }
+    if tenant_rps.is_some() {
+        state.tenant_window.push_back(now);
+    }
+    state.posts_stored += 1;
     state.stats.posts_accepted += 1;
     state.notify(Delivered {
         target: target.label(),
         summary: summarize(&posted.content, &posted.cards),
     });
-    let after = match state.peek_fault(TeamsFault::is_post_message) {
-        Some(TeamsFault::ErrorAfterStore { status }) => AfterStore::Error(*status),
-        Some(TeamsFault::DelayAfterStore { delay }) => AfterStore::Delay(*delay),
-        _ => AfterStore::Respond,
+    let queued = match state.peek_fault(TeamsFault::is_post_message) {
+        Some(TeamsFault::ErrorAfterStore { status }) => Some(AfterStore::Error(*status)),
+        Some(TeamsFault::DelayAfterStore { delay }) => Some(AfterStore::Delay(*delay)),
+        _ => None,
     };
-    if !matches!(after, AfterStore::Respond) {
-        state.take_fault(TeamsFault::is_post_message);
-    }
+    let after = match queued {
+        Some(after) => {
+            state.take_fault(TeamsFault::is_post_message);
+            after
+        }
+        None => match state
+            .config
+            .post_fault_mix
+            .map(|mix| (mix, mix.fault_of(state.posts_stored)))
+        {
+            Some((mix, Some(None))) => AfterStore::Delay(mix.hang_for),
+            Some((_, Some(Some(status)))) => AfterStore::Error(status),
+            _ => AfterStore::Respond,
+        },
+    };
     Ok((raw, after))
 }
 

@@ -45,7 +45,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpRequest;
 
 pub use super::server::SpawnedServer;
-pub use config::{ListOrder, TeamsSandboxConfig};
+pub use config::{ListOrder, PostFaultMix, TeamsSandboxConfig};
 pub use fault::TeamsFault;
 pub use records::{Delivered, FlowRun, StoredMessage, TeamsStats};
 pub use standalone::{TeamsSettings, CHANNEL_ID, CHAT_ID, FLOW_ID, SANDBOX, TEAM_ID};

@@ -60,16 +60,37 @@ impl Conversation {
     /// Would one more post exceed `rps` in the 1 s sliding window ending at `now`?
     /// Forgets entries older than one second.
     pub(crate) fn over_rate(&mut self, rps: Option<u32>, now: Instant) -> bool {
-        let Some(rps) = rps else { return false };
-        while let Some(front) = self.window.front() {
-            if now.duration_since(*front) >= Duration::from_secs(1) {
-                self.window.pop_front();
-            } else {
-                break;
-            }
-        }
-        self.window.len() >= rps as usize
+        over_window(&mut self.window, rps, now)
     }
+
+    /// With `cap` messages per rolling day: `Some(seconds)` until the oldest message of the day
+    /// ending at `now_ms` (sandbox time) leaves it, when one more would exceed the cap.
+    pub(crate) fn over_daily_cap(&self, cap: Option<u32>, now_ms: i64) -> Option<u64> {
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        let cap = cap? as usize;
+        let first = self
+            .messages
+            .partition_point(|m| m.received_ms <= now_ms - DAY_MS);
+        let in_day = &self.messages[first..];
+        (in_day.len() >= cap).then(|| {
+            let frees_at = in_day[in_day.len() - cap].received_ms + DAY_MS;
+            ((frees_at - now_ms).max(1) as u64).div_ceil(1000)
+        })
+    }
+}
+
+/// Would one more post exceed `rps` in the 1 s sliding window `window` ending at `now`?
+/// Forgets entries older than one second. `None`: no limit.
+pub(crate) fn over_window(window: &mut VecDeque<Instant>, rps: Option<u32>, now: Instant) -> bool {
+    let Some(rps) = rps else { return false };
+    while let Some(front) = window.front() {
+        if now.duration_since(*front) >= Duration::from_secs(1) {
+            window.pop_front();
+        } else {
+            break;
+        }
+    }
+    window.len() >= rps as usize
 }
 
 /// A team with its channels.
@@ -118,6 +139,10 @@ pub(crate) struct State {
     pub stats: TeamsStats,
     pub last_message_id: i64,
     pub subscribers: Vec<Sender<Delivered>>,
+    /// Arrival instants of accepted posts in the whole tenant within the last second.
+    pub tenant_window: VecDeque<Instant>,
+    /// Posts stored so far (numbering of [`super::config::PostFaultMix`]).
+    pub posts_stored: u64,
 }
 
 impl State {
@@ -137,6 +162,8 @@ impl State {
             stats: TeamsStats::default(),
             last_message_id: 0,
             subscribers: Vec::new(),
+            tenant_window: VecDeque::new(),
+            posts_stored: 0,
         };
         state.refresh_token_issued_ms = state.now_ms();
         state

@@ -137,6 +137,7 @@ fn card_message(id: &str, title: &str) -> Value {
 fn no_rate_limit() -> TeamsSandboxConfig {
     TeamsSandboxConfig {
         channel_rps: None,
+        tenant_post_rps: None,
         ..Default::default()
     }
 }
@@ -865,5 +866,107 @@ async fn workflows_fail_cards_above_1_4_inside_the_run_only() {
     assert_eq!(
         (stats.workflow_runs_failed, stats.workflow_posts_accepted),
         (1, 1)
+    );
+}
+
+/// Posts `n` messages to `url`; the statuses in order.
+async fn post_n(f: &Fixture, url: &str, token: &str, n: usize) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for i in 0..n {
+        let resp = f
+            .post_json(url, token, &text_message(&format!("p{i}")))
+            .await;
+        statuses.push(resp.status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn the_tenant_budget_counts_posts_to_every_channel_and_chat() {
+    let f = fixture(TeamsSandboxConfig {
+        channel_rps: None,
+        tenant_post_rps: Some(3),
+        ..Default::default()
+    });
+    let user = f.user_token().await;
+    let chat = f.url(&format!("v1.0/chats/{CHAT}/messages"));
+    assert_eq!(
+        post_n(&f, &f.channel_messages_url(), &user, 2).await,
+        vec![201, 201]
+    );
+    assert_eq!(post_n(&f, &chat, &user, 2).await, vec![201, 429]);
+    assert_eq!(f.sim.stats().throttled_429, 1);
+}
+
+#[tokio::test]
+async fn without_a_tenant_budget_only_the_channel_window_counts() {
+    let f = fixture(TeamsSandboxConfig {
+        channel_rps: None,
+        tenant_post_rps: None,
+        ..Default::default()
+    });
+    let user = f.user_token().await;
+    let statuses = post_n(&f, &f.channel_messages_url(), &user, 60).await;
+    assert_eq!(statuses, vec![201; 60]);
+}
+
+#[tokio::test]
+async fn the_daily_cap_answers_429_until_the_oldest_message_leaves_the_day() {
+    let f = fixture(TeamsSandboxConfig {
+        channel_rps: None,
+        daily_cap: Some(3),
+        ..Default::default()
+    });
+    let user = f.user_token().await;
+    let url = f.channel_messages_url();
+    assert_eq!(post_n(&f, &url, &user, 4).await, vec![201, 201, 201, 429]);
+    // Another conversation has its own count.
+    let chat = f.url(&format!("v1.0/chats/{CHAT}/messages"));
+    assert_eq!(post_n(&f, &chat, &user, 1).await, vec![201]);
+    // 23 h later the day still holds three messages; the answer names the wait.
+    f.sim.set_time_offset(Duration::from_secs(23 * 3600));
+    let user = f.user_token().await;
+    let resp = f.post_json(&url, &user, &text_message("late")).await;
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u64 = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap();
+    assert!(
+        (3599..=3600).contains(&retry),
+        "about one hour, got {retry}"
+    );
+    f.sim.set_time_offset(Duration::from_secs(24 * 3600 + 1));
+    let user = f.user_token().await;
+    assert_eq!(post_n(&f, &url, &user, 1).await, vec![201]);
+}
+
+#[tokio::test]
+async fn without_a_daily_cap_a_channel_takes_any_number() {
+    let f = fixture(TeamsSandboxConfig {
+        channel_rps: None,
+        tenant_post_rps: None,
+        daily_cap: None,
+        ..Default::default()
+    });
+    let user = f.user_token().await;
+    let statuses = post_n(&f, &f.channel_messages_url(), &user, 5).await;
+    assert_eq!(statuses, vec![201; 5]);
+}
+
+#[test]
+fn the_fault_mix_spreads_hangs_and_errors_evenly() {
+    let mix = PostFaultMix {
+        hang_percent: 10,
+        error_percent: 10,
+        hang_for: Duration::from_secs(60),
+    };
+    let faults: Vec<(u64, Option<u16>)> = (1..=20)
+        .filter_map(|n| mix.fault_of(n).map(|f| (n, f)))
+        .collect();
+    assert_eq!(
+        faults,
+        vec![(5, Some(503)), (10, None), (15, Some(500)), (20, None)]
     );
 }
