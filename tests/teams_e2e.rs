@@ -83,7 +83,7 @@ fn lookup_without_the_read_permission_is_one_configuration_problem() {
         health
             .report()
             .1
-            .get("destination:finance")
+            .get("destination:finance:config")
             .is_some_and(|c| !c.ready)
     };
     assert!(wait_until(Duration::from_secs(20), not_ready));
@@ -91,7 +91,7 @@ fn lookup_without_the_read_permission_is_one_configuration_problem() {
     let (ready, components) = health.report();
     gw.stop();
     assert!(!ready);
-    let detail = &components["destination:finance"].detail;
+    let detail = &components["destination:finance:config"].detail;
     assert!(
         detail.contains("the delegated token lacks ChannelMessage.Read.All"),
         "{detail}"

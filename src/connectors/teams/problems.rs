@@ -8,7 +8,8 @@ use std::sync::Arc;
 use ml_connector_actors::metrics_names::CONFIG_PROBLEMS;
 use ml_connector_actors::Health;
 
-/// The problem board of one destination: component `destination:<name>` on `/health/ready`
+/// The problem board of one destination: component `destination:<name>:config` on
+/// `/health/ready` (apart from `destination:<name>`, which the runtime keeps for the outbox age)
 /// and `mlc_config_problems_total{destination,problem}`. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ProblemBoard {
@@ -27,9 +28,9 @@ impl ProblemBoard {
         }
     }
 
-    /// `destination:<name>`, the readiness component.
+    /// `destination:<name>:config`, the readiness component.
     pub fn component(&self) -> String {
-        format!("destination:{}", self.destination)
+        format!("destination:{}:config", self.destination)
     }
 
     /// Report `problem` (a short label such as `missing_permission`) with the operator text

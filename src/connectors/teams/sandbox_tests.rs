@@ -30,6 +30,7 @@ struct Fixture {
 fn fixture(config: TeamsSandboxConfig) -> Fixture {
     let sim = TeamsSim::new(TeamsSandboxConfig {
         channel_rps: None,
+        tenant_post_rps: None,
         ..config
     });
     sim.add_team_channel(TEAM, CHANNEL);
@@ -213,7 +214,7 @@ async fn a_lookup_without_the_read_permission_is_refused_once_and_reported() {
     assert!(reason.contains("the delegated token lacks ChannelMessage.Read.All"), "{reason}");
     let (ready, components) = health.report();
     assert!(!ready);
-    let status = &components["destination:finance"];
+    let status = &components["destination:finance:config"];
     assert!(!status.ready);
     assert_eq!(status.detail, reason);
     let stats = f.sim.stats();
@@ -226,7 +227,7 @@ async fn a_lookup_without_the_read_permission_is_refused_once_and_reported() {
         Lookup::NotFound
     );
     let (_, components) = health.report();
-    assert!(components["destination:finance"].ready);
+    assert!(components["destination:finance:config"].ready);
 }
 
 #[tokio::test]
