@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         } => commands::demo::run(&config(DEMO_CONFIG), seconds, rate, &listen),
         Command::Sandbox { seconds } => commands::sandbox::run(cli.config.as_deref(), seconds),
         Command::Bench { docs } => commands::bench::run(docs),
+        Command::Torture(options) => commands::torture::run(options),
     }
 }
 
