@@ -74,6 +74,10 @@ pub struct TortureOptions {
     /// How long the disk stays full (seconds).
     #[arg(long, default_value_t = 10)]
     pub disk_full_seconds: u64,
+    /// How long to wait for recovery after space is freed before restarting the gateway
+    /// (seconds; counted as a forced restart).
+    #[arg(long, default_value_t = 30)]
+    pub disk_full_recover_seconds: u64,
     /// Extra documents created at once when the disk becomes full (so the store must grow).
     #[arg(long, default_value_t = 2000)]
     pub disk_full_burst: usize,
@@ -118,6 +122,7 @@ impl TortureOptions {
             disk_full: true,
             disk_full_seconds: 2,
             disk_full_burst: 300,
+            disk_full_recover_seconds: 10,
             rate: None,
             recover_timeout_seconds: 60,
             seed: None,
@@ -163,7 +168,8 @@ impl Fault {
 pub struct DiskFullReport {
     /// `RLIMIT_FSIZE` applied (bytes: the store size at the start of the phase).
     pub limit_bytes: u64,
-    /// Log lines the gateway wrote while the disk was full.
+    /// Log lines the gateway wrote from the start of the phase until it recovered or was
+    /// restarted.
     pub log_lines: u64,
     /// Log lines mentioning `File too large` / `os error 27` (writes refused).
     pub refused_writes_logged: u64,
@@ -408,9 +414,14 @@ pub fn campaign(options: &TortureOptions, binary: &Path) -> Result<TortureReport
                 Instant::now()
             }
             Fault::DiskFull => {
-                let (next, end, disk) = disk_full(
-                    &gateway, child, &state, options, &ledger, &log, &env.sap, timeout,
-                )?;
+                let ctx = DiskFullContext {
+                    gateway: &gateway,
+                    state: &state,
+                    ledger: &ledger,
+                    log: &log,
+                    sap: &env.sap,
+                };
+                let (next, end, disk) = disk_full(&ctx, child, options)?;
                 child = next;
                 if !disk.recovered_without_restart {
                     report.forced_restarts += 1;
@@ -451,14 +462,14 @@ pub fn campaign(options: &TortureOptions, binary: &Path) -> Result<TortureReport
     std::thread::sleep(Duration::from_secs(2));
     report.clean_stop = terminate(&mut child, Duration::from_secs(30));
 
-    let dead: Vec<String> = dead_lettered_keys(&state)?;
+    let dead: Vec<i64> = dead_lettered_keys(&state)?;
     let (messages, counts) = ledger.counts();
     report.messages = messages;
     report.duplicated = counts.values().map(|n| n.saturating_sub(1)).sum();
     report.dead_lettered = dead.len();
     report.lost = produced
         .iter()
-        .filter(|e| !counts.contains_key(e.as_str()) && !dead.contains(e))
+        .filter(|e| !counts.contains_key(*e) && !dead.contains(*e))
         .count();
     report.docs = produced.len();
     report.log_lines = log.lines.load(Ordering::Relaxed);
@@ -520,35 +531,39 @@ fn terminate(child: &mut Child, timeout: Duration) -> bool {
     false
 }
 
+/// What the disk-full phase works with.
+struct DiskFullContext<'a> {
+    gateway: &'a Gateway,
+    state: &'a Path,
+    ledger: &'a Ledger,
+    log: &'a LogSink,
+    sap: &'a crate::sandbox::sap_b1::SapSim,
+}
+
 /// The disk-full phase: stop the gateway cleanly, restart it with `RLIMIT_FSIZE` = the store
 /// size, keep documents coming for `disk_full_seconds`, lift the limit on the running process,
 /// and wait for recovery; restart it (counted) when it does not recover.
 fn disk_full(
-    gateway: &Gateway,
+    ctx: &DiskFullContext<'_>,
     mut child: Child,
-    state: &Path,
     options: &TortureOptions,
-    ledger: &Ledger,
-    log: &LogSink,
-    sap: &crate::sandbox::sap_b1::SapSim,
-    timeout: Duration,
 ) -> Result<(Child, Instant, DiskFullReport), String> {
     terminate(&mut child, Duration::from_secs(30));
-    let limit = std::fs::metadata(state.join(super::STORE_FILE))
+    let limit = std::fs::metadata(ctx.state.join(super::STORE_FILE))
         .map(|m| m.len())
         .unwrap_or(0);
-    let mut child = gateway.spawn(Some(limit))?;
-    let (lines_before, refused_before) = (log.lines(), log.refused());
+    let mut child = ctx.gateway.spawn(Some(limit))?;
+    let (lines_before, refused_before) = (ctx.log.lines(), ctx.log.refused());
     // A burst, so the store must grow while the disk is full.
     for i in 0..options.disk_full_burst {
-        let doc = sap.generate("PurchaseOrders", 2_000_000 + i as u64);
-        ledger.created(sap.insert("PurchaseOrders", doc));
+        let doc = ctx.sap.generate("PurchaseOrders", 2_000_000 + i as u64);
+        ctx.ledger.created(ctx.sap.insert("PurchaseOrders", doc));
     }
     std::thread::sleep(Duration::from_secs(options.disk_full_seconds));
     let mut report = DiskFullReport {
         limit_bytes: limit,
-        log_lines: log.lines() - lines_before,
-        refused_writes_logged: log.refused() - refused_before,
+        log_lines: ctx.log.lines() - lines_before,
+        refused_writes_logged: ctx.log.refused() - refused_before,
         recovered_without_restart: false,
     };
     let unlimited = libc::rlimit {
@@ -565,17 +580,21 @@ fn disk_full(
         )
     } == 0;
     let freed = Instant::now();
-    if lifted && ledger.wait_recovered(freed, timeout).is_some() {
+    let wait = Duration::from_secs(options.disk_full_recover_seconds);
+    let recovered = lifted && ctx.ledger.wait_recovered(freed, wait).is_some();
+    report.log_lines = ctx.log.lines() - lines_before;
+    report.refused_writes_logged = ctx.log.refused() - refused_before;
+    if recovered {
         report.recovered_without_restart = true;
         return Ok((child, freed, report));
     }
     kill9(&mut child);
-    let child = gateway.spawn(None)?;
+    let child = ctx.gateway.spawn(None)?;
     Ok((child, Instant::now(), report))
 }
 
 /// Keys (DocEntry) of dead-lettered events, from the store after the gateway stopped.
-fn dead_lettered_keys(state: &Path) -> Result<Vec<String>, String> {
+fn dead_lettered_keys(state: &Path) -> Result<Vec<i64>, String> {
     let store = ml_connector_actors::Store::open(
         &state.join(super::STORE_FILE),
         ml_connector_actors::clock::system(),
@@ -587,7 +606,7 @@ fn dead_lettered_keys(state: &Path) -> Result<Vec<String>, String> {
     // event_key = "source/entity/key/event"
     Ok(dead
         .iter()
-        .filter_map(|d| d.entry.event_key.split('/').nth(2).map(str::to_string))
+        .filter_map(|d| d.entry.event_key.split('/').nth(2)?.parse().ok())
         .collect())
 }
 
@@ -713,8 +732,8 @@ struct Ledger {
 struct LedgerInner {
     /// DocEntry → when it was created.
     created: Vec<(i64, Instant)>,
-    /// DocEntry (as text) → messages received.
-    delivered: HashMap<String, usize>,
+    /// DocEntry → messages received.
+    delivered: HashMap<i64, usize>,
     messages: usize,
 }
 
@@ -733,7 +752,9 @@ impl Ledger {
                 let Some(key) = d.summary.strip_prefix("doc ") else {
                     continue;
                 };
-                let entry = key.split_whitespace().next().unwrap_or("").to_string();
+                let Some(Ok(entry)) = key.split_whitespace().next().map(str::parse::<i64>) else {
+                    continue;
+                };
                 if let Ok(mut l) = inner.lock() {
                     l.messages += 1;
                     *l.delivered.entry(entry).or_default() += 1;
@@ -758,7 +779,7 @@ impl Ledger {
                 l.created
                     .iter()
                     .filter(|(_, at)| *at <= since)
-                    .all(|(e, _)| l.delivered.contains_key(&e.to_string()))
+                    .all(|(e, _)| l.delivered.contains_key(e))
             });
             if done {
                 return Some(since.elapsed());
@@ -770,16 +791,16 @@ impl Ledger {
         }
     }
 
-    /// DocEntry of every document created so far, as text.
-    fn created_keys(&self) -> Vec<String> {
+    /// DocEntry of every document created so far.
+    fn created_keys(&self) -> Vec<i64> {
         self.inner
             .lock()
-            .map(|l| l.created.iter().map(|(e, _)| e.to_string()).collect())
+            .map(|l| l.created.iter().map(|(e, _)| *e).collect())
             .unwrap_or_default()
     }
 
     /// (messages with a key, messages per DocEntry).
-    fn counts(&self) -> (usize, HashMap<String, usize>) {
+    fn counts(&self) -> (usize, HashMap<i64, usize>) {
         self.inner
             .lock()
             .map(|l| (l.messages, l.delivered.clone()))
