@@ -78,8 +78,9 @@ pub struct TortureOptions {
     /// (seconds; counted as a forced restart).
     #[arg(long, default_value_t = 30)]
     pub disk_full_recover_seconds: u64,
-    /// Extra documents created at once when the disk becomes full (so the store must grow).
-    #[arg(long, default_value_t = 2000)]
+    /// Most documents created in bursts of 100 while the disk is full, until the gateway logs
+    /// a refused write (so the store had to grow).
+    #[arg(long, default_value_t = 5000)]
     pub disk_full_burst: usize,
     /// Documents created per second (default: spread over the planned faults, at least 20/s).
     #[arg(long)]
@@ -93,8 +94,9 @@ pub struct TortureOptions {
 }
 
 impl TortureOptions {
-    /// Documents a campaign creates: `docs`, the disk-full burst, and the documents created with
-    /// each Teams fault ([`Fault::trigger_documents`]).
+    /// Most documents a campaign creates: `docs`, the disk-full bursts (at most
+    /// `disk_full_burst`), and the documents created with each Teams fault
+    /// ([`Fault::trigger_documents`]).
     pub fn planned_documents(&self) -> usize {
         self.docs
             + if self.disk_full {
@@ -121,7 +123,7 @@ impl TortureOptions {
             sap_down_seconds: 2,
             disk_full: true,
             disk_full_seconds: 2,
-            disk_full_burst: 300,
+            disk_full_burst: 1000,
             disk_full_recover_seconds: 10,
             rate: None,
             recover_timeout_seconds: 60,
@@ -168,6 +170,8 @@ impl Fault {
 pub struct DiskFullReport {
     /// `RLIMIT_FSIZE` applied (bytes: the store size at the start of the phase).
     pub limit_bytes: u64,
+    /// Documents created in bursts while the disk was full.
+    pub documents: usize,
     /// Log lines the gateway wrote from the start of the phase until it recovered or was
     /// restarted.
     pub log_lines: u64,
@@ -205,13 +209,13 @@ pub struct TortureReport {
 
 impl std::fmt::Display for TortureReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "seed               {}", self.seed)?;
-        writeln!(f, "documents          {}", self.docs)?;
-        writeln!(f, "messages in Teams  {}", self.messages)?;
-        writeln!(f, "lost               {}", self.lost)?;
-        writeln!(f, "duplicated         {}", self.duplicated)?;
-        writeln!(f, "dead-lettered      {}", self.dead_lettered)?;
-        writeln!(f, "forced restarts    {}", self.forced_restarts)?;
+        writeln!(f, "seed                 {}", self.seed)?;
+        writeln!(f, "documents            {}", self.docs)?;
+        writeln!(f, "messages in Teams    {}", self.messages)?;
+        writeln!(f, "lost                 {}", self.lost)?;
+        writeln!(f, "duplicated           {}", self.duplicated)?;
+        writeln!(f, "dead-lettered        {}", self.dead_lettered)?;
+        writeln!(f, "forced restarts      {}", self.forced_restarts)?;
         let mut kinds: Vec<Fault> = self.recoveries.iter().map(|(k, _)| *k).collect();
         kinds.sort();
         kinds.dedup();
@@ -224,15 +228,16 @@ impl std::fmt::Display for TortureReport {
                 .collect();
             let total = self.recoveries.iter().filter(|(k, _)| *k == kind).count();
             times.sort();
+            // Nearest rank: the smallest time with at least p of the values at or below it.
             let pct = |p: f64| {
                 times
-                    .get(((times.len() as f64 * p) as usize).min(times.len().saturating_sub(1)))
+                    .get(((times.len() as f64 * p).ceil() as usize).saturating_sub(1))
                     .map(|d| format!("{:.2} s", d.as_secs_f64()))
                     .unwrap_or_else(|| "-".into())
             };
             writeln!(
                 f,
-                "{:<19}{total} × — time to recover p50 {}, max {}{}",
+                "{:<21}{total} × — time to recover p50 {}, max {}{}",
                 kind.label(),
                 pct(0.5),
                 pct(1.0),
@@ -245,8 +250,9 @@ impl std::fmt::Display for TortureReport {
         if let Some(d) = &self.disk_full {
             writeln!(
                 f,
-                "disk full          limit {} KiB; {} log lines while full ({} refused writes); recovered without restart: {}",
+                "disk full            limit {} KiB, {} documents; {} log lines while full ({} refused writes); recovered without restart: {}",
                 d.limit_bytes / 1024,
+                d.documents,
                 d.log_lines,
                 d.refused_writes_logged,
                 if d.recovered_without_restart { "yes" } else { "no" }
@@ -254,20 +260,20 @@ impl std::fmt::Display for TortureReport {
         }
         writeln!(
             f,
-            "gateway log        {} lines, {} KiB",
+            "gateway log          {} lines, {} KiB",
             self.log_lines,
             self.log_bytes / 1024
         )?;
         writeln!(
             f,
-            "final SIGTERM      {}",
+            "final SIGTERM        {}",
             if self.clean_stop {
                 "exit 0"
             } else {
                 "NOT clean"
             }
         )?;
-        write!(f, "wall time          {:.1} s", self.wall.as_secs_f64())
+        write!(f, "wall time            {:.1} s", self.wall.as_secs_f64())
     }
 }
 
@@ -531,6 +537,9 @@ fn terminate(child: &mut Child, timeout: Duration) -> bool {
     false
 }
 
+/// Documents per burst of the disk-full phase.
+const DISK_FULL_CHUNK: usize = 100;
+
 /// What the disk-full phase works with.
 struct DiskFullContext<'a> {
     gateway: &'a Gateway,
@@ -554,14 +563,23 @@ fn disk_full(
         .unwrap_or(0);
     let mut child = ctx.gateway.spawn(Some(limit))?;
     let (lines_before, refused_before) = (ctx.log.lines(), ctx.log.refused());
-    // A burst, so the store must grow while the disk is full.
-    for i in 0..options.disk_full_burst {
-        let doc = ctx.sap.generate("PurchaseOrders", 2_000_000 + i as u64);
-        ctx.ledger.created(ctx.sap.insert("PurchaseOrders", doc));
+    // Bursts until the gateway reports a refused write (the store had to grow), at most
+    // `disk_full_burst` documents; then the disk stays full for `disk_full_seconds`.
+    let mut created = 0;
+    while created < options.disk_full_burst && ctx.log.refused() == refused_before {
+        for _ in 0..DISK_FULL_CHUNK.min(options.disk_full_burst - created) {
+            let doc = ctx
+                .sap
+                .generate("PurchaseOrders", 2_000_000 + created as u64);
+            ctx.ledger.created(ctx.sap.insert("PurchaseOrders", doc));
+            created += 1;
+        }
+        std::thread::sleep(Duration::from_millis(500));
     }
     std::thread::sleep(Duration::from_secs(options.disk_full_seconds));
     let mut report = DiskFullReport {
         limit_bytes: limit,
+        documents: created,
         log_lines: ctx.log.lines() - lines_before,
         refused_writes_logged: ctx.log.refused() - refused_before,
         recovered_without_restart: false,
