@@ -79,6 +79,10 @@ pub enum Command {
         #[arg(long)]
         faults: Option<String>,
     },
+    /// Fault campaign against this binary and the sandboxes: kill -9 during a document flow,
+    /// ambiguous sends, 429 storms, SAP down, disk full; prints lost / duplicated /
+    /// dead-lettered / time to recover. Exit 1 when a document was lost or duplicated.
+    Torture(crate::commands::torture::TortureOptions),
 }
 
 /// `secret` subcommands.

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             faults: Some(spec),
             ..
         } => commands::bench::run_faults(&spec, docs),
+        Command::Torture(options) => commands::torture::run(options),
     }
 }
 

@@ -13,19 +13,32 @@ pub enum LogFormat {
     Json,
 }
 
-/// Install the global tracing subscriber. `level` is an `EnvFilter` directive
-/// (`info`, `ml_connector=debug`); `RUST_LOG` wins when set. Safe to call twice (the second
-/// call is ignored).
+/// Install the global tracing subscriber writing to stderr. `level` is an `EnvFilter`
+/// directive (`info`, `ml_connector=debug`); `RUST_LOG` wins when set. Text lines carry ANSI
+/// colours only when [`use_ansi`] says so (a terminal, `NO_COLOR` unset), so a log file or the
+/// journal gets plain text. Safe to call twice (the second call is ignored).
 pub fn init_logging(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let ansi = use_ansi(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// Whether log lines may carry ANSI colour codes: only on a terminal, and only when `NO_COLOR`
+/// is unset or empty (<https://no-color.org>: "when present and not an empty string").
+/// systemd connects stderr to the journal (a socket), so the service never colours.
+pub fn use_ansi(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// The process-wide Prometheus handle; installs the recorder on first call. Latency
@@ -45,4 +58,19 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
         }
         handle
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_ansi;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(use_ansi(true, None));
+        assert!(use_ansi(true, Some(OsStr::new(""))));
+        assert!(!use_ansi(true, Some(OsStr::new("1"))));
+        assert!(!use_ansi(false, None));
+        assert!(!use_ansi(false, Some(OsStr::new("1"))));
+    }
 }

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod run;
 pub mod sandbox;
 pub mod secret;
+pub mod torture;
 
 use std::path::Path;
 

@@ -719,8 +719,17 @@ impl SapSource {
         }
     }
 
-    /// Records of a page body. `light`: the records were read with `$select` (counted apart).
-    fn parse_page(
+    /// Read one OData collection page already decoded as JSON (`{"value":[...],
+    /// "@odata.nextLink"?: "..."}`; v1 `odata.nextLink`) into records and the next page
+    /// reference. `page` is the reference the body was fetched with (quoted in errors);
+    /// `light`: the records were read with `$select` (counted apart). Public for the fuzz
+    /// targets (`fuzz/`); [`Source::fetch`] is the normal entry.
+    ///
+    /// Errors: [`SourceError`] (malformed) when the body is not an object, `value` is missing
+    /// or not an array, a record is not an object or lacks a numeric `DocEntry` (or, for
+    /// update-stamp polling, a readable `UpdateDate`/`UpdateTime`), or the next link does not
+    /// resolve against the service root.
+    pub fn parse_page(
         &self,
         body: serde_json::Value,
         page: &str,
