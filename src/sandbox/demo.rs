@@ -111,11 +111,7 @@ pub fn produce(sap: &SapSim, rate: f64, stop: &AtomicBool) -> usize {
                 Some(v) => v.to_string(),
                 None => String::new(),
             };
-            let total = stored
-                .get("DocTotal")
-                .and_then(serde_json::Value::as_f64)
-                .map(|t| format_money(t, Some(field("DocCurrency").as_str())))
-                .unwrap_or_default();
+            let total = format_money(own_total(&stored), Some(field("DocCurrency").as_str()));
             println!(
                 "  SAP    ▸ new {} {} · {} ({}) · {total}",
                 label(entity),
@@ -136,5 +132,16 @@ fn label(entity: &str) -> &'static str {
         "PurchaseInvoices" => "purchase invoice",
         "VendorPayments" => "outgoing payment",
         _ => "document",
+    }
+}
+
+/// A generated record's total in its own currency (`DocCurrency`): `DocTotalFc` on a
+/// foreign-currency document, else `DocTotal`; payments carry `CashSum` + `TransferSum`.
+fn own_total(doc: &serde_json::Value) -> f64 {
+    let number = |name: &str| doc.get(name).and_then(serde_json::Value::as_f64);
+    match (number("DocTotalFc"), number("DocTotal")) {
+        (Some(fc), _) if fc != 0.0 => fc,
+        (_, Some(total)) => total,
+        _ => number("CashSum").unwrap_or(0.0) + number("TransferSum").unwrap_or(0.0),
     }
 }
