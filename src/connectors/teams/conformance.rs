@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ml_connector_actors::store::OutboxEntry;
-use ml_connector_actors::{Authenticator, Clock, SystemClock};
+use ml_connector_actors::Authenticator;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use url::Url;
@@ -19,7 +19,8 @@ use super::{
     GRAPH_DELEGATED_SCOPE,
 };
 use crate::connectors::kit::conformance::{
-    check_authenticator, check_sink, client, serve, unreachable_url, AuthFixture, Lookups,
+    check_authenticator, check_sink, client, outbox_entry, serve, unreachable_url, AuthFixture,
+    Lookups,
     Served, SinkFixture,
 };
 use crate::sandbox::teams::{TeamsFault, TeamsSandboxConfig, TeamsSim};
@@ -232,26 +233,6 @@ async fn entra_delegated_token_passes_the_contract() {
     check_authenticator(&EntraFixture::<DelegatedGrant>::start()).await;
 }
 
-/// An outbox entry for `destination` with `payload`, created now (Graph lookups read back
-/// from the entry's creation time).
-fn outbox_entry(destination: &str, n: u64, payload: Value) -> OutboxEntry {
-    let now = SystemClock.now_ms();
-    OutboxEntry {
-        seq: n,
-        destination: destination.into(),
-        route: "conformance".into(),
-        dedupe_key: format!("conformance/PurchaseOrders/{n}/created->{destination}"),
-        event_key: format!("conformance/PurchaseOrders/{n}/created"),
-        payload,
-        created_ms: now,
-        attempts: 0,
-        lookups: 0,
-        next_attempt_ms: now,
-        maybe_sent: false,
-        last_error: None,
-        deferrals: 0,
-    }
-}
 
 /// A Teams message with both bodies (each destination renders only its own format).
 fn teams_payload(n: u64) -> Value {

@@ -6,14 +6,15 @@
 use std::time::Duration;
 
 use ml_connector_actors::store::OutboxEntry;
-use ml_connector_actors::{Authenticator, Clock, SystemClock};
+use ml_connector_actors::Authenticator;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use super::config::{SayOptions, Sender, TwilioDestinationConfig};
 use super::{TwilioAuth, TwilioCredentials, TwilioSink};
 use crate::connectors::kit::conformance::{
-    check_authenticator, check_sink, client, serve, unreachable_url, AuthFixture, Lookups,
+    check_authenticator, check_sink, client, outbox_entry, serve, unreachable_url, AuthFixture,
+    Lookups,
     Served, SinkFixture,
 };
 use crate::sandbox::twilio::{TwilioFault, TwilioSandboxConfig, TwilioSim};
@@ -95,25 +96,6 @@ pub fn voice_config() -> TwilioDestinationConfig {
     }
 }
 
-/// An outbox entry for `destination` with `payload`, created now.
-pub fn outbox_entry(destination: &str, n: u64, payload: Value) -> OutboxEntry {
-    let now = SystemClock.now_ms();
-    OutboxEntry {
-        seq: n,
-        destination: destination.into(),
-        route: "conformance".into(),
-        dedupe_key: format!("conformance/PurchaseInvoices/{n}/created->{destination}"),
-        event_key: format!("conformance/PurchaseInvoices/{n}/created"),
-        payload,
-        created_ms: now,
-        attempts: 0,
-        lookups: 0,
-        next_attempt_ms: now,
-        maybe_sent: false,
-        last_error: None,
-        deferrals: 0,
-    }
-}
 
 impl AuthFixture for TwilioFixture {
     type Auth = TwilioAuth;

@@ -5,7 +5,8 @@ use std::path::Path;
 use ml_connector_actors::{Authenticator, Event, EventKind, Lookup, Outcome, Router, Sink};
 use serde_json::json;
 
-use super::conformance::{outbox_entry, sms_config, TwilioFixture, TO};
+use super::conformance::{sms_config, TwilioFixture, TO};
+use crate::connectors::kit::conformance::outbox_entry;
 use super::config::TwilioDestinationConfig;
 use crate::config::Config;
 use crate::connectors::REGISTRY;

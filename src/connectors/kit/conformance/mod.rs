@@ -29,6 +29,6 @@ pub use inbound::{check_inbound, InboundFixture};
 pub use sink::{check_sink, Lookups, SinkCredentials, SinkFixture};
 pub use source::{check_source, SourceFixture, SEEDED};
 pub use support::{
-    assert_no_secret, client, manual_clock, serve, unreachable_url, RecordingRouter, RequestLog,
-    SeenRequest, Served, TempStore, DESTINATION,
+    assert_no_secret, client, manual_clock, outbox_entry, serve, unreachable_url, RecordingRouter,
+    RequestLog, SeenRequest, Served, TempStore, DESTINATION,
 };

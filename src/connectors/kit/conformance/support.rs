@@ -8,7 +8,10 @@ use std::time::Duration;
 use actix_web::dev::Service as _;
 use actix_web::web;
 use ml_connector_actors::clock::SharedClock;
-use ml_connector_actors::{Event, EventKind, Intent, ManualClock, Router, Store};
+use ml_connector_actors::store::OutboxEntry;
+use ml_connector_actors::{
+    Clock, Event, EventKind, Intent, ManualClock, Router, Store, SystemClock,
+};
 use url::Url;
 
 use crate::sandbox::{spawn_app, SpawnedServer};
@@ -170,5 +173,26 @@ impl Router for RecordingRouter {
                 "key": event.key,
             }),
         }])
+    }
+}
+
+/// A fresh outbox entry number `n` for `destination` with `payload`, created now (lookups
+/// search from the entry's creation time); its dedupe key names a `created` event of `n`.
+pub fn outbox_entry(destination: &str, n: u64, payload: serde_json::Value) -> OutboxEntry {
+    let now = SystemClock.now_ms();
+    OutboxEntry {
+        seq: n,
+        destination: destination.into(),
+        route: "conformance".into(),
+        dedupe_key: format!("conformance/Documents/{n}/created->{destination}"),
+        event_key: format!("conformance/Documents/{n}/created"),
+        payload,
+        created_ms: now,
+        attempts: 0,
+        lookups: 0,
+        next_attempt_ms: now,
+        maybe_sent: false,
+        last_error: None,
+        deferrals: 0,
     }
 }
