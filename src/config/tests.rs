@@ -114,10 +114,26 @@ destination = "chan"
     fn text(&self) -> String {
         toml::to_string(&self.0).expect("serialise")
     }
+
+    /// The value at `path` (`sources[0].entities[0].name`), if the document has one.
+    fn lookup(&self, path: &str) -> Option<toml::Value> {
+        let root = toml::Value::Table(self.0.clone());
+        let mut value = Some(&root);
+        for part in path.split('.') {
+            let (name, indices) = part.split_once('[').unwrap_or((part, ""));
+            value = value.and_then(|v| v.get(name));
+            for index in indices.split('[').filter(|i| !i.is_empty()) {
+                let i: usize = index.trim_end_matches(']').parse().expect("index");
+                value = value.and_then(|v| v.get(i));
+            }
+        }
+        value.cloned()
+    }
 }
 
 /// Parses `doc`, expects an error at `key` whose message starts with `message`, on the line
-/// that holds `key`'s last segment (or, for a removed key, its entry's line).
+/// that assigns `key`'s last segment when the document has that key, else on the header of
+/// the table that should hold it.
 fn expect_error(doc: &Doc, key: &str, message: &str) -> String {
     let text = doc.text();
     let err = parse(&text).expect_err(key);
@@ -135,9 +151,16 @@ fn expect_error(doc: &Doc, key: &str, message: &str) -> String {
     let line_text = text.lines().nth(line - 1).unwrap_or_default();
     let leaf = key.rsplit('.').next().unwrap_or(key);
     let leaf = leaf.split('[').next().unwrap_or(leaf);
+    let expected = match doc.lookup(key) {
+        // A table value is written as its own `[...leaf]` header.
+        Some(toml::Value::Table(_)) => line_text.ends_with(&format!(".{leaf}]")),
+        Some(_) => line_text.trim_start().starts_with(&format!("{leaf} =")),
+        // A missing key: the header of the table that should hold it.
+        None => line_text.starts_with('['),
+    };
     assert!(
-        line_text.contains(leaf) || line_text.starts_with('['),
-        "line {line} `{line_text}` does not hold `{leaf}` ({err})"
+        expected,
+        "line {line} `{line_text}` is not where `{key}` is ({err})"
     );
     assert!(err
         .to_string()
