@@ -9,6 +9,8 @@
 //! looked up, never blindly re-sent (invariant 4).
 //!
 //! Limits, checked before each send starts:
+//! - quiet hours ([`HoldWindow`], `DeliveryConfig::hold`): inside a window no send starts;
+//!   entries wait unchanged (no attempt) and leave once it ends, gauge `mlc_quiet_hours_held`;
 //! - the destination's rolling window ([`RollingLimiter`]) and, when set, the per-tenant budget it
 //!   shares with the other destinations of its credential (both admit or neither does);
 //! - the daily cap ([`DailyCap`], counted per minute, persisted in the store): at the cap,
@@ -38,6 +40,7 @@ use tokio::time::Instant;
 
 use crate::boxed::{BoxFuture, DeliverySink};
 use crate::clock::SharedClock;
+use crate::hold::HoldWindow;
 use crate::lifecycle::{ActiveGuard, Lifecycle};
 use crate::limiter::{DailyCap, RollingLimiter};
 use crate::metrics_names as m;
@@ -100,6 +103,9 @@ pub struct DeliveryConfig {
     pub backoff: BackoffPolicy,
     /// Policy for ambiguous outcomes at send-only destinations.
     pub on_unverifiable: Unverifiable,
+    /// Quiet hours: inside a window no send starts (lookups of earlier attempts still run);
+    /// entries wait unchanged and leave when it ends. `None` (default): always open.
+    pub hold: Option<Arc<dyn HoldWindow>>,
 }
 
 impl DeliveryConfig {
@@ -124,6 +130,7 @@ impl DeliveryConfig {
             max_attempts: 20,
             backoff: BackoffPolicy::DELIVERY,
             on_unverifiable: Unverifiable::DeadLetter,
+            hold: None,
         }
     }
 }
@@ -144,6 +151,7 @@ pub struct DeliveryContext {
     limiter: Option<Arc<RollingLimiter>>,
     cap: Option<Arc<DailyCap>>,
     cap_held: Arc<AtomicBool>,
+    quiet_held: Arc<AtomicBool>,
 }
 
 /// What one batch did (for tests and logs).
@@ -209,6 +217,7 @@ impl DeliveryContext {
             limiter,
             cap,
             cap_held: Arc::new(AtomicBool::new(false)),
+            quiet_held: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -230,6 +239,31 @@ impl DeliveryContext {
         } else {
             0.0
         });
+    }
+
+    /// Is the destination inside its quiet hours, holding sends (gauge
+    /// `mlc_quiet_hours_held`)?
+    pub fn quiet_held(&self) -> bool {
+        self.quiet_held.load(Ordering::SeqCst)
+    }
+
+    /// Inside a hold window at `now`: its end. Keeps the gauge and the log up to date.
+    fn quiet_until(&self, now: i64) -> Option<i64> {
+        let until = self.config.hold.as_ref().and_then(|h| h.held_until(now));
+        let held = until.is_some();
+        if self.quiet_held.swap(held, Ordering::SeqCst) != held {
+            if held {
+                tracing::info!(destination = %self.config.destination, until_ms = until, "quiet hours: messages wait in the outbox until the window ends");
+            } else {
+                tracing::info!(destination = %self.config.destination, "quiet hours over; sending");
+            }
+            metrics::gauge!(m::QUIET_HOURS_HELD, "destination" => self.label()).set(if held {
+                1.0
+            } else {
+                0.0
+            });
+        }
+        until
     }
 
     fn label(&self) -> String {
@@ -348,7 +382,7 @@ impl DeliveryContext {
             }
             turn.absorb_ready();
         }
-        if self.cap_held() {
+        if self.cap_held() || self.quiet_held() {
             turn.report.held = turn.queue.iter().filter(|e| !e.maybe_sent).count();
         }
         turn.commit().await?;
@@ -684,6 +718,10 @@ impl<'a> Turn<'a> {
         let ctx = self.ctx;
         if self.paused_until_ms > now {
             self.blocked_until_ms = Some(self.paused_until_ms);
+            return false;
+        }
+        if let Some(until) = ctx.quiet_until(now) {
+            self.blocked_until_ms = Some(until);
             return false;
         }
         if let Some(cap) = &ctx.cap {

@@ -17,6 +17,9 @@ pub struct Board {
     pub health: Health,
     /// Destinations of the running topology (component `destination:<name>`).
     pub destinations: Vec<String>,
+    /// Quiet hours of those destinations that have them: an old entry held by its window
+    /// leaves the destination ready ("quiet hours").
+    pub holds: std::collections::BTreeMap<String, std::sync::Arc<dyn crate::hold::HoldWindow>>,
     /// Thresholds.
     pub readiness: Readiness,
 }
@@ -119,7 +122,16 @@ fn destination_readiness(
         let (age_ms, depth) = stats
             .get(name)
             .map_or((0, 0), |st| (oldest_age_ms(st, now), st.depth));
-        if age_ms > limit.as_millis() as i64 {
+        let held = b.holds.get(name).and_then(|h| h.held_until(now));
+        if let (true, Some(until)) = (age_ms > limit.as_millis() as i64, held) {
+            b.health.ready(
+                &component,
+                format!(
+                    "quiet hours: {depth} waiting, sending again in {} s",
+                    (until - now + 999) / 1000
+                ),
+            );
+        } else if age_ms > limit.as_millis() as i64 {
             b.health.not_ready(
                 &component,
                 format!(

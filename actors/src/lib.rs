@@ -22,6 +22,7 @@ pub mod delivery;
 pub mod event;
 pub mod gauges;
 pub mod health;
+pub mod hold;
 pub mod inbound;
 pub mod lifecycle;
 pub mod limiter;
@@ -50,6 +51,7 @@ pub use source::{Page, Record, Source, SourceError};
 pub use delivery::{DeliveryActor, DeliveryConfig, DeliveryContext, Unverifiable};
 pub use gauges::{publish_store_gauges, Board};
 pub use health::{Health, Readiness};
+pub use hold::HoldWindow;
 pub use inbound::{
     handle_inbound, Accepted, Inbound, InboundChange, InboundReply, InboundRequest, Refusal,
 };

@@ -67,6 +67,9 @@ pub const DAILY_CAP_HELD: &str = "mlc_daily_cap_held";
 /// Messages counted against a destination's daily cap in the current rolling day, label
 /// `destination` (gauge).
 pub const DAILY_CAP_USED: &str = "mlc_daily_cap_used";
+/// 1 while a destination holds messages in its quiet hours (they wait in the outbox,
+/// unchanged, until the window ends), else 0; label `destination` (gauge).
+pub const QUIET_HOURS_HELD: &str = "mlc_quiet_hours_held";
 /// Sends and lookups still in flight, label `destination` (gauge).
 pub const DELIVERY_IN_FLIGHT: &str = "mlc_delivery_in_flight";
 
@@ -112,6 +115,10 @@ pub fn describe() {
     describe_counter!(
         INBOUND_CHANGES,
         "Changes of accepted inbound requests, committed or duplicate"
+    );
+    describe_gauge!(
+        QUIET_HOURS_HELD,
+        "1 while a destination holds messages in its quiet hours"
     );
     describe_gauge!(
         DAILY_CAP_HELD,

@@ -118,8 +118,12 @@ impl Topology {
             actors.push(s.spawn_keepalive(self.keepalive_tick));
         }
         let mut destinations = Vec::new();
+        let mut holds = std::collections::BTreeMap::new();
         for (config, sink) in self.destinations {
             let name = config.destination.clone();
+            if let Some(h) = &config.hold {
+                holds.insert(name.clone(), h.clone());
+            }
             let ctx = DeliveryContext::new(
                 config,
                 sink,
@@ -166,6 +170,7 @@ impl Topology {
             let board = Board {
                 health: self.health.clone(),
                 destinations: destinations.clone(),
+                holds,
                 readiness: self.readiness.clone(),
             };
             actix::spawn(async move {

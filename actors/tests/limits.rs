@@ -352,3 +352,60 @@ fn a_restamped_admission_counts_from_when_the_request_left() {
     assert_eq!(limiter.try_acquire(1000), Err(1030));
     assert_eq!(limiter.try_acquire(1030), Ok(()));
 }
+
+/// Quiet hours from `start` to `end` (UTC ms of the test clock).
+#[derive(Debug)]
+struct Window {
+    start: i64,
+    end: i64,
+}
+
+impl ml_connector_actors::HoldWindow for Window {
+    fn held_until(&self, now: i64) -> Option<i64> {
+        (self.start..self.end).contains(&now).then_some(self.end)
+    }
+}
+
+#[tokio::test]
+async fn in_quiet_hours_entries_are_held_unchanged_then_delivered_once() {
+    use ml_connector_actors::Clock;
+    let env = Env::new();
+    let store = env.open();
+    commit(&store, &records(3), &FakeRouter::to(&[DEST]), None).unwrap();
+    let before = outbox(&store, DEST);
+    let sink = GateSink::hanging(&[]);
+    let now = env.clock.now_ms();
+    let quiet = DeliveryConfig {
+        hold: Some(Arc::new(Window {
+            start: now - 1_000,
+            end: now + 3_600_000,
+        })),
+        ..config(DEST)
+    };
+    let ctx = context(&env, &store, &sink, quiet);
+    let r = ctx.batch().await.unwrap().unwrap();
+    assert_eq!((r.delivered, r.held, r.dead), (0, 3, 0));
+    assert!(ctx.quiet_held(), "gauge mlc_quiet_hours_held = 1");
+    assert_eq!(
+        outbox(&store, DEST),
+        before,
+        "held entries unchanged, no attempt"
+    );
+
+    // One millisecond before the end: still held.
+    env.clock.advance(Duration::from_millis(3_599_999));
+    let r = ctx.batch().await.unwrap().unwrap();
+    assert_eq!((r.delivered, r.held), (0, 3));
+
+    // The window ends: each entry leaves exactly once.
+    env.clock.advance(Duration::from_millis(1));
+    let r = ctx.batch().await.unwrap().unwrap();
+    assert_eq!((r.delivered, r.held), (3, 0));
+    assert!(!ctx.quiet_held());
+    assert_eq!(
+        ctx.batch().await.unwrap(),
+        Err(None),
+        "nothing left to send"
+    );
+    assert_eq!(sink.delivered(), vec![1, 2, 3]);
+}

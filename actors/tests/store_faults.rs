@@ -279,6 +279,7 @@ fn a_destination_behind_its_age_limit_is_not_ready_until_it_delivers() {
     let board = Board {
         health: health.clone(),
         destinations: vec![DEST.to_string()],
+        holds: Default::default(),
         readiness: Readiness {
             destination_max_age: Some(Duration::from_secs(600)),
             ..Readiness::default()

@@ -225,6 +225,11 @@ fn delivery_config(d: &Destination) -> DeliveryConfig {
     dc.batch = (d.delivery.concurrency as usize * 8).max(8);
     dc.request_timeout = d.delivery.request_timeout;
     dc.daily_cap = (d.delivery.daily_cap > 0).then_some(d.delivery.daily_cap);
+    dc.hold = d
+        .delivery
+        .quiet_hours
+        .clone()
+        .map(|q| Arc::new(q) as Arc<dyn ml_connector_actors::HoldWindow>);
     dc.on_unverifiable = match d.delivery.on_unverifiable {
         OnUnverifiable::DeadLetter => Unverifiable::DeadLetter,
         OnUnverifiable::Resend => Unverifiable::Resend,

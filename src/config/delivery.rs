@@ -1,12 +1,13 @@
 //! The delivery keys every destination has: `rate_per_second`, `burst`, `concurrency`,
 //! `on_unverifiable`, `request_timeout_seconds`, `connect_timeout_seconds`,
-//! `tenant_rate_per_second`, `daily_cap`. Defaults of the rate, concurrency, tenant budget and
+//! `tenant_rate_per_second`, `daily_cap`, `quiet_hours` + `time_zone`. Defaults of the rate, concurrency, tenant budget and
 //! daily cap come from the destination kind (the vendor's documented limits).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::quiet::QuietHours;
 use crate::seam::{parse_table, DeliveryDefaults, Problem};
 
 /// Default `request_timeout_seconds`: a send or lookup without a complete answer after this
@@ -27,7 +28,7 @@ pub enum OnUnverifiable {
 }
 
 /// The checked delivery keys of one destination.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeliverySettings {
     /// `rate_per_second`: sends per second, `>= 0` (`0` turns the limit off), enforced as a
     /// rolling window (how Graph counts).
@@ -53,6 +54,10 @@ pub struct DeliverySettings {
     /// `daily_cap`: at most this many messages per rolling day to this destination (`0`: no
     /// cap); at the cap messages wait in the outbox (gauge `mlc_daily_cap_held`).
     pub daily_cap: u64,
+    /// `quiet_hours` (`"21:00-07:00"`) in `time_zone` (IANA, required with it): no send starts
+    /// inside the window; messages are held in the outbox and delivered, once each, when it
+    /// ends (gauge `mlc_quiet_hours_held`). `None`: always open.
+    pub quiet_hours: Option<QuietHours>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,9 +72,11 @@ struct RawDelivery {
     connect_timeout_seconds: Option<f64>,
     tenant_rate_per_second: Option<f64>,
     daily_cap: Option<u64>,
+    quiet_hours: Option<String>,
+    time_zone: Option<String>,
 }
 
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 10] = [
     "rate_per_second",
     "burst",
     "concurrency",
@@ -78,6 +85,8 @@ const KEYS: [&str; 8] = [
     "connect_timeout_seconds",
     "tenant_rate_per_second",
     "daily_cap",
+    "quiet_hours",
+    "time_zone",
 ];
 
 /// Keys read as floats that may be written as integers (`rate_per_second = 4`).
@@ -162,6 +171,20 @@ pub(super) fn take(
             "must not exceed request_timeout_seconds",
         ));
     }
+    let quiet_hours = match (raw.quiet_hours, raw.time_zone) {
+        (Some(window), Some(zone)) => Some(QuietHours::parse(&window, &zone)?),
+        (Some(_), None) => return Err(Problem::new(
+            "time_zone",
+            "is required with quiet_hours: the IANA zone of the window (e.g. \"Europe/Berlin\")",
+        )),
+        (None, Some(_)) => {
+            return Err(Problem::new(
+                "time_zone",
+                "only applies to quiet_hours, which is not set",
+            ))
+        }
+        (None, None) => None,
+    };
     Ok(DeliverySettings {
         rate_per_second,
         burst,
@@ -171,6 +194,7 @@ pub(super) fn take(
         connect_timeout,
         tenant_rate_per_second,
         daily_cap: raw.daily_cap.unwrap_or(defaults.daily_cap),
+        quiet_hours,
     })
 }
 
@@ -204,6 +228,7 @@ mod tests {
                 connect_timeout: Duration::from_secs(10),
                 tenant_rate_per_second: 50.0,
                 daily_cap: 3000,
+                quiet_hours: None,
             }
         );
     }
@@ -241,5 +266,21 @@ mod tests {
             "connect_timeout_seconds"
         );
         assert_eq!(key("tenant_rate_per_second = -1"), "tenant_rate_per_second");
+    }
+
+    #[test]
+    fn quiet_hours_need_their_time_zone_and_the_zone_needs_a_window() {
+        let s = take_str("quiet_hours = \"21:00-07:00\"\ntime_zone = \"Europe/Berlin\"").unwrap();
+        assert_eq!(
+            s.quiet_hours.as_ref().map(|q| q.label()),
+            Some("21:00-07:00 Europe/Berlin")
+        );
+        let key = |text: &str| take_str(text).unwrap_err().key;
+        assert_eq!(key("quiet_hours = \"21:00-07:00\""), "time_zone");
+        assert_eq!(key("time_zone = \"Europe/Berlin\""), "time_zone");
+        assert_eq!(
+            key("quiet_hours = \"21-07\"\ntime_zone = \"Europe/Berlin\""),
+            "quiet_hours"
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! [[credentials]]    name, kind, ...the kind's keys       (one session each)
 //! [[sources]]        name, kind, credential, ...the kind's keys (entities, webhook, ...)
 //! [[destinations]]   name, kind, credential, rate_per_second, burst, concurrency,
-//!                    on_unverifiable, ...the kind's keys
+//!                    on_unverifiable, quiet_hours, time_zone, ...the kind's keys
 //! [[routes]]         crate::routes::RouteSpec
 //! ```
 //! The frame reads `name` and `kind`, checks the references between entries and hands the rest
@@ -18,6 +18,7 @@
 mod delivery;
 mod entries;
 mod error;
+mod quiet;
 mod routes;
 mod service;
 
@@ -30,6 +31,7 @@ use serde::Deserialize;
 pub use delivery::{DeliverySettings, OnUnverifiable};
 pub use entries::{Credential, Destination, Source};
 pub use error::ConfigError;
+pub use quiet::QuietHours;
 pub use service::{
     HttpConfig, ListenerTls, LogFormat, ServiceConfig, DEFAULT_LISTEN, DEFAULT_STATE_DIR,
 };

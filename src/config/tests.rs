@@ -235,6 +235,7 @@ fn demo_toml_parses() {
             connect_timeout: std::time::Duration::from_secs(10),
             tenant_rate_per_second: 50.0,
             daily_cap: 3000,
+            quiet_hours: None,
         }
     );
     assert_eq!(config.routes.len(), 4);
