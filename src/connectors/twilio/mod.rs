@@ -19,6 +19,8 @@ pub mod wire;
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
+mod prism;
+#[cfg(test)]
 mod tests;
 
 pub use auth::{TwilioAuth, TwilioCredentials};

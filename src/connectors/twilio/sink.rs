@@ -122,7 +122,10 @@ impl TwilioSink {
     ///
     /// SMS: `To`, `From` | `MessagingServiceSid`, `Body` (payload `{"text": …}` plus the
     /// marker), `StatusCallback`. Voice: `To`, `From`, `Twiml` (payload `{"say": …}`),
-    /// `StatusCallback` with `StatusCallbackEvent=completed`.
+    /// `StatusCallback`. No `StatusCallbackEvent`: without it Twilio calls back on `completed`
+    /// only, which carries the final `CallStatus` (completed, busy, no-answer, failed,
+    /// canceled) — all the gateway needs. (Twilio's OpenAPI types the parameter as an array,
+    /// and a spec-validating server refuses a single value: see `prism.rs`.)
     pub fn form(&self, entry: &OutboxEntry) -> Result<Vec<(&'static str, String)>, String> {
         let marker = wire::marker(&entry.dedupe_key);
         let mut form = vec![("To", self.config.to.clone())];
@@ -161,9 +164,6 @@ impl TwilioSink {
         }
         if let Some(callback) = self.status_callback(&marker) {
             form.push(("StatusCallback", callback));
-            if self.channel == Channel::Voice {
-                form.push(("StatusCallbackEvent", "completed".to_string()));
-            }
         }
         Ok(form)
     }

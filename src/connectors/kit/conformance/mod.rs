@@ -20,12 +20,14 @@
 
 mod auth;
 mod inbound;
+mod prism;
 mod sink;
 mod source;
 mod support;
 
 pub use auth::{check_authenticator, AuthFixture};
 pub use inbound::{check_inbound, InboundFixture};
+pub use prism::{prism_executable, PrismMock};
 pub use sink::{check_sink, Lookups, SinkCredentials, SinkFixture};
 pub use source::{check_source, SourceFixture, SEEDED};
 pub use support::{
