@@ -81,6 +81,7 @@ pub fn sms_config() -> TwilioDestinationConfig {
         say: None,
         lookup_max_pages: 10,
         clock_skew: Duration::from_secs(300),
+        receipts: true,
     }
 }
 
