@@ -5,10 +5,13 @@
 //! Rows live in the `connector_state` table under `"<namespace>\x1f<key>"`; a namespace must
 //! not contain U+001F (the separator). Values are opaque bytes (the connector's own encoding,
 //! usually JSON). Every write is its own durable transaction (`Durability::Immediate`).
+
 use super::tables::CONNECTOR_STATE;
 use super::{Store, StoreError};
+
 /// Separator between namespace and key.
 const SEPARATOR: char = '\x1f';
+
 /// `"<ns>\x1f<key>"`. Errors: [`StoreError::Txn`] when `ns` contains the separator.
 fn row_key(ns: &str, key: &str) -> Result<String, StoreError> {
     if ns.contains(SEPARATOR) {
@@ -18,6 +21,7 @@ fn row_key(ns: &str, key: &str) -> Result<String, StoreError> {
     }
     Ok(format!("{ns}{SEPARATOR}{key}"))
 }
+
 impl Store {
     /// Store `value` under `key` in namespace `ns` (replacing what was there), durably.
     /// Errors: a namespace containing U+001F, [`StoreError::Txn`] / [`StoreError::Io`].
@@ -29,6 +33,7 @@ impl Store {
             Ok(())
         })
     }
+
     /// The value under `key` in namespace `ns`, if any.
     pub fn get_state(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let row = row_key(ns, key)?;
@@ -36,6 +41,7 @@ impl Store {
         let table = txn.open_table(CONNECTOR_STATE)?;
         Ok(table.get(row.as_str())?.map(|v| v.value().to_vec()))
     }
+
     /// Remove `key` from namespace `ns`, durably; `true` when it was there (so a caller
     /// can act exactly once per removal).
     pub fn delete_state(&self, ns: &str, key: &str) -> Result<bool, StoreError> {
@@ -48,6 +54,7 @@ impl Store {
             Ok(removed)
         })
     }
+
     /// Up to `limit` rows `(key, value)` of namespace `ns` in key order (byte-wise), starting
     /// after `after` (`None`: from the first key). Page with the last key returned.
     pub fn scan_state(
@@ -76,14 +83,18 @@ impl Store {
         Ok(out)
     }
 }
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
     use crate::clock::ManualClock;
     use crate::store::Store;
+
     fn store(dir: &tempfile::TempDir) -> Store {
         Store::open(&dir.path().join("s.redb"), Arc::new(ManualClock::new(0))).expect("open")
     }
+
     #[test]
     fn put_get_delete_in_namespaces() {
         let dir = tempfile::tempdir().expect("dir");
@@ -99,6 +110,7 @@ mod tests {
         assert_eq!(s.get_state("twilio/AC1/Call", "SM1").expect("get"), Some(b"other ns".to_vec()));
         assert!(s.put_state("bad\x1fns", "k", b"v").is_err());
     }
+
     #[test]
     fn scan_pages_one_namespace_in_key_order() {
         let dir = tempfile::tempdir().expect("dir");

@@ -38,7 +38,12 @@ pub struct TwilioFixture {
 
 impl TwilioFixture {
     pub fn start() -> TwilioFixture {
-        let sim = TwilioSim::new(TwilioSandboxConfig::default());
+        Self::with(TwilioSandboxConfig::default())
+    }
+
+    /// The simulated account of `config`.
+    pub fn with(config: TwilioSandboxConfig) -> TwilioFixture {
+        let sim = TwilioSim::new(config);
         let mounted = sim.clone();
         let served = serve(move |cfg| mounted.configure(cfg));
         TwilioFixture { sim, served }
