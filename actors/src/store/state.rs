@@ -99,15 +99,29 @@ mod tests {
     fn put_get_delete_in_namespaces() {
         let dir = tempfile::tempdir().expect("dir");
         let s = store(&dir);
-        s.put_state("twilio/AC1/Message", "SM1", b"one").expect("put");
-        s.put_state("twilio/AC1/Call", "SM1", b"other ns").expect("put");
-        assert_eq!(s.get_state("twilio/AC1/Message", "SM1").expect("get"), Some(b"one".to_vec()));
-        s.put_state("twilio/AC1/Message", "SM1", b"two").expect("replace");
-        assert_eq!(s.get_state("twilio/AC1/Message", "SM1").expect("get"), Some(b"two".to_vec()));
+        s.put_state("twilio/AC1/Message", "SM1", b"one")
+            .expect("put");
+        s.put_state("twilio/AC1/Call", "SM1", b"other ns")
+            .expect("put");
+        assert_eq!(
+            s.get_state("twilio/AC1/Message", "SM1").expect("get"),
+            Some(b"one".to_vec())
+        );
+        s.put_state("twilio/AC1/Message", "SM1", b"two")
+            .expect("replace");
+        assert_eq!(
+            s.get_state("twilio/AC1/Message", "SM1").expect("get"),
+            Some(b"two".to_vec())
+        );
         assert!(s.delete_state("twilio/AC1/Message", "SM1").expect("delete"));
-        assert!(!s.delete_state("twilio/AC1/Message", "SM1").expect("delete again"));
+        assert!(!s
+            .delete_state("twilio/AC1/Message", "SM1")
+            .expect("delete again"));
         assert_eq!(s.get_state("twilio/AC1/Message", "SM1").expect("get"), None);
-        assert_eq!(s.get_state("twilio/AC1/Call", "SM1").expect("get"), Some(b"other ns".to_vec()));
+        assert_eq!(
+            s.get_state("twilio/AC1/Call", "SM1").expect("get"),
+            Some(b"other ns".to_vec())
+        );
         assert!(s.put_state("bad\x1fns", "k", b"v").is_err());
     }
 
@@ -120,11 +134,21 @@ mod tests {
         }
         s.put_state("ns2", "a", b"x").expect("put");
         s.put_state("n", "z", b"x").expect("put");
-        let keys = |rows: Vec<(String, Vec<u8>)>| rows.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
-        assert_eq!(keys(s.scan_state("ns", None, 3).expect("scan")), ["a", "b", "c"]);
+        let keys =
+            |rows: Vec<(String, Vec<u8>)>| rows.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(
+            keys(s.scan_state("ns", None, 3).expect("scan")),
+            ["a", "b", "c"]
+        );
         assert_eq!(keys(s.scan_state("ns", Some("c"), 3).expect("scan")), ["d"]);
-        assert_eq!(keys(s.scan_state("ns", Some("d"), 3).expect("scan")), Vec::<String>::new());
-        assert_eq!(s.scan_state("ns", None, 1).expect("scan"), vec![("a".to_string(), b"a".to_vec())]);
+        assert_eq!(
+            keys(s.scan_state("ns", Some("d"), 3).expect("scan")),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            s.scan_state("ns", None, 1).expect("scan"),
+            vec![("a".to_string(), b"a".to_vec())]
+        );
         assert_eq!(keys(s.scan_state("ns2", None, 10).expect("scan")), ["a"]);
     }
 }
