@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::boxed::BoxFuture;
 use crate::event::Router;
 use crate::metrics_names as m;
 use crate::nudges::Nudges;
@@ -135,6 +136,14 @@ pub trait Inbound: Send + Sync + 'static {
     /// Verify (HMAC, shared secret, JWT) and parse one request, synchronously. Errors: a
     /// [`Refusal`] with 401/403/400.
     fn receive(&self, request: &InboundRequest) -> Result<Accepted, Refusal>;
+    /// Called once `changes` (those of [`Accepted::changes`], redeliveries included) are
+    /// durably committed and before the reply is sent, for work that must follow the commit
+    /// (e.g. forgetting connector state the changes settled). Not called when the commit
+    /// failed. Default: nothing.
+    fn committed<'a>(&'a self, changes: &'a [InboundChange]) -> BoxFuture<'a, ()> {
+        let _ = changes;
+        Box::pin(async {})
+    }
 }
 
 /// Verify `req` with `inbound`; commit what it accepts; answer.
@@ -142,8 +151,8 @@ pub trait Inbound: Send + Sync + 'static {
 /// - Refused: counts `mlc_inbound_total{outcome="refused"}`, appends one audit line
 ///   (`inbound_refused`, the reason only) before answering, stores nothing else, answers the
 ///   refusal's status with its reason.
-/// - Accepted: commits the changes durably ([`Store::commit_inbound`]) before answering, then
-///   nudges the destinations that got entries and the pollers named in
+/// - Accepted: commits the changes durably ([`Store::commit_inbound`]) before answering, calls
+///   [`Inbound::committed`] with them, then nudges the destinations that got entries and the pollers named in
 ///   [`Accepted::nudges`]; counts the request `accepted` and its changes `accepted` /
 ///   `duplicate`; answers [`Accepted::reply`].
 /// - The store (or a template) failed: answers 503 so the sender retries; counted
@@ -199,10 +208,14 @@ pub async fn handle_inbound(
                 watched: &watched,
                 router: r.as_ref(),
             })
+            .map(|summary| (summary, changes))
         })
         .await;
         let summary = match committed {
-            Ok(summary) => summary,
+            Ok((summary, changes)) => {
+                inbound.committed(&changes).await;
+                summary
+            }
             Err(e) => {
                 count("unavailable");
                 tracing::error!(kind, name = %name, error = %e, "inbound changes could not be committed; answering 503");

@@ -171,7 +171,7 @@ impl Gateway {
             for (poller, source) in s.config.pollers(&s.name, session_of(&s.credential), &env)? {
                 topology = topology.poller(poller, source);
             }
-            if let Some(endpoint) = s.config.inbound(&s.name, &env)? {
+            if let Some(endpoint) = s.config.inbound(&s.name, session_of(&s.credential), &env)? {
                 wiring.add(endpoint);
             }
         }

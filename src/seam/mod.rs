@@ -97,10 +97,12 @@ pub trait SourceConfig: Debug + Send + Sync {
         env: &BuildEnv,
     ) -> Result<Pollers, BuildError>;
     /// Its inbound endpoint (push notifications, webhooks), mounted at
-    /// `/inbound/{kind}/{name}`; `None` when it has none.
+    /// `/inbound/{kind}/{name}`, verifying with `session` (the entry's credential) or its own
+    /// secrets; `None` when it has none.
     fn inbound(
         &self,
         _name: &str,
+        _session: Option<&dyn ManagedSession>,
         _env: &BuildEnv,
     ) -> Result<Option<Arc<dyn Inbound>>, BuildError> {
         Ok(None)

@@ -1,5 +1,6 @@
 //! The redb store: one file holding cursors, outbox (payload and state tables), dedupe ledger,
-//! snapshots, inbound sender ids, dead letters, audit trail and encrypted secrets.
+//! snapshots, inbound sender ids, dead letters, audit trail, encrypted secrets and connector
+//! state ([`Store::put_state`]).
 //!
 //! The file carries a schema version in `meta`. A file of the previous layout (one `outbox`
 //! table, no version) is migrated in one transaction when opened; a file of a newer version is
@@ -27,6 +28,7 @@ mod maintenance;
 mod outbox;
 mod page;
 mod recovery;
+mod state;
 mod tables;
 mod types;
 

@@ -31,6 +31,8 @@ pub(crate) const SNAPSHOTS_NAME: &str = "snapshots";
 /// `"<kind>/<name>/<sender_id>"` → UTC milliseconds when the inbound change was committed.
 pub(crate) const INBOUND_SEEN: TableDefinition<'static, &'static str, i64> =
     TableDefinition::new("inbound_seen");
+/// `"<namespace>\x1f<key>"` → a connector's own bytes ([`super::state`]).
+pub(crate) const CONNECTOR_STATE: StrTable = TableDefinition::new("connector_state");
 /// secret name → nonce ‖ ciphertext (sealed by the application).
 pub(crate) const SECRETS: StrTable = TableDefinition::new("secrets");
 /// seq → [`super::DeadLetter`].
@@ -53,6 +55,7 @@ pub(crate) const ALL_STR_TABLES: &[StrTable] = &[
     DEDUPE,
     SNAPSHOTS,
     SECRETS,
+    CONNECTOR_STATE,
 ];
 
 /// Outbox key of an entry: destination, unit separator, zero-padded sequence.

@@ -169,7 +169,12 @@ impl SourceConfig for SapSourceConfig {
             .collect())
     }
 
-    fn inbound(&self, name: &str, env: &BuildEnv) -> Result<Option<Arc<dyn Inbound>>, BuildError> {
+    fn inbound(
+        &self,
+        name: &str,
+        _session: Option<&dyn ManagedSession>,
+        env: &BuildEnv,
+    ) -> Result<Option<Arc<dyn Inbound>>, BuildError> {
         let Some(webhook) = &self.webhook else {
             return Ok(None);
         };

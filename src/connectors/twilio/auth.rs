@@ -48,6 +48,7 @@ pub struct TwilioAuth {
     api: Url,
     account_sid: String,
     credentials: TwilioCredentials,
+    auth_token: Option<SecretString>,
 }
 
 impl fmt::Debug for TwilioAuth {
@@ -56,6 +57,7 @@ impl fmt::Debug for TwilioAuth {
             .field("api", &self.api.as_str())
             .field("account_sid", &self.account_sid)
             .field("credentials", &self.credentials)
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -79,7 +81,21 @@ impl TwilioAuth {
                 username: username.to_string(),
                 secret,
             },
+            auth_token: None,
         }
+    }
+
+    /// With the account's auth token, the key of `X-Twilio-Signature` on status callbacks
+    /// (the Basic secret when the credential authenticates with it; an API key secret
+    /// cannot verify signatures).
+    pub fn with_auth_token(mut self, auth_token: SecretString) -> TwilioAuth {
+        self.auth_token = Some(auth_token);
+        self
+    }
+
+    /// The account's auth token, when the credential configures one.
+    pub fn auth_token(&self) -> Option<&SecretString> {
+        self.auth_token.as_ref()
     }
 
     /// The HTTP client.

@@ -300,6 +300,10 @@ pub struct TwilioDestinationConfig {
     pub lookup_max_pages: u32,
     /// `clock_skew_seconds`: how far before the entry's creation a lookup searches (default 300).
     pub clock_skew: Duration,
+    /// `receipts` (default true): record each sent SID as a pending receipt for the
+    /// `twilio_status` source of the credential (with none configured, set it to false: the
+    /// receipts would wait for a status nobody reads).
+    pub receipts: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -318,6 +322,8 @@ struct RawSms {
     lookup_max_pages: u32,
     #[serde(default = "default_skew")]
     clock_skew_seconds: u64,
+    #[serde(default = "yes")]
+    receipts: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -335,6 +341,8 @@ struct RawVoice {
     lookup_max_pages: u32,
     #[serde(default = "default_skew")]
     clock_skew_seconds: u64,
+    #[serde(default = "yes")]
+    receipts: bool,
 }
 
 fn yes() -> bool {
@@ -412,6 +420,7 @@ pub fn parse_sms(table: toml::Table) -> Result<TwilioDestinationConfig, Problem>
         say: None,
         lookup_max_pages: check_pages(raw.lookup_max_pages)?,
         clock_skew: Duration::from_secs(raw.clock_skew_seconds),
+        receipts: raw.receipts,
     })
 }
 
@@ -439,6 +448,7 @@ pub fn parse_voice(table: toml::Table) -> Result<TwilioDestinationConfig, Proble
         }),
         lookup_max_pages: check_pages(raw.lookup_max_pages)?,
         clock_skew: Duration::from_secs(raw.clock_skew_seconds),
+        receipts: raw.receipts,
     })
 }
 

@@ -1,6 +1,6 @@
 //! The Twilio connector on the conformance suite ([`crate::connectors::kit::conformance`]):
 //! [`TwilioAuth`] and the SMS and voice [`TwilioSink`]s against the simulated Twilio
-//! (`src/sandbox/twilio`), and the gateway's create requests checked against Twilio's own
+//! (`src/sandbox/twilio`), the `twilio_status` callback endpoint on the inbound contract, and the gateway's create requests checked against Twilio's own
 //! OpenAPI description (`shared/specs/twilio_api_v2010.json`).
 
 use std::time::Duration;
@@ -12,12 +12,14 @@ use serde_json::{json, Value};
 
 use super::config::{SayOptions, Sender, TwilioDestinationConfig};
 use super::{TwilioAuth, TwilioCredentials, TwilioSink};
+use super::status::inbound::TwilioStatusInbound;
+use super::status::ReceiptBook;
 use crate::connectors::kit::conformance::{
-    check_authenticator, check_sink, client, outbox_entry, serve, unreachable_url, AuthFixture,
-    Lookups,
-    Served, SinkFixture,
+    check_authenticator, check_inbound, check_sink, client, outbox_entry, serve, unreachable_url,
+    AuthFixture, InboundFixture, Lookups, Served, SinkFixture, TempStore,
 };
-use crate::sandbox::twilio::{TwilioFault, TwilioSandboxConfig, TwilioSim};
+use crate::sandbox::twilio::{twilio_signature, TwilioFault, TwilioSandboxConfig, TwilioSim};
+use ml_connector_actors::inbound::InboundRequest;
 
 /// Request timeout of the clients: well below [`HANG`].
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -38,7 +40,12 @@ pub struct TwilioFixture {
 
 impl TwilioFixture {
     pub fn start() -> TwilioFixture {
-        let sim = TwilioSim::new(TwilioSandboxConfig::default());
+        Self::with(TwilioSandboxConfig::default())
+    }
+
+    /// The simulated account of `config`.
+    pub fn with(config: TwilioSandboxConfig) -> TwilioFixture {
+        let sim = TwilioSim::new(config);
         let mounted = sim.clone();
         let served = serve(move |cfg| mounted.configure(cfg));
         TwilioFixture { sim, served }
@@ -81,6 +88,7 @@ pub fn sms_config() -> TwilioDestinationConfig {
         say: None,
         lookup_max_pages: 10,
         clock_skew: Duration::from_secs(300),
+        receipts: true,
     }
 }
 
@@ -335,4 +343,83 @@ fn create_requests_match_twilio_openapi() {
             );
         }
     }
+}
+
+/// The status callback endpoint on the inbound contract: the account's auth token, a public
+/// URL with an explicit default port (Twilio signed the URL without it), its own empty store
+/// (so the signed callback names an unknown SID: accepted with 200, nothing committed).
+struct StatusCallbackFixture {
+    temp: TempStore,
+}
+
+const CALLBACK_URL: &str = "https://gw.example.com:443/inbound/twilio_status/conformance";
+const SIGNED_URL: &str = "https://gw.example.com/inbound/twilio_status/conformance?mlc_ref=1a2b3c4d";
+
+impl StatusCallbackFixture {
+    fn token(&self) -> String {
+        TwilioSandboxConfig::default().auth_token
+    }
+
+    fn callback(token: &str, url: &str, params: &[(String, String)]) -> InboundRequest {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter())
+            .finish();
+        InboundRequest {
+            method: "POST".into(),
+            query: "mlc_ref=1a2b3c4d".into(),
+            headers: vec![
+                ("x-twilio-signature".into(), twilio_signature(token, url, params)),
+                ("i-twilio-idempotency-token".into(), "conformance-1".into()),
+            ],
+            body: body.into_bytes(),
+            ..InboundRequest::default()
+        }
+    }
+
+    fn params(status: &str) -> Vec<(String, String)> {
+        [("MessageSid", format!("SM{}", "0".repeat(32))), ("MessageStatus", status.into()), ("To", TO.into())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+    }
+}
+
+impl InboundFixture for StatusCallbackFixture {
+    type Inbound = TwilioStatusInbound;
+
+    fn endpoint(&self) -> TwilioStatusInbound {
+        let book = ReceiptBook::new(self.temp.store.clone(), &TwilioSandboxConfig::default().account_sid);
+        TwilioStatusInbound::new("conformance", CALLBACK_URL, SecretString::from(self.token()), book)
+    }
+
+    fn signed_request(&self) -> InboundRequest {
+        Self::callback(&self.token(), SIGNED_URL, &Self::params("delivered"))
+    }
+
+    /// Signed with another token; unsigned; a parameter changed after signing; signed for
+    /// another URL.
+    fn forged_requests(&self) -> Vec<InboundRequest> {
+        let mut unsigned = self.signed_request();
+        unsigned.headers.retain(|(name, _)| name != "x-twilio-signature");
+        let mut altered = self.signed_request();
+        let forged_body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(Self::params("failed").iter())
+            .finish();
+        altered.body = forged_body.into_bytes();
+        vec![
+            Self::callback("guessed-auth-token", SIGNED_URL, &Self::params("delivered")),
+            unsigned,
+            altered,
+            Self::callback(&self.token(), "https://evil.example.com/inbound/twilio_status/conformance?mlc_ref=1a2b3c4d", &Self::params("delivered")),
+        ]
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        vec![self.token()]
+    }
+}
+
+#[tokio::test]
+async fn twilio_status_callbacks_pass_the_inbound_contract() {
+    check_inbound(&StatusCallbackFixture { temp: TempStore::open() }).await;
 }

@@ -10,6 +10,7 @@ use super::config::{
     self, TwilioAuthConfig, TwilioCredentialConfig, TwilioDestinationConfig, SMS_CONCURRENCY,
     SMS_RATE_PER_SECOND, VOICE_CONCURRENCY, VOICE_RATE_PER_SECOND,
 };
+use super::status::ReceiptBook;
 use super::{TwilioAuth, TwilioSink};
 use crate::routes::PayloadShape;
 use crate::seam::{
@@ -39,13 +40,11 @@ impl TwilioCredentialConfig {
         };
         let client = crate::tls::default_client(self.timeout)
             .map_err(|e| BuildError(format!("credential {name}: {e}")))?;
-        Ok(TwilioAuth::new(
-            client,
-            self.base_url.clone(),
-            &self.account_sid,
-            username,
-            secret,
-        ))
+        let auth = TwilioAuth::new(client, self.base_url.clone(), &self.account_sid, username, secret);
+        Ok(match &self.auth_token {
+            Some(token) => auth.with_auth_token(env.secret(token)?),
+            None => auth,
+        })
     }
 }
 
@@ -159,11 +158,14 @@ impl DestinationConfig for TwilioDestinationConfig {
         &self,
         name: &str,
         session: Option<&dyn ManagedSession>,
-        _env: &BuildEnv,
+        env: &BuildEnv,
     ) -> Result<Arc<dyn DeliverySink>, BuildError> {
         let handle = twilio_session(session, name)?;
         let auth = handle.authenticator();
-        let sink = TwilioSink::new(auth.client().clone(), auth.api(), auth.account_sid(), self.clone());
+        let mut sink = TwilioSink::new(auth.client().clone(), auth.api(), auth.account_sid(), self.clone());
+        if self.receipts {
+            sink = sink.with_receipts(ReceiptBook::new(env.store.clone(), auth.account_sid()));
+        }
         Ok(bind_sink(sink, handle))
     }
 

@@ -6,6 +6,8 @@
 //! - [`auth`]: [`TwilioAuth`], static HTTP Basic credentials (`Expiry::Never`).
 //! - [`sink`]: [`TwilioSink`], form-encoded creates and the lookup that keeps an ambiguous
 //!   create from being sent twice (body marker for SMS; see the module docs for calls).
+//! - [`status`]: source kind `twilio_status`, delivery receipts from signed status callbacks
+//!   and a polling fallback.
 //! - [`wire`]: URLs, error bodies, answer classification, the marker and the `<Say>` TwiML.
 //!
 //! Source: `api-notes/twilio.md`, `specs/twilio_api_v2010.json` (Twilio's OpenAPI).
@@ -14,6 +16,7 @@ pub mod auth;
 pub mod config;
 pub mod kind;
 pub mod sink;
+pub mod status;
 pub mod wire;
 
 #[cfg(test)]
@@ -28,10 +31,11 @@ pub use sink::TwilioSink;
 
 use crate::seam::Connector;
 
-/// The `twilio` connector: the `twilio` credential and the SMS and voice destinations.
+/// The `twilio` connector: the `twilio` credential, the SMS and voice destinations and the
+/// `twilio_status` source.
 pub const CONNECTOR: Connector = Connector {
     name: "twilio",
     credentials: &[&kind::TwilioCredentialKind],
-    sources: &[],
+    sources: &[&status::kind::TwilioStatusKind],
     destinations: &[&kind::TwilioSmsKind, &kind::TwilioVoiceKind],
 };

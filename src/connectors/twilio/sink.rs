@@ -21,6 +21,11 @@
 //!   gateway cannot prove whose call it is; `on_unverifiable` (default: dead letter for an
 //!   operator) decides. Never a second call on a guess.
 //!
+//! Receipts: with [`TwilioSink::with_receipts`], every SID the sink answers `Delivered` or a
+//! lookup answers `Found` for is first recorded as a pending receipt (`status::receipt`); a
+//! store failure there answers `Unknown` / lookup `Failed` (never `Delivered` unrecorded, never
+//! a resend). The `StatusCallback` URL carries the entry's marker as `?mlc_ref=…`.
+//!
 //! Only 429 / code 20429 are retried blindly; invalid or non-mobile numbers (21211, 21614)
 //! are permanent with Twilio's reason; 401 is "session gone".
 
@@ -31,6 +36,7 @@ use ml_connector_actors::{Lookup, Outcome, Sink};
 use url::Url;
 
 use super::auth::TwilioCredentials;
+use super::status::{PendingReceipt, ReceiptBook, ReceiptEntity};
 use super::config::{SayOptions, Sender, TwilioDestinationConfig, MAX_BODY_CHARS, MAX_TWIML_CHARS};
 use super::wire::{self, ListPage, Resource, TwilioError, LOOKUP_PAGE_SIZE};
 use crate::connectors::kit::outbound::{describe, transport_outcome};
@@ -65,6 +71,7 @@ pub struct TwilioSink {
     collection: Url,
     channel: Channel,
     config: TwilioDestinationConfig,
+    receipts: Option<ReceiptBook>,
 }
 
 impl fmt::Debug for TwilioSink {
@@ -105,7 +112,38 @@ impl TwilioSink {
             collection: wire::account_url(api, account_sid, channel.collection()),
             channel,
             config,
+            receipts: None,
         }
+    }
+
+    /// This sink recording what it sent as pending receipts in `book` (see [`Self::sent`]).
+    pub fn with_receipts(mut self, book: ReceiptBook) -> TwilioSink {
+        self.receipts = Some(book);
+        self
+    }
+
+    /// Record `sid`, sent for `entry`, as a pending receipt (when receipts are on), before the
+    /// caller answers `Delivered` / `Found`. Recording again (after a crash in between, or a
+    /// lookup finding it) writes the same receipt. Errors: the store's reason.
+    async fn sent(&self, entry: &OutboxEntry, sid: &str) -> Result<(), String> {
+        let Some(book) = &self.receipts else {
+            return Ok(());
+        };
+        let receipt = PendingReceipt {
+            sid: sid.to_string(),
+            entity: match self.channel {
+                Channel::Sms => ReceiptEntity::Message,
+                Channel::Voice => ReceiptEntity::Call,
+            },
+            dedupe_key: entry.dedupe_key.clone(),
+            event_key: entry.event_key.clone(),
+            destination: entry.destination.clone(),
+            to: self.config.to.clone(),
+            sent_ms: book.store().now_ms(),
+        };
+        book.record(&receipt)
+            .await
+            .map_err(|e| format!("{} {sid} was sent but its receipt could not be recorded: {e}", self.channel.what()))
     }
 
     /// The status callback URL with the entry's marker (`?mlc_ref=…`), when configured.
@@ -309,7 +347,11 @@ impl Sink for TwilioSink {
         let headers = response.headers().clone();
         if status == 201 {
             return match response.json::<Resource>().await {
-                Ok(r) if !r.sid.is_empty() => Outcome::Delivered { remote_id: r.sid },
+                Ok(r) if !r.sid.is_empty() => match self.sent(entry, &r.sid).await {
+                    Ok(()) => Outcome::Delivered { remote_id: r.sid },
+                    // Sent, not recorded: the lookup before any resend finds it and records it.
+                    Err(reason) => Outcome::Unknown { reason },
+                },
                 Ok(_) => Outcome::Unknown {
                     reason: format!("{what}: Twilio answered 201 without a sid"),
                 },
@@ -323,8 +365,14 @@ impl Sink for TwilioSink {
     }
 
     async fn find_existing(&self, entry: &OutboxEntry, credentials: &TwilioCredentials) -> Lookup {
-        match self.lookup(entry, credentials).await {
+        let found = match self.lookup(entry, credentials).await {
             Ok(found) | Err(found) => found,
+        };
+        if let Lookup::Found { remote_id } = &found {
+            if let Err(reason) = self.sent(entry, remote_id).await {
+                return Lookup::Failed { reason };
+            }
         }
+        found
     }
 }

@@ -470,19 +470,34 @@ fn read_one(sim: &TwilioSim, region: Region, collection: &str, req: &HttpRequest
     }
 }
 
-/// POST each callback (best effort, like Twilio's single attempt by default).
-pub async fn post_callbacks(callbacks: Vec<Callback>) {
+/// Is `url` on this machine (`127.0.0.1`, `[::1]` or `localhost`)? The sandbox calls nothing
+/// else.
+fn local(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+    })
+}
+
+/// POST each callback `copies` times with the same idempotency token (best effort, like
+/// Twilio's single attempt by default); callbacks to a URL not on 127.0.0.1 are skipped.
+pub async fn post_callbacks(callbacks: Vec<Callback>, copies: u32) {
     let client = reqwest::Client::new();
     for cb in callbacks {
-        let sent = client
-            .post(&cb.url)
-            .header("X-Twilio-Signature", &cb.signature)
-            .header("I-Twilio-Idempotency-Token", &cb.idempotency_token)
-            .form(&cb.params)
-            .send()
-            .await;
-        if let Err(e) = sent {
-            tracing::debug!(error = %e, "sandbox status callback not delivered");
+        if !local(&cb.url) {
+            tracing::debug!(url = %cb.url, "sandbox status callback skipped: not a local URL");
+            continue;
+        }
+        for _ in 0..copies {
+            let sent = client
+                .post(&cb.url)
+                .header("X-Twilio-Signature", &cb.signature)
+                .header("I-Twilio-Idempotency-Token", &cb.idempotency_token)
+                .form(&cb.params)
+                .send()
+                .await;
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "sandbox status callback not delivered");
+            }
         }
     }
 }

@@ -14,10 +14,12 @@
 //! `To` not E.164, 21614 `To` a landline, 21603 no sender, 21606 `From` not of the account,
 //! 21602 no `Body`, 21617 `Body` over 1600 characters, 21201/21213/21205 for calls, 12100
 //! `Twiml` not well-formed XML with a `<Response>` root); SIDs `SM…`/`CA…` of 34 characters;
-//! status progression with [`TwilioSim::advance`] (or every `auto_advance`): `queued` →
-//! `sent` → `delivered` / `undelivered` (error code), calls `queued` → `ringing` →
+//! status progression with [`TwilioSim::advance`] / [`TwilioSim::step`] (or every
+//! `auto_advance`): `queued` → `sent` → `delivered` / `undelivered` (error code), `queued` →
+//! `failed` (error code) for `failing` numbers, calls `queued` → `ringing` →
 //! `in-progress` → `completed` / `no-answer`; signed status callbacks
-//! (`X-Twilio-Signature`, `I-Twilio-Idempotency-Token`) to the `StatusCallback` URL as given.
+//! (`X-Twilio-Signature`, `I-Twilio-Idempotency-Token`) to the `StatusCallback` URL as given,
+//! on 127.0.0.1 only, `callback_copies` times (duplicates, or dropped).
 //! Where the docs are silent the sandbox takes the strict choice and makes it configurable:
 //! `date_filter_includes_unsent = false` (a `DateSent` filter drops messages whose
 //! `date_sent` is still `null`). Faults: [`TwilioFault`].
@@ -65,6 +67,9 @@ pub struct TwilioSandboxConfig {
     pub invalid: Vec<String>,
     /// Numbers whose messages end `undelivered` with this error code (30003: unreachable).
     pub undeliverable: Vec<(String, u32)>,
+    /// Numbers whose messages go `queued` → `failed` with this error code (30008: unknown
+    /// error), never `sent`.
+    pub failing: Vec<(String, u32)>,
     /// Numbers that do not answer calls (`no-answer`).
     pub no_answer: Vec<String>,
     /// Whether a `DateSent` filter also returns messages not sent yet (docs silent; default
@@ -72,6 +77,9 @@ pub struct TwilioSandboxConfig {
     pub date_filter_includes_unsent: bool,
     /// POST signed status callbacks when statuses change (they are recorded either way).
     pub send_callbacks: bool,
+    /// Copies of each status callback POSTed, all with the same idempotency token: 1 as
+    /// Twilio normally, 2 a duplicate delivery, 0 callbacks dropped (still recorded).
+    pub callback_copies: u32,
     /// Advance every status by one step this often (checked on each request); `None`: only
     /// [`TwilioSim::advance`].
     pub auto_advance: Option<Duration>,
@@ -90,9 +98,11 @@ impl Default for TwilioSandboxConfig {
             landlines: vec!["+15005550009".into()],
             invalid: vec!["+15005550001".into()],
             undeliverable: vec![("+15005550010".into(), 30003)],
+            failing: vec![("+15005550012".into(), 30008)],
             no_answer: vec!["+15005550011".into()],
             date_filter_includes_unsent: false,
             send_callbacks: false,
+            callback_copies: 1,
             auto_advance: None,
         }
     }
@@ -160,15 +170,27 @@ impl TwilioSim {
     /// Move every message and call one status further (see the module docs); returns the
     /// status callbacks this made (also POSTed when `send_callbacks`).
     pub fn advance(&self) -> Vec<Callback> {
-        let (made, send) = {
-            let mut state = self.lock();
-            (state.advance(), state.config.send_callbacks)
-        };
+        let (made, send, copies) = self.advance_state();
         if send && !made.is_empty() {
             let to_send = made.clone();
-            actix_web::rt::spawn(async move { handlers::post_callbacks(to_send).await });
+            actix_web::rt::spawn(async move { handlers::post_callbacks(to_send, copies).await });
         }
         made
+    }
+
+    /// Like [`TwilioSim::advance`], but the callbacks (when `send_callbacks`) are POSTed
+    /// before this returns: the step a test drives, with no sleeping.
+    pub async fn step(&self) -> Vec<Callback> {
+        let (made, send, copies) = self.advance_state();
+        if send {
+            handlers::post_callbacks(made.clone(), copies).await;
+        }
+        made
+    }
+
+    fn advance_state(&self) -> (Vec<Callback>, bool, u32) {
+        let mut state = self.lock();
+        (state.advance(), state.config.send_callbacks, state.config.callback_copies)
     }
 
     /// Mount the API at `/` (`us1`) and `/ie1/` (the EU host).

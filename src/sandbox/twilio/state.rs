@@ -158,7 +158,8 @@ impl State {
     /// Move every message and call one status further; returns the callbacks that makes.
     ///
     /// Messages: `queued` → `sent` (sets `date_sent`) → `delivered`, or `undelivered` with the
-    /// configured error code for a number of `undeliverable`. Calls: `queued` → `ringing`
+    /// configured error code for a number of `undeliverable`, or `queued` → `failed` with the
+    /// configured code for a number of `failing`. Calls: `queued` → `ringing`
     /// (sets `start_time`) → `in-progress` → `completed`, or `ringing` → `no-answer` for a
     /// number of `no_answer`.
     pub fn advance(&mut self) -> Vec<Callback> {
@@ -167,7 +168,9 @@ impl State {
         for i in 0..self.messages.len() {
             let m = &self.messages[i];
             let failure = self.config.undeliverable.iter().find(|(n, _)| *n == m.to).map(|(_, c)| *c);
+            let refused = self.config.failing.iter().find(|(n, _)| *n == m.to).map(|(_, c)| *c);
             let (status, code) = match (m.status.as_str(), failure) {
+                ("queued", _) if refused.is_some() => ("failed", refused),
                 ("queued", _) => ("sent", None),
                 ("sent", Some(code)) => ("undelivered", Some(code)),
                 ("sent", None) => ("delivered", None),

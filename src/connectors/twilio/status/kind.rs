@@ -1,0 +1,134 @@
+//! `[[sources]] kind = "twilio_status"` on the connector seam: two pollers (`Message`,
+//! `Call`) when polling is on, the callback endpoint when `public_url` is set, `check` rows.
+
+use std::sync::Arc;
+
+use ml_connector_actors::boxed::{bind_source, BoxFuture, ManagedSession};
+use ml_connector_actors::inbound::Inbound;
+use ml_connector_actors::{PollerConfig, SessionHandle};
+
+use super::config::{self, check_public_url, TwilioStatusConfig};
+use super::inbound::TwilioStatusInbound;
+use super::poll::StatusSource;
+use super::present::StatusPresenter;
+use super::receipt::{ReceiptBook, ReceiptEntity};
+use crate::connectors::twilio::TwilioAuth;
+use crate::routes::Presenter;
+use crate::seam::{
+    typed_session, BuildEnv, BuildError, CheckRow, Pollers, Problem, SecretRefs, SourceConfig,
+    SourceKind,
+};
+
+/// `[[sources]] kind = "twilio_status"`.
+pub struct TwilioStatusKind;
+
+/// Entity names of the source.
+const ENTITIES: &[&str] = &["Message", "Call"];
+
+impl SourceKind for TwilioStatusKind {
+    fn kind(&self) -> &'static str {
+        "twilio_status"
+    }
+    fn credential_kinds(&self) -> &'static [&'static str] {
+        &["twilio"]
+    }
+    fn parse(&self, table: toml::Table) -> Result<Arc<dyn SourceConfig>, Problem> {
+        Ok(Arc::new(config::parse(table)?))
+    }
+}
+
+fn twilio_session(session: Option<&dyn ManagedSession>, name: &str) -> Result<SessionHandle<TwilioAuth>, BuildError> {
+    typed_session::<TwilioAuth>(session, &format!("source {name}"))
+}
+
+impl SourceConfig for TwilioStatusConfig {
+    fn entities(&self) -> Vec<String> {
+        ENTITIES.iter().map(|e| e.to_string()).collect()
+    }
+
+    fn known_entities(&self) -> &'static [&'static str] {
+        ENTITIES
+    }
+
+    fn secret_refs(&self) -> SecretRefs {
+        Vec::new()
+    }
+
+    fn presenter(&self) -> Arc<dyn Presenter> {
+        Arc::new(StatusPresenter)
+    }
+
+    /// `Message` and `Call` pollers every `poll_interval` when `poll`; none otherwise.
+    fn pollers(&self, name: &str, session: Option<&dyn ManagedSession>, env: &BuildEnv) -> Result<Pollers, BuildError> {
+        if !self.poll {
+            return Ok(Vec::new());
+        }
+        let handle = twilio_session(session, name)?;
+        let auth = handle.authenticator();
+        let book = ReceiptBook::new(env.store.clone(), auth.account_sid());
+        Ok(ReceiptEntity::ALL
+            .into_iter()
+            .map(|entity| {
+                let source = StatusSource::new(auth.client().clone(), auth.api().clone(), entity, book.clone(), self.give_up_after);
+                let config = PollerConfig {
+                    source: name.to_string(),
+                    interval: self.poll_interval,
+                };
+                (config, bind_source(source, handle.clone()))
+            })
+            .collect())
+    }
+
+    /// The callback endpoint when `public_url` is set. Errors: the credential has no
+    /// `auth_token` (signatures are keyed with it).
+    fn inbound(&self, name: &str, session: Option<&dyn ManagedSession>, env: &BuildEnv) -> Result<Option<Arc<dyn Inbound>>, BuildError> {
+        let Some(public_url) = &self.public_url else {
+            return Ok(None);
+        };
+        let handle = twilio_session(session, name)?;
+        let auth = handle.authenticator();
+        let token = auth.auth_token().cloned().ok_or_else(|| {
+            BuildError(format!(
+                "source {name}: public_url needs auth_token on its credential: Twilio signs callbacks with the account's auth token, an API key cannot verify them"
+            ))
+        })?;
+        let book = ReceiptBook::new(env.store.clone(), auth.account_sid());
+        Ok(Some(Arc::new(TwilioStatusInbound::new(name, public_url, token, book))))
+    }
+
+    fn check<'a>(&'a self, name: &'a str, session: Option<&'a dyn ManagedSession>, _env: &'a BuildEnv) -> BoxFuture<'a, Vec<CheckRow>> {
+        Box::pin(async move {
+            let system = format!("twilio_status:{name}");
+            let credential = match twilio_session(session, name) {
+                Ok(handle) => handle
+                    .get()
+                    .await
+                    .map(|_| format!("credentials accepted at {}", handle.authenticator().api()))
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let mut rows = vec![CheckRow::new(&system, "credential", credential)];
+            rows.push(match &self.public_url {
+                Some(url) => CheckRow::new(
+                    &system,
+                    "public_url",
+                    check_public_url(url)
+                        .map(|()| format!("status callbacks are verified against {url} exactly as written; give the Twilio destinations the same status_callback_url"))
+                        .map_err(|e| format!("{url}: {e}")),
+                ),
+                None => CheckRow::new(&system, "public_url", Ok("not set: no callback endpoint, statuses come from polling only".into())),
+            });
+            let polling = if self.poll {
+                format!(
+                    "on: every {} s, GET Messages/{{Sid}}.json and Calls/{{Sid}}.json of each pending receipt, giving up after {} s",
+                    self.poll_interval.as_secs(),
+                    self.give_up_after.as_secs()
+                )
+            } else {
+                "off: statuses come from signed callbacks only".to_string()
+            };
+            rows.push(CheckRow::new(&system, "polling", Ok(polling)));
+            rows
+        })
+    }
+}

@@ -1,0 +1,52 @@
+//! Settling a receipt: once a final status is committed, the pending receipt is forgotten and
+//! the outcome counted, exactly once per SID whichever path (callback or poll) got there
+//! first; and giving up on a SID that never reached a final status.
+
+use ml_connector_actors::blocking;
+
+use super::receipt::{PendingReceipt, ReceiptBook, ReceiptEntity};
+use super::FINAL_STATUS;
+
+/// Forget the receipt of `sid` when `status` is final for `entity`, and count
+/// `mlc_twilio_final_status_total{destination, status}` when this call removed it. A store
+/// error is logged: the receipt stays and the next poll settles it (its snapshot already
+/// holds the status, so no second event).
+pub async fn settle(book: &ReceiptBook, entity: ReceiptEntity, sid: &str, status: &str, destination: &str) {
+    if !entity.is_final(status) {
+        return;
+    }
+    match book.forget(entity, sid).await {
+        Ok(true) => {
+            metrics::counter!(FINAL_STATUS, "destination" => destination.to_string(), "status" => status.to_string())
+                .increment(1);
+            if matches!(status, "failed" | "undelivered" | "busy" | "no-answer" | "canceled") {
+                tracing::warn!(%destination, %sid, %status, "Twilio reports a delivery exception");
+            }
+        }
+        Ok(false) => {}
+        Err(e) => tracing::error!(%sid, error = %e, "a settled receipt could not be forgotten; the next poll retries"),
+    }
+}
+
+/// Stop waiting for `receipt`: one audit line `twilio_receipt_gave_up`, the receipt forgotten,
+/// `mlc_twilio_final_status_total{status="gave_up"}` counted. Errors: the store's (nothing
+/// forgotten then; the next poll tries again).
+pub async fn give_up(book: &ReceiptBook, receipt: &PendingReceipt, waited_ms: i64) -> Result<(), ml_connector_actors::store::StoreError> {
+    let store = book.store().clone();
+    let detail = format!(
+        "{} {} to {} for destination {} (event {}) had no final status after {} s; no longer polled",
+        receipt.entity.name(),
+        receipt.sid,
+        receipt.to,
+        receipt.destination,
+        receipt.event_key,
+        waited_ms / 1000
+    );
+    blocking(move || store.audit("twilio_receipt_gave_up", &detail)).await?;
+    if book.forget(receipt.entity, &receipt.sid).await? {
+        metrics::counter!(FINAL_STATUS, "destination" => receipt.destination.clone(), "status" => "gave_up")
+            .increment(1);
+    }
+    tracing::warn!(sid = %receipt.sid, destination = %receipt.destination, "no final Twilio status in time; gave up");
+    Ok(())
+}
