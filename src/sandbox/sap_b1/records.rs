@@ -111,8 +111,17 @@ impl RecordFault {
 pub struct UserTable {
     /// Declared `U_` fields.
     pub fields: BTreeMap<String, FieldKind>,
-    /// Rows by `Code`.
-    pub rows: BTreeMap<String, Map<String, Value>>,
+    /// Rows in arrival order (`Code` unique).
+    pub rows: Vec<Map<String, Value>>,
+}
+
+impl UserTable {
+    /// The row whose `Code` is `code`.
+    pub fn row(&self, code: &str) -> Option<&Map<String, Value>> {
+        self.rows
+            .iter()
+            .find(|r| r.get("Code").and_then(Value::as_str) == Some(code))
+    }
 }
 
 /// The write-back collections.
@@ -147,7 +156,7 @@ impl RecordStore {
             entity.to_string(),
             UserTable {
                 fields: fields.iter().map(|(n, k)| (n.to_string(), *k)).collect(),
-                rows: BTreeMap::new(),
+                rows: Vec::new(),
             },
         );
     }
@@ -340,11 +349,11 @@ impl State {
             let Some(table) = self.records.tables.get_mut(entity) else {
                 return now(error(404, "-1", "Unrecognized resource path."));
             };
-            if table.rows.contains_key(&code) {
+            if table.row(&code).is_some() {
                 let name = entity.trim_start_matches("U_");
                 return now(error(400, "-10", format!("This entry already exists in the following tables: '@{name}'")));
             }
-            table.rows.insert(code.clone(), stored.clone());
+            table.rows.push(stored.clone());
             format!("'{code}'")
         };
         let mut answer = stored;
@@ -391,7 +400,7 @@ impl State {
             } else {
                 key.strip_prefix('\'')
                     .and_then(|k| k.strip_suffix('\''))
-                    .and_then(|k| self.records.tables.get(entity)?.rows.get(k))
+                    .and_then(|k| self.records.tables.get(entity)?.row(k))
             };
             return match found {
                 None => error(404, "-2028", "No matching records found (ODBC -2028)"),
@@ -421,7 +430,7 @@ impl State {
             records
                 .tables
                 .get(entity)
-                .map(|t| t.rows.values().collect())
+                .map(|t| t.rows.iter().collect())
                 .unwrap_or_default()
         };
         let matching: Vec<&Map<String, Value>> = all
@@ -497,13 +506,13 @@ impl SapSim {
         self.lock().records.activities.values().cloned().collect()
     }
 
-    /// Every row of the user-defined table `entity` in `Code` order (empty when undefined).
+    /// Every row of the user-defined table `entity` in arrival order (empty when undefined).
     pub fn user_table_rows(&self, entity: &str) -> Vec<Map<String, Value>> {
         self.lock()
             .records
             .tables
             .get(entity)
-            .map(|t| t.rows.values().cloned().collect())
+            .map(|t| t.rows.clone())
             .unwrap_or_default()
     }
 

@@ -196,6 +196,9 @@ mod tests {
                 .key,
             "marker_field"
         );
-        assert_eq!(parse("entity = \"Activities\"\ntable = 1").unwrap_err().key, "");
+        assert_eq!(
+            parse("entity = \"Activities\"\ntable = 1").unwrap_err().key,
+            "table"
+        );
     }
 }

@@ -86,7 +86,11 @@ impl SapRecordConfig {
     async fn probe(&self, handle: &SessionHandle<SapAuthenticator>) -> (String, Result<String, String>) {
         let url = self.sink_with(handle.authenticator()).probe_url();
         let entity = self.target.entity();
-        let target = format!("GET {entity}?{}", url.query().unwrap_or_default());
+        // The row shows the query as written (quotes, not `%27`).
+        let target = format!(
+            "GET {entity}?{}",
+            url.query().unwrap_or_default().replace("%27", "'")
+        );
         let session = match handle.get().await {
             Ok((s, _)) => s,
             Err(e) => return (target, Err(e.to_string())),
