@@ -11,6 +11,7 @@
 //! - [`webhook`]: verifies and parses SAP B1 webhook deliveries (10.0 FP 2602+, v2 only);
 //!   [`inbound`]: the endpoint at `/inbound/sap_b1/{source}`.
 //! - [`present`]: how documents read in messages (document type, `DocNum`, `CardName`, total).
+//! - [`writeback`]: the `sap_b1_record` destination (Activities, user-defined tables).
 //! - [`wire`]: login and error shapes of v1 and v2 and the error classification.
 //!
 //! Source: SAP's guide "Working with SAP Business One Service Layer" and
@@ -26,6 +27,7 @@ pub mod present;
 pub mod source;
 pub mod vault;
 pub mod webhook;
+pub mod writeback;
 pub mod wire;
 pub mod zone;
 
@@ -49,12 +51,12 @@ pub use webhook::{
 
 use crate::seam::Connector;
 
-/// The `sap_b1` connector: credential and source kinds.
+/// The `sap_b1` connector: credential and source kinds, and the `sap_b1_record` destination.
 pub const CONNECTOR: Connector = Connector {
     name: "sap_b1",
     credentials: &[&kind::SapCredentialKind],
     sources: &[&kind::SapSourceKind],
-    destinations: &[],
+    destinations: &[&writeback::SapRecordKind],
 };
 
 /// The service root with a trailing slash (`https://h:50000/b1s/v2` → `.../b1s/v2/`), so that

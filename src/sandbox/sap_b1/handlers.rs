@@ -23,6 +23,7 @@ pub fn configure(sim: &SapSim, cfg: &mut web::ServiceConfig) {
             )
             .route("/{resource}/{op}", web::get().to(count))
             .route("/{resource}", web::get().to(get_resource))
+            .route("/{resource}", web::post().to(post_record))
             .default_service(web::to(not_found)),
     );
 }
@@ -191,6 +192,11 @@ async fn get_resource(
     };
     let (reply, served) = {
         let mut state = sim.lock();
+        if state.serves_record(&path) {
+            let reply = state.get_record(&path, req.query_string(), &cookies(&req), sim.config(), &root);
+            drop(state);
+            return dated(&sim, respond(reply));
+        }
         state.get(
             &path,
             req.query_string(),
@@ -207,6 +213,24 @@ async fn get_resource(
         }
     }
     dated(&sim, respond(reply))
+}
+
+/// `POST {entity}` of a write-back collection (`Activities`, `U_<TABLE>`); an answer held
+/// back by a fault is awaited after the state lock is released.
+async fn post_record(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    sim: web::Data<SapSim>,
+) -> HttpResponse {
+    let root = service_root(&req);
+    let posted = sim
+        .lock()
+        .post_record(&path, &body, &cookies(&req), sim.config(), &root);
+    if let Some(delay) = posted.delay {
+        actix_web::rt::time::sleep(delay).await;
+    }
+    dated(&sim, respond(posted.reply))
 }
 
 async fn count(

@@ -14,6 +14,8 @@
 //!   `Prefer: odata.maxpagesize=N`, `@odata.nextLink` relative to the service root (always
 //!   `$skip`; a full last page still has one, the next page is empty); `GET {Entity}/$count`
 //!   (text/plain); `GET {Entity}(DocEntry)` or `404/-2028`.
+//! - Write-back: `POST`/`GET` of `Activities` and user-defined tables `U_<TABLE>`
+//!   (`records`), with their own faults ([`SapSim::inject_record_fault`]).
 //! - Faults queued with [`SapSim::inject`]; counters in [`SapSim::stats`].
 //!
 //! ```no_run
@@ -30,6 +32,8 @@ mod filter;
 mod generate;
 mod handlers;
 mod query;
+mod record_query;
+mod records;
 mod schema;
 mod standalone;
 mod state;
@@ -45,6 +49,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use super::server::SpawnedServer;
+pub use record_query::FieldKind;
+pub use records::{RecordFault, ACTIVITIES, MLC_AUDIT_FIELDS};
 pub use schema::ENTITY_SETS;
 pub use standalone::{SapSettings, SANDBOX};
 

@@ -8,6 +8,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::generate::{primary_series, v2_date};
 use super::query::{requested_page_size, QueryOptions};
+use super::records::RecordStore;
 use super::schema::{EntityKind, ENTITY_SETS};
 use super::store::{render, EntityStore, StoredDoc};
 use super::{SapFault, SapSandboxConfig, SapStats};
@@ -140,6 +141,8 @@ pub struct State {
     pub clock: Clock,
     /// Full (no `$select`) collection reads per (entity, DocEntry).
     pub full_reads: HashMap<(String, i64), u64>,
+    /// Write-back collections (Activities, user-defined tables).
+    pub records: RecordStore,
 }
 
 impl State {
@@ -158,6 +161,7 @@ impl State {
             stats: SapStats::default(),
             clock: Clock::default(),
             full_reads: HashMap::new(),
+            records: RecordStore::default(),
         }
     }
 
