@@ -34,6 +34,7 @@ mod schema;
 mod standalone;
 mod state;
 mod store;
+mod triggers;
 #[cfg(test)]
 mod tests;
 

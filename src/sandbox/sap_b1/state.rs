@@ -188,8 +188,10 @@ impl State {
         let doc_entry = store.next_doc_entry;
         store.next_doc_entry += 1;
         value.insert("DocEntry".into(), json!(doc_entry));
-        value.insert("DocNum".into(), json!(doc_num));
-        value.insert("Series".into(), json!(series));
+        if kind != EntityKind::Item {
+            value.insert("DocNum".into(), json!(doc_num));
+            value.insert("Series".into(), json!(series));
+        }
         if kind == EntityKind::Document {
             value.insert("CreationDate".into(), json!(v2_date(now.date())));
             stamp(&mut value, now);
