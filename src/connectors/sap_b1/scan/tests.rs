@@ -8,7 +8,7 @@ use std::time::Duration;
 use ml_connector_actors::clock::SharedClock;
 use ml_connector_actors::{
     bind_source, Cadence, Event, Health, Intent, ManualClock, Nudges, PollContext, PollerConfig,
-    Router, SessionHandle, Store,
+    Router, SessionHandle, Source, Store,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -21,7 +21,7 @@ use super::stock::StockScanner;
 use super::{ScanSource, Scanner};
 use crate::connectors::sap_b1::test_server::client;
 use crate::connectors::sap_b1::{
-    SapAuthenticator, SapSettings, SapSource, SapSourceSettings, ServerZone,
+    SapAuthenticator, SapSession, SapSettings, SapSource, SapSourceSettings, ServerZone,
 };
 use crate::routes::Filter;
 use crate::sandbox::sap_b1::{spawn, SapSandboxConfig, SapSim, SpawnedServer};
@@ -80,6 +80,19 @@ impl Rig {
         when: Option<&str>,
     ) -> (PollContext, Arc<WhenRouter>) {
         let shared: SharedClock = Arc::new(self.clock.clone());
+        let mut settings = SapSourceSettings::new(self.base.clone(), entity_set);
+        settings.page_size = 2;
+        let transport = SapSource::new(client(), settings, shared.clone());
+        self.poller(ScanSource::new(transport, scanner, shared), when)
+    }
+
+    /// A gateway polling `source` (any SAP source), routing with `when`.
+    fn poller<S: Source<Credentials = SapSession>>(
+        &self,
+        source: S,
+        when: Option<&str>,
+    ) -> (PollContext, Arc<WhenRouter>) {
+        let shared: SharedClock = Arc::new(self.clock.clone());
         let store = Store::open(&self.dir.path().join("state.redb"), shared.clone())
             .expect("store");
         let login = SapSettings {
@@ -96,9 +109,6 @@ impl Rig {
             shared.clone(),
             Health::default(),
         );
-        let mut settings = SapSourceSettings::new(self.base.clone(), entity_set);
-        settings.page_size = 2;
-        let transport = SapSource::new(client(), settings, shared.clone());
         let router = Arc::new(WhenRouter {
             when: when.map(|w| Filter::parse(w).expect("filter")),
             routed: Mutex::new(Vec::new()),
@@ -108,7 +118,7 @@ impl Rig {
                 source: "acme".into(),
                 cadence: Cadence::Every(Duration::from_secs(60)),
             },
-            source: bind_source(ScanSource::new(transport, scanner, shared), session),
+            source: bind_source(source, session),
             store,
             router: router.clone(),
             nudges: Nudges::default(),
@@ -264,4 +274,28 @@ fn overdue_request_and_crossings() {
         ServerZone::named("Europe/Berlin").expect("zone"),
     );
     assert_eq!(berlin.today(now), time::macros::date!(2026 - 03 - 11));
+}
+
+/// Trigger 1 is a route, not a source: `PurchaseInvoices` polled by stamp, `events =
+/// ["created"]`, `when = ["DocTotal > 5000"]`.
+#[tokio::test]
+async fn purchase_invoice_above_an_amount_is_one_entry() {
+    let rig = Rig::start(datetime!(2026-03-10 09:00 UTC));
+    let shared: SharedClock = Arc::new(rig.clock.clone());
+    let source = SapSource::new(
+        client(),
+        SapSourceSettings::new(rig.base.clone(), "PurchaseInvoices"),
+        shared,
+    );
+    let (ctx, router) = rig.poller(source, Some("DocTotal > 5000"));
+    let big = rig.sim.insert(
+        "PurchaseInvoices",
+        json!({"CardCode": "V10000", "CardName": "Acme", "DocTotal": 12500.0, "DocCurrency": "EUR"}),
+    );
+    rig.sim.insert(
+        "PurchaseInvoices",
+        json!({"CardCode": "V20000", "CardName": "Tiny", "DocTotal": 5000.0, "DocCurrency": "EUR"}),
+    );
+    assert_eq!(enqueued(&ctx).await, 1);
+    assert_eq!(*router.routed.lock().expect("r"), vec![big.to_string()]);
 }
