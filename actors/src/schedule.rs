@@ -31,7 +31,7 @@ pub enum Cadence {
     Every(Duration),
     /// Run at each occurrence of a cron expression (no cycle at start: the first one waits for
     /// the next occurrence).
-    Cron(CronSchedule),
+    Cron(Box<CronSchedule>),
 }
 
 impl Cadence {
@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn cadence_wait_is_the_time_to_the_next_occurrence() {
-        let cron = Cadence::Cron(berlin("0 8 * * *"));
+        let cron = Cadence::Cron(Box::new(berlin("0 8 * * *")));
         assert_eq!(
             cron.wait(ms("2026-01-09T06:30:00Z")),
             Duration::from_secs(30 * 60)

@@ -230,7 +230,7 @@ impl EntitySpec {
         };
         let zone = self.time_zone.as_deref().unwrap_or(source_zone.name());
         CronSchedule::parse(expression, zone)
-            .map(Cadence::Cron)
+            .map(|c| Cadence::Cron(Box::new(c)))
             .map_err(|e| match e {
                 ScheduleError::Zone(_) => Problem::new("time_zone", e.to_string()),
                 ScheduleError::Expression { .. } => Problem::new("schedule", e.to_string()),
