@@ -3,15 +3,18 @@
 //! entity types), summarised in `shared/api-notes/sap-business-one.md` ("Field names").
 
 /// The entity sets the simulator serves, by their Service Layer names.
-pub const ENTITY_SETS: [&str; 7] = [
+pub const ENTITY_SETS: [&str; 6] = [
     "PurchaseOrders",
     "PurchaseInvoices",
     "Orders",
     "Invoices",
     "IncomingPayments",
     "VendorPayments",
-    "Items",
 ];
+
+/// Master-data sets served besides [`ENTITY_SETS`] (not seeded with generated documents):
+/// `Items`, filled with [`super::SapSim::add_item`].
+pub const MASTER_DATA_SETS: [&str; 1] = ["Items"];
 
 /// Which `$metadata` entity type an entity set uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

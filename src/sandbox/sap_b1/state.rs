@@ -8,7 +8,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::generate::{primary_series, v2_date};
 use super::query::{requested_page_size, QueryOptions};
-use super::schema::{EntityKind, ENTITY_SETS};
+use super::schema::{EntityKind, ENTITY_SETS, MASTER_DATA_SETS};
 use super::store::{render, EntityStore, StoredDoc};
 use super::{SapFault, SapSandboxConfig, SapStats};
 
@@ -147,6 +147,7 @@ impl State {
     pub fn new() -> State {
         let entities = ENTITY_SETS
             .iter()
+            .chain(MASTER_DATA_SETS.iter())
             .map(|e| (e.to_string(), EntityStore::new(EntityKind::of(e))))
             .collect();
         State {
