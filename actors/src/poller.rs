@@ -20,6 +20,7 @@ use crate::event::Router;
 use crate::lifecycle::Lifecycle;
 use crate::metrics_names as m;
 use crate::nudges::Nudges;
+use crate::schedule::Cadence;
 use crate::source::SourceError;
 use crate::store::{blocking, PageInput, Store, StoreError};
 
@@ -29,8 +30,10 @@ pub struct PollerConfig {
     /// Name of the source (metrics label `source`, snapshot and event keys, cursor
     /// `"<source>/<entity>"`).
     pub source: String,
-    /// Time between the end of one cycle and the start of the next.
-    pub interval: Duration,
+    /// When cycles run: a pause between the end of one cycle and the start of the next, or
+    /// a cron expression in a time zone ([`Cadence`]; the wait is computed from the store's
+    /// clock).
+    pub cadence: Cadence,
 }
 
 /// Why a cycle stopped early. Nothing after the last committed page is lost: the cursor has
@@ -190,6 +193,9 @@ impl PollContext {
         let nudge = self
             .nudges
             .get(&Nudges::poller(&self.config.source, self.source.entity()));
+        if !self.config.cadence.runs_at_start() && !self.pause(&nudge, &lifecycle).await {
+            return Ok(());
+        }
         while !lifecycle.is_stopping() {
             let started = Instant::now();
             let result = tokio::select! {
@@ -219,13 +225,22 @@ impl PollContext {
                     tracing::warn!(stream = %self.stream(), error = %e, "poll cycle failed; cursor kept, retrying next interval")
                 }
             }
-            tokio::select! {
-                _ = tokio::time::sleep(self.config.interval) => {}
-                _ = nudge.notified() => {}
-                _ = lifecycle.stopped() => break,
+            if !self.pause(&nudge, &lifecycle).await {
+                break;
             }
         }
         Ok(())
+    }
+
+    /// Wait for the next cycle ([`Cadence::wait`] from the store's clock) or a nudge;
+    /// `false` when the lifecycle stops.
+    async fn pause(&self, nudge: &tokio::sync::Notify, lifecycle: &Lifecycle) -> bool {
+        let wait = self.config.cadence.wait(self.store.now_ms());
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            _ = nudge.notified() => true,
+            _ = lifecycle.stopped() => false,
+        }
     }
 }
 

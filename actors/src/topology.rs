@@ -143,7 +143,7 @@ impl Topology {
             let component = format!("source:{}/{}", config.source, source.entity());
             self.health.ready(&component, "polling");
             let source = Arc::new(WatchedSource {
-                limit_ms: (config.interval.as_millis() as i64)
+                limit_ms: (config.cadence.period(self.clock.now_ms()).as_millis() as i64)
                     .saturating_mul(self.readiness.source_failing_polls as i64),
                 polls: self.readiness.source_failing_polls,
                 component: component.clone(),

@@ -55,7 +55,7 @@ fn supervised_poller_and_delivery_deliver_every_change_once() {
     let poll_ctx = PollContext {
         config: PollerConfig {
             source: SOURCE.into(),
-            interval: Duration::from_millis(20),
+            cadence: ml_connector_actors::Cadence::Every(Duration::from_millis(20)),
         },
         source: bind_source(Shared(source.clone()), session),
         store: store.clone(),
@@ -167,7 +167,7 @@ fn a_topology_of_boxed_components_delivers_and_stops_cleanly() {
     .poller(
         PollerConfig {
             source: SOURCE.into(),
-            interval: Duration::from_millis(20),
+            cadence: ml_connector_actors::Cadence::Every(Duration::from_millis(20)),
         },
         bind_source(Shared(source.clone()), typed.clone()),
     )

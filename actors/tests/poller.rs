@@ -40,7 +40,7 @@ fn harness(data: Vec<ml_connector_actors::Record>, page_size: usize) -> Harness 
     let ctx = PollContext {
         config: PollerConfig {
             source: SOURCE.into(),
-            interval: Duration::from_millis(10),
+            cadence: ml_connector_actors::Cadence::Every(Duration::from_millis(10)),
         },
         source: bind_source(Shared(source.clone()), session.clone()),
         store: store.clone(),

@@ -157,7 +157,7 @@ fn pollers_wait_for_the_store_and_nothing_is_lost_or_duplicated() {
     .poller(
         PollerConfig {
             source: SOURCE.into(),
-            interval: Duration::from_millis(10),
+            cadence: ml_connector_actors::Cadence::Every(Duration::from_millis(10)),
         },
         bind_source(Shared(source.clone()), erp),
     )
@@ -234,7 +234,7 @@ fn a_failing_source_is_not_ready_after_the_threshold_and_ready_after_recovery() 
     .poller(
         PollerConfig {
             source: SOURCE.into(),
-            interval: Duration::from_millis(5),
+            cadence: ml_connector_actors::Cadence::Every(Duration::from_millis(5)),
         },
         bind_source(Shared(source.clone()), erp),
     )

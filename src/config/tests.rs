@@ -183,13 +183,18 @@ fn example_toml_parses() {
     );
     assert_eq!(
         config.sources[0].config.entities(),
-        vec!["PurchaseOrders".to_string(), "PurchaseInvoices".to_string()]
+        vec![
+            "PurchaseOrders".to_string(),
+            "PurchaseInvoices".to_string(),
+            "OverdueInvoices".to_string(),
+            "ItemStock".to_string()
+        ]
     );
     assert_eq!(
         kinds(config.destinations.iter().map(|d| d.kind).collect()),
         vec!["teams_channel", "teams_chat", "teams_workflows"]
     );
-    assert_eq!(config.routes.len(), 3);
+    assert_eq!(config.routes.len(), 5);
     let refs: Vec<String> = config.secret_refs().into_iter().map(|(k, _)| k).collect();
     assert_eq!(
         refs,
@@ -401,6 +406,22 @@ fn kind_tables_name_file_line_and_key() {
         &Doc::base().set("sources[0].entities", "[{ name = \"Items\" }]"),
         "sources[0].entities[0].name",
         "unknown entity \"Items\" (one of PurchaseOrders,",
+    );
+    expect_error(
+        &Doc::base().set(
+            "sources[0].entities",
+            "[{ name = \"Invoices\", schedule = \"0 25 * * *\" }]",
+        ),
+        "sources[0].entities[0].schedule",
+        "invalid cron expression \"0 25 * * *\"",
+    );
+    expect_error(
+        &Doc::base().set(
+            "sources[0].entities",
+            "[{ name = \"Invoices\", schedule = \"0 8 * * *\", time_zone = \"Mars/Base\" }]",
+        ),
+        "sources[0].entities[0].time_zone",
+        "unknown time zone \"Mars/Base\"",
     );
     expect_error(
         &Doc::base().set(

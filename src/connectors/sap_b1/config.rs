@@ -16,6 +16,11 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, Time};
 use url::Url;
 
+use ml_connector_actors::{Cadence, CronSchedule, ScheduleError};
+
+use super::scan::config::{
+    check_overdue, check_stock, OverdueSpec, StockSpec, ITEM_STOCK, OVERDUE_INVOICES,
+};
 use super::webhook::SignatureAlgorithm;
 use super::zone::ServerZone;
 use crate::secrets::SecretRef;
@@ -41,7 +46,8 @@ pub const DEFAULT_RECHECK_INTERVAL_SECONDS: u64 = 300;
 
 /// Service Layer entity sets the source can poll (names as in `$metadata`). Documents carry
 /// `UpdateDate`/`UpdateTime`; payments (`IncomingPayments`, `VendorPayments`) do not and are
-/// polled by `DocEntry`.
+/// polled by `DocEntry`. `OverdueInvoices` (reads `Invoices`) and `ItemStock` (reads `Items`) are
+/// full scans with transition state ([`super::scan`]).
 pub const ENTITIES: &[&str] = &[
     "PurchaseOrders",
     "PurchaseInvoices",
@@ -49,6 +55,9 @@ pub const ENTITIES: &[&str] = &[
     "Invoices",
     "IncomingPayments",
     "VendorPayments",
+    // Scanned, not polled by stamp (`scan/`): overdue A/R invoices and stock levels.
+    super::scan::config::OVERDUE_INVOICES,
+    super::scan::config::ITEM_STOCK,
 ];
 
 /// `[[credentials]] kind = "sap_b1"`, checked.
@@ -192,15 +201,40 @@ impl<'de> Deserialize<'de> for StartFromSpec {
 pub struct EntitySpec {
     /// `name`: the Service Layer entity set (one of [`ENTITIES`]).
     pub name: String,
-    /// `interval_seconds`: pause between two polls, >= 1, default 30.
+    /// `interval_seconds`: pause between two polls, >= 1, default 30 (unused with `schedule`).
     #[serde(default = "default_interval")]
     pub interval_seconds: u64,
+    /// `schedule`: a five-field cron expression (`"0 8 * * 1-5"`) run instead of the interval.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// `time_zone`: IANA zone of `schedule`; default the source's `time_zone`.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 impl EntitySpec {
     /// `interval_seconds` as a `Duration`.
     pub fn interval(&self) -> Duration {
         Duration::from_secs(self.interval_seconds)
+    }
+
+    /// When the entity is polled: `schedule` in `time_zone` (default `source_zone`), else every
+    /// `interval_seconds`. Errors: a [`Problem`] on `schedule` or `time_zone` (relative to the
+    /// entity's table).
+    pub fn cadence(&self, source_zone: &ServerZone) -> Result<Cadence, Problem> {
+        let Some(expression) = &self.schedule else {
+            if self.time_zone.is_some() {
+                return Err(Problem::new("time_zone", "only used with schedule"));
+            }
+            return Ok(Cadence::Every(self.interval()));
+        };
+        let zone = self.time_zone.as_deref().unwrap_or(source_zone.name());
+        CronSchedule::parse(expression, zone)
+            .map(|c| Cadence::Cron(Box::new(c)))
+            .map_err(|e| match e {
+                ScheduleError::Zone(_) => Problem::new("time_zone", e.to_string()),
+                ScheduleError::Expression { .. } => Problem::new("schedule", e.to_string()),
+            })
     }
 }
 
@@ -247,6 +281,10 @@ pub struct SapSourceConfig {
     pub entities: Vec<EntitySpec>,
     /// `webhook`: optional inbound endpoint.
     pub webhook: Option<WebhookSpec>,
+    /// `overdue`: the overdue check of entity `OverdueInvoices`.
+    pub overdue: Option<OverdueSpec>,
+    /// `stock`: the reorder-point scan of entity `ItemStock` (default company-wide).
+    pub stock: Option<StockSpec>,
 }
 
 impl SapSourceConfig {
@@ -274,6 +312,10 @@ struct RawSource {
     entities: Vec<EntitySpec>,
     #[serde(default)]
     webhook: Option<RawWebhook>,
+    #[serde(default)]
+    overdue: Option<OverdueSpec>,
+    #[serde(default)]
+    stock: Option<StockSpec>,
 }
 
 fn default_page_size() -> u32 {
@@ -325,6 +367,10 @@ pub fn parse_source(table: toml::Table) -> Result<SapSourceConfig, Problem> {
                 "must be at least 1",
             ));
         }
+        // The expression and an explicit zone (the source's zone is checked below).
+        entity
+            .cadence(&ServerZone::utc())
+            .map_err(|p| Problem::new(format!("entities[{i}].{}", p.key), p.message))?;
         if let Some(first) = raw.entities[..i].iter().position(|e| e.name == entity.name) {
             return Err(Problem::new(
                 format!("entities[{i}].name"),
@@ -356,6 +402,9 @@ pub fn parse_source(table: toml::Table) -> Result<SapSourceConfig, Problem> {
         None => ServerZone::utc(),
         Some(name) => ServerZone::named(name).map_err(|e| Problem::new("time_zone", e))?,
     };
+    let polled = |name: &str| raw.entities.iter().any(|e| e.name == name);
+    check_overdue(raw.overdue.as_ref(), polled(OVERDUE_INVOICES))?;
+    check_stock(raw.stock.as_ref(), polled(ITEM_STOCK))?;
     if raw.payments_recheck_interval_seconds == 0 {
         return Err(Problem::new(
             "payments_recheck_interval_seconds",
@@ -371,6 +420,8 @@ pub fn parse_source(table: toml::Table) -> Result<SapSourceConfig, Problem> {
         payments_recheck_interval_seconds: raw.payments_recheck_interval_seconds,
         entities: raw.entities,
         webhook,
+        overdue: raw.overdue,
+        stock: raw.stock,
     })
 }
 

@@ -9,6 +9,7 @@ use ml_connector_actors::PollerConfig;
 
 use super::config::{self, SapCredentialConfig, SapSourceConfig, StartFromSpec, ENTITIES};
 use super::inbound::SapWebhook;
+use super::scan::build::{is_scanned, scan_source};
 use super::present::SapPresenter;
 use super::{
     service_root, SapAuthenticator, SapSettings, SapSource, SapSourceSettings, SessionVault,
@@ -102,11 +103,13 @@ impl SourceKind for SapSourceKind {
 }
 
 impl SapSourceConfig {
-    /// One [`SapSource`] per configured entity, reading with the credential's client.
+    /// One [`SapSource`] per configured entity polled by stamp or `DocEntry` (scanned
+    /// entities: [`scan_source`]), reading with the credential's client.
     fn sources(&self, auth: &SapAuthenticator, env: &BuildEnv) -> Vec<(u64, SapSource)> {
         let base = auth.settings().base_url.clone();
         self.entities
             .iter()
+            .filter(|e| !is_scanned(&e.name))
             .map(|e| {
                 let mut s = SapSourceSettings::new(base.clone(), e.name.as_str());
                 s.page_size = self.page_size;
@@ -156,17 +159,26 @@ impl SourceConfig for SapSourceConfig {
         env: &BuildEnv,
     ) -> Result<Pollers, BuildError> {
         let handle = typed_session::<SapAuthenticator>(session, &format!("source {name}"))?;
-        Ok(self
-            .sources(handle.authenticator(), env)
-            .into_iter()
-            .map(|(interval, source)| {
-                let config = PollerConfig {
-                    source: name.to_string(),
-                    interval: std::time::Duration::from_secs(interval),
-                };
-                (config, bind_source(source, handle.clone()))
-            })
-            .collect())
+        let mut polled = self.sources(handle.authenticator(), env).into_iter();
+        let mut pollers = Pollers::new();
+        for spec in &self.entities {
+            let cadence = spec
+                .cadence(&self.time_zone)
+                .map_err(|p| BuildError(format!("source {name}: {}: {}", p.key, p.message)))?;
+            let source = match scan_source(self, spec, &handle, env) {
+                Some(scan) => scan,
+                None => match polled.next() {
+                    Some((_, source)) => bind_source(source, handle.clone()),
+                    None => continue,
+                },
+            };
+            let config = PollerConfig {
+                source: name.to_string(),
+                cadence,
+            };
+            pollers.push((config, source));
+        }
+        Ok(pollers)
     }
 
     fn inbound(

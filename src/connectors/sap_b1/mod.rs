@@ -10,6 +10,8 @@
 //!   ([`zone`]), a `-5002` that repeats on a fresh session is a business error ([`business`]).
 //! - [`webhook`]: verifies and parses SAP B1 webhook deliveries (10.0 FP 2602+, v2 only);
 //!   [`inbound`]: the endpoint at `/inbound/sap_b1/{source}`.
+//! - [`scan`]: full scans with transition state (overdue A/R invoices, stock below the
+//!   reorder point), one event per state crossing.
 //! - [`present`]: how documents read in messages (document type, `DocNum`, `CardName`, total).
 //! - [`writeback`]: the `sap_b1_record` destination (Activities, user-defined tables).
 //! - [`wire`]: login and error shapes of v1 and v2 and the error classification.
@@ -24,6 +26,7 @@ pub mod inbound;
 pub mod kind;
 pub mod memory;
 pub mod present;
+pub mod scan;
 pub mod source;
 pub mod vault;
 pub mod webhook;

@@ -17,7 +17,8 @@ use crate::routes::{Money, Presentation, Presenter};
 ///
 /// [`Presenter::present`] gives: `document_type` [`doc_type_label`]; `number` `DocNum`;
 /// `partner` `"CardName (CardCode)"` (or whichever is present); `total` [`total_amount`] in
-/// `DocCurrency`; `status` [`status`]; `due_date` [`due_date`]; no extra facts.
+/// `DocCurrency`; `status` [`status`]; `due_date` [`due_date`]; facts of scanned
+/// records from [`super::scan::present::facts`] (none for documents).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SapPresenter;
 
@@ -44,7 +45,7 @@ impl Presenter for SapPresenter {
             }),
             status: status(doc),
             due_date: due_date(doc),
-            facts: Vec::new(),
+            facts: super::scan::present::facts(entity, doc),
         }
     }
 
@@ -101,6 +102,8 @@ pub fn doc_type_label(entity: &str) -> &str {
         "VendorPayments" => "Outgoing payment",
         "BusinessPartners" => "Business partner",
         "Items" => "Item",
+        "OverdueInvoices" => "Overdue A/R invoice",
+        "ItemStock" => "Stock level",
         other => other,
     }
 }

@@ -603,7 +603,7 @@ impl SapSource {
 
     /// `GET <page>` with the session cookies (and `Prefer: odata.maxpagesize=N` when
     /// `page_size` is given): the JSON body and the answer's headers.
-    async fn get_json(
+    pub(crate) async fn get_json(
         &self,
         session: &SapSession,
         page: &str,
@@ -1145,7 +1145,7 @@ fn parse_update_time(value: &serde_json::Value) -> Option<Time> {
 /// Percent-encode a query option value the way Service Layer's own next links do: spaces as
 /// `%20`; letters, digits, `-._~'(),:` kept; everything else (`&`, `#`, `+`, `%`, `=`,
 /// non-ASCII) as `%XX`.
-fn encode_query_value(value: &str) -> String {
+pub(crate) fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 16);
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~'(),:".contains(&byte) {

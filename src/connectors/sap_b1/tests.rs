@@ -94,7 +94,7 @@ impl Rig {
         let ctx = PollContext {
             config: PollerConfig {
                 source: "acme".into(),
-                interval: Duration::from_secs(1),
+                cadence: ml_connector_actors::Cadence::Every(Duration::from_secs(1)),
             },
             source: bind_source(source, session.clone()),
             store,

@@ -38,6 +38,7 @@ mod schema;
 mod standalone;
 mod state;
 mod store;
+mod triggers;
 #[cfg(test)]
 mod tests;
 

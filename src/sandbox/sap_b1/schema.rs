@@ -12,6 +12,10 @@ pub const ENTITY_SETS: [&str; 6] = [
     "VendorPayments",
 ];
 
+/// Master-data sets served besides [`ENTITY_SETS`] (not seeded with generated documents):
+/// `Items`, filled with [`super::SapSim::add_item`].
+pub const MASTER_DATA_SETS: [&str; 1] = ["Items"];
+
 /// Which `$metadata` entity type an entity set uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntityKind {
@@ -21,6 +25,11 @@ pub enum EntityKind {
     /// `SAPB1.Payment` (IncomingPayments, VendorPayments): no `UpdateDate`/`UpdateTime`,
     /// no `DocTotal`; has `CashSum`, `TransferSum`, `PaymentInvoices`.
     Payment,
+    /// `SAPB1.Item` (Items): key `ItemCode`, `QuantityOnStock`, `MinInventory`, the inline
+    /// `ItemWarehouseInfoCollection` (`WarehouseCode`, `InStock`, `MinimalStock`). The
+    /// simulator keeps an internal `DocEntry` that is not part of the model: filtering or
+    /// sorting on it is `400`/`201`.
+    Item,
 }
 
 impl EntityKind {
@@ -28,6 +37,7 @@ impl EntityKind {
     pub fn of(entity: &str) -> EntityKind {
         match entity {
             "IncomingPayments" | "VendorPayments" => EntityKind::Payment,
+            "Items" => EntityKind::Item,
             _ => EntityKind::Document,
         }
     }
@@ -106,6 +116,18 @@ const PAYMENT_PROPS: &[(&str, PropType)] = &[
     ("PaymentChecks", PropType::Collection),
 ];
 
+const ITEM_PROPS: &[(&str, PropType)] = &[
+    ("ItemCode", PropType::Text),
+    ("ItemName", PropType::Text),
+    ("QuantityOnStock", PropType::Number),
+    ("QuantityOrderedFromVendors", PropType::Number),
+    ("QuantityOrderedByCustomers", PropType::Number),
+    ("MinInventory", PropType::Number),
+    ("MaxInventory", PropType::Number),
+    ("Mainsupplier", PropType::Text),
+    ("ItemWarehouseInfoCollection", PropType::Collection),
+];
+
 /// Properties a payment never has, even if a test inserted them: filtering or sorting on
 /// them is `400`/`201` exactly like the real Service Layer.
 const PAYMENT_ABSENT: &[&str] = &["UpdateDate", "UpdateTime", "CreationDate", "DocTotal"];
@@ -115,6 +137,7 @@ pub fn static_type(kind: EntityKind, name: &str) -> Option<PropType> {
     let table = match kind {
         EntityKind::Document => DOCUMENT_PROPS,
         EntityKind::Payment => PAYMENT_PROPS,
+        EntityKind::Item => ITEM_PROPS,
     };
     table.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
@@ -122,6 +145,7 @@ pub fn static_type(kind: EntityKind, name: &str) -> Option<PropType> {
 /// Whether `name` may be added to `kind`'s model because a record carries it (user-defined
 /// fields and fields tests insert); payments never gain `UpdateDate`/`UpdateTime`/`DocTotal`.
 pub fn may_extend(kind: EntityKind, name: &str) -> bool {
-    let absent = kind == EntityKind::Payment && PAYMENT_ABSENT.contains(&name);
+    let absent = (kind == EntityKind::Payment && PAYMENT_ABSENT.contains(&name))
+        || (kind == EntityKind::Item && (name == "DocEntry" || name == "DocNum" || name == "Series"));
     !(absent || name.starts_with('@'))
 }

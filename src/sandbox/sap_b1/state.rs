@@ -9,7 +9,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use super::generate::{primary_series, v2_date};
 use super::query::{requested_page_size, QueryOptions};
 use super::records::RecordStore;
-use super::schema::{EntityKind, ENTITY_SETS};
+use super::schema::{EntityKind, ENTITY_SETS, MASTER_DATA_SETS};
 use super::store::{render, EntityStore, StoredDoc};
 use super::{SapFault, SapSandboxConfig, SapStats};
 
@@ -150,6 +150,7 @@ impl State {
     pub fn new() -> State {
         let entities = ENTITY_SETS
             .iter()
+            .chain(MASTER_DATA_SETS.iter())
             .map(|e| (e.to_string(), EntityStore::new(EntityKind::of(e))))
             .collect();
         State {
@@ -192,8 +193,10 @@ impl State {
         let doc_entry = store.next_doc_entry;
         store.next_doc_entry += 1;
         value.insert("DocEntry".into(), json!(doc_entry));
-        value.insert("DocNum".into(), json!(doc_num));
-        value.insert("Series".into(), json!(series));
+        if kind != EntityKind::Item {
+            value.insert("DocNum".into(), json!(doc_num));
+            value.insert("Series".into(), json!(series));
+        }
         if kind == EntityKind::Document {
             value.insert("CreationDate".into(), json!(v2_date(now.date())));
             stamp(&mut value, now);

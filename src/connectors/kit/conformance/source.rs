@@ -98,7 +98,7 @@ pub async fn check_source<F: SourceFixture>(fixture: &F) {
     let ctx = PollContext {
         config: PollerConfig {
             source: SOURCE_NAME.to_string(),
-            interval: Duration::from_secs(60),
+            cadence: ml_connector_actors::Cadence::Every(Duration::from_secs(60)),
         },
         source: source.clone(),
         store: temp.store.clone(),
