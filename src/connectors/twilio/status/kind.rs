@@ -72,7 +72,7 @@ impl SourceConfig for TwilioStatusConfig {
                 let source = StatusSource::new(auth.client().clone(), auth.api().clone(), entity, book.clone(), self.give_up_after);
                 let config = PollerConfig {
                     source: name.to_string(),
-                    interval: self.poll_interval,
+                    cadence: ml_connector_actors::Cadence::Every(self.poll_interval),
                 };
                 (config, bind_source(source, handle.clone()))
             })

@@ -102,7 +102,7 @@ impl Rig {
         );
         let session = SessionHandle::new(auth, "twilio", manual_clock(), Health::default());
         PollContext {
-            config: PollerConfig { source: SOURCE.into(), interval: Duration::from_secs(60) },
+            config: PollerConfig { source: SOURCE.into(), cadence: ml_connector_actors::Cadence::Every(Duration::from_secs(60)) },
             source: bind_source(source, session),
             store: self.store().clone(),
             router: self.router.clone(),
