@@ -40,6 +40,22 @@ pub enum Command {
         #[command(subcommand)]
         action: DeadLetterAction,
     },
+    /// One document's whole story from the store: each commit that saw it, routes taken and
+    /// not taken (why), outbox entries, attempts with status and latency, lookups, the remote
+    /// id, dead-lettering and replays, newest last (the service must be stopped; else use
+    /// `GET /admin/trace/{source}/{entity}/{key}`).
+    Trace {
+        /// Source name from the configuration (`acme`).
+        source: String,
+        /// Record key (`DocEntry`, e.g. `4711`).
+        key: String,
+        /// Entity (`PurchaseOrders`); default: every entity with that key.
+        #[arg(long)]
+        entity: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the built-in sandbox (simulated SAP and Teams) and the gateway together and show
     /// each Teams message as it lands.
     Demo {

@@ -20,6 +20,18 @@ fn main() -> ExitCode {
         Command::DeadLetters { action } => {
             commands::dead_letters::run(&config(DEFAULT_CONFIG), action)
         }
+        Command::Trace {
+            source,
+            key,
+            entity,
+            json,
+        } => commands::trace::run(
+            &config(DEFAULT_CONFIG),
+            &source,
+            entity.as_deref(),
+            &key,
+            json,
+        ),
         Command::Demo {
             seconds,
             rate,

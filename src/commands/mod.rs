@@ -8,6 +8,7 @@ pub mod run;
 pub mod sandbox;
 pub mod secret;
 pub mod torture;
+pub mod trace;
 
 use std::path::Path;
 

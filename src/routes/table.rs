@@ -144,6 +144,28 @@ struct CompiledRoute {
 }
 
 impl CompiledRoute {
+    /// Why this route does not take `event` (`None`: it does). Checks in the order of
+    /// [`CompiledRoute::matches`]: entity, source, event kind, then each `when` filter.
+    fn mismatch(&self, event: &Event, source: &str) -> Option<String> {
+        if self.entity != event.entity {
+            return Some(format!("entity is {}, not {}", event.entity, self.entity));
+        }
+        if let Some(s) = self.source.as_deref().filter(|s| *s != source) {
+            return Some(format!("source is {source}, not {s}"));
+        }
+        let subscribed = match event.kind {
+            EventKind::Created => self.created,
+            EventKind::StatusChanged => self.status_changed,
+        };
+        if !subscribed {
+            return Some(format!("event {} not subscribed", event.kind.as_str()));
+        }
+        self.filters
+            .iter()
+            .find(|f| !f.matches(&event.fields))
+            .map(|f| format!("when `{}` is false", f.expression()))
+    }
+
     fn matches(&self, event: &Event, source: &str) -> bool {
         let kind = match event.kind {
             EventKind::Created => self.created,
@@ -266,6 +288,18 @@ impl Router for RouteTable {
             });
         }
         Ok(intents)
+    }
+
+    /// Routes of the event's entity that do not take it, in configuration order, with the
+    /// first reason ([`CompiledRoute::mismatch`]): `source is X, not Y`, `event created not
+    /// subscribed`, ``when `EXPR` is false``.
+    fn skipped(&self, event: &Event) -> Vec<(String, String)> {
+        let source = source_of(event);
+        self.routes
+            .iter()
+            .filter(|r| r.entity == event.entity)
+            .filter_map(|r| r.mismatch(event, source).map(|why| (r.name.clone(), why)))
+            .collect()
     }
 }
 

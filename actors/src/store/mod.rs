@@ -28,6 +28,7 @@ mod outbox;
 mod page;
 mod recovery;
 mod tables;
+mod trace;
 mod types;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,7 @@ pub use inspect::TableRows;
 pub use maintenance::OutboxStats;
 pub use page::{PageInput, PageSummary};
 pub use recovery::{FaultSwitch, FaultyFileBackend, RecoveryPolicy};
+pub use trace::{attempt_latencies, document_id, TraceLine, TraceStep, DEFAULT_LINES_PER_DOCUMENT};
 pub use types::{AuditLine, DeadLetter, LedgerEntry, LedgerState, OutboxEntry, Snapshot};
 
 use crate::clock::{SharedClock, UnixMillis};
@@ -137,6 +139,8 @@ struct Shared {
     /// The file path or backend name, for messages.
     label: String,
     condition: recovery::Condition,
+    /// Trace lines kept per document ([`Store::set_trace_lines_per_document`]).
+    trace_per_document: std::sync::atomic::AtomicU64,
 }
 
 /// Handle to the store; cheap to clone. Every clone shares one database, which can be
@@ -198,6 +202,9 @@ impl Store {
                 path,
                 label: label.clone(),
                 condition: recovery::Condition::default(),
+                trace_per_document: std::sync::atomic::AtomicU64::new(
+                    trace::DEFAULT_LINES_PER_DOCUMENT,
+                ),
             }),
             clock,
         };
@@ -220,6 +227,8 @@ impl Store {
             txn.open_table(INBOUND_SEEN)?;
             txn.open_table(DEAD_LETTERS)?;
             txn.open_table(AUDIT)?;
+            txn.open_table(trace::TRACE)?;
+            txn.open_table(trace::TRACE_DOCS)?;
             txn.open_table(META)?.insert(SCHEMA_KEY, SCHEMA_VERSION)?;
             Ok(())
         })?;
@@ -279,6 +288,21 @@ impl Store {
     pub fn free_space(&self) -> Option<u64> {
         let path = self.shared.path.as_ref()?;
         free_space(path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Keep at most `n` trace lines per document (at least 1; default
+    /// [`DEFAULT_LINES_PER_DOCUMENT`]); older lines are dropped when a line is added.
+    pub fn set_trace_lines_per_document(&self, n: u64) {
+        self.shared
+            .trace_per_document
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Trace lines kept per document.
+    pub(crate) fn trace_lines_per_document(&self) -> u64 {
+        self.shared
+            .trace_per_document
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Current time from the store's clock (UTC milliseconds).
