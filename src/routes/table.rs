@@ -612,6 +612,42 @@ mod tests {
     }
 
     #[test]
+    fn skipped_names_each_other_route_of_the_entity_with_its_first_reason() {
+        let mut only_changed = spec("changed", "d1");
+        only_changed.events = vec!["status_changed".into()];
+        let mut other_source = spec("other-source", "d2");
+        other_source.source = Some("other".into());
+        let mut big = spec("big", "d3");
+        big.when = vec!["DocCurrency == 'EUR'".into(), "DocTotal >= 10000".into()];
+        let mut invoices = spec("invoices", "d4");
+        invoices.entity = "Invoices".into();
+        let table = RouteTable::new(
+            vec![only_changed, other_source, big, invoices, spec("all", "d5")],
+            &html_env(&["d1", "d2", "d3", "d4", "d5"]),
+        )
+        .expect("valid");
+        let skipped = table.skipped(&po(500.0));
+        assert_eq!(
+            skipped,
+            vec![
+                (
+                    "changed".to_owned(),
+                    "event created not subscribed".to_owned()
+                ),
+                (
+                    "other-source".to_owned(),
+                    "source is acme, not other".to_owned()
+                ),
+                (
+                    "big".to_owned(),
+                    "when `DocTotal >= 10000` is false".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(destinations(&table, &po(500.0)), vec!["all:d5"]);
+    }
+
+    #[test]
     fn each_route_renders_only_its_destination_shape() {
         let mut crm = spec("crm", "crm");
         crm.map = Some(
