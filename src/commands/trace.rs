@@ -13,6 +13,8 @@ use ml_connector_actors::store::{attempt_latencies, TraceLine, TraceStep};
 use ml_connector_actors::Store;
 use serde_json::{json, Value as Json};
 
+use crate::time_text::utc;
+
 /// The story of `document` as JSON:
 /// `{"document":"acme/PurchaseOrders/42","lines":[{"at_ms":..,"step":"attempt","destination":"finance","seq":3,"attempt":1},
 ///   {"at_ms":..,"step":"delivered",..,"remote_id":"1700000000001","latency_ms":412}]}`
@@ -60,17 +62,6 @@ pub fn story_table(document: &str, lines: &[TraceLine]) -> String {
         );
     }
     out
-}
-
-/// RFC 3339 UTC time of `ms` (milliseconds since the epoch).
-fn utc(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
 }
 
 /// `(destination or route, detail)` of a step for the table.

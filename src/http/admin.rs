@@ -36,19 +36,22 @@ fn authorized(req: &HttpRequest, state: &HttpState) -> Result<(), HttpResponse> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let expected = token.expose_secret().as_bytes();
-    // Constant-time comparison.
-    let same = given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
+    if token_matches(token, given) {
         Ok(())
     } else {
         Err(HttpResponse::Unauthorized().json(json!({"error": "missing or wrong bearer token"})))
     }
+}
+
+/// Is `given` the admin token? Constant-time in the token's bytes.
+pub(super) fn token_matches(token: &secrecy::SecretString, given: &str) -> bool {
+    let expected = token.expose_secret().as_bytes();
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 fn store_error(e: StoreError) -> HttpResponse {

@@ -69,6 +69,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Dead letters, newest first, at most `limit`.
+    pub fn dead_letters_newest(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(DEAD_LETTERS)?;
+        let mut out = Vec::new();
+        for row in table.iter()?.rev().take(limit) {
+            out.push(decode(DEAD_LETTERS_NAME, row?.1.value())?);
+        }
+        Ok(out)
+    }
+
     /// Number of dead letters.
     pub fn dead_letter_count(&self) -> Result<u64, StoreError> {
         let txn = self.read()?;

@@ -20,6 +20,7 @@
 //! failed write transaction is not committed, and every step commits its cursor with its data.
 
 mod changes;
+mod cursors;
 mod delivery;
 mod inbound;
 mod inspect;
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
+pub use cursors::CursorRow;
 pub use delivery::{DueScan, Resolution, Settlement};
 pub use inbound::{InboundCommit, InboundSummary};
 pub use inspect::TableRows;
@@ -227,6 +229,7 @@ impl Store {
             txn.open_table(INBOUND_SEEN)?;
             txn.open_table(DEAD_LETTERS)?;
             txn.open_table(AUDIT)?;
+            txn.open_table(CURSOR_TIMES)?;
             txn.open_table(trace::TRACE)?;
             txn.open_table(trace::TRACE_DOCS)?;
             txn.open_table(META)?.insert(SCHEMA_KEY, SCHEMA_VERSION)?;

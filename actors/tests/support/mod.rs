@@ -535,9 +535,9 @@ pub fn dump(path: &Path) -> std::collections::BTreeMap<String, Rows> {
                     })
                     .collect()
             }
-            "inbound_seen" => {
+            "inbound_seen" | "cursor_times" => {
                 let t = txn
-                    .open_table(TableDefinition::<&str, i64>::new("inbound_seen"))
+                    .open_table(TableDefinition::<&str, i64>::new(&name))
                     .unwrap();
                 t.iter()
                     .unwrap()
