@@ -1,5 +1,6 @@
 //! Inbound HTTP (actix-web): `/metrics`, `/health/live`, `/health/ready`, the status page
-//! `/status`, the admin API for dead letters and traces, and the inbound endpoints `/inbound/{kind}/{name}` of the connectors. Bound to 127.0.0.1 by default.
+//! `/status`, the admin API for dead letters and traces, and the inbound endpoints
+//! `/inbound/{kind}/{name}` of the connectors. Bound to 127.0.0.1 by default.
 
 mod admin;
 mod health;

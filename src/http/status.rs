@@ -337,3 +337,69 @@ fn with_prefix<'a>(
         .iter()
         .filter_map(move |(k, c)| k.strip_prefix(prefix).map(|name| (name.to_string(), c)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ml_connector_actors::store::OutboxEntry;
+
+    const HOSTILE: &str = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>";
+
+    fn letter() -> DeadLetter {
+        DeadLetter {
+            entry: OutboxEntry {
+                seq: 7,
+                destination: "finance".into(),
+                route: HOSTILE.into(),
+                dedupe_key: "k".into(),
+                event_key: format!("acme/PurchaseOrders/{HOSTILE}/created"),
+                payload: serde_json::json!({}),
+                created_ms: 1_000,
+                attempts: 1,
+                lookups: 0,
+                deferrals: 0,
+                next_attempt_ms: 1_000,
+                maybe_sent: false,
+                last_error: None,
+            },
+            status: Some(400),
+            reason: HOSTILE.into(),
+            at_ms: 2_000,
+        }
+    }
+
+    #[test]
+    fn untrusted_values_are_escaped_and_the_form_needs_the_admin_api() {
+        let snapshot = Snapshot {
+            now: 62_000,
+            cursors: vec![CursorRow {
+                stream: "acme/PurchaseOrders".into(),
+                cursor: HOSTILE.into(),
+                stored_ms: Some(2_000),
+            }],
+            outbox: BTreeMap::new(),
+            dead: vec![letter()],
+            dead_count: 1,
+            audit: vec![AuditLine {
+                at_ms: 3_000,
+                kind: "dead_letter".into(),
+                detail: HOSTILE.into(),
+            }],
+        };
+        let components = BTreeMap::new();
+        let html =
+            page_html(&snapshot, true, &components, true, Some(HOSTILE), false).expect("renders");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        // Route, event key, reason, cursor, audit detail and the notice: six escaped copies.
+        assert_eq!(html.matches("&lt;script&gt;").count(), 6, "{html}");
+        assert_eq!(html.matches("<form method=\"post\"").count(), 1);
+        assert!(html.contains("action=\"/status/dead-letters/7/replay\""));
+        // The poller's age: 60 s after its cursor was stored.
+        assert!(html.contains("<td>1m 00s</td>"), "{html}");
+
+        let without_admin =
+            page_html(&snapshot, true, &components, false, None, false).expect("renders");
+        assert_eq!(without_admin.matches("<form").count(), 0);
+    }
+}
