@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! [service]          state_dir, log_format, log_level, stop_timeout_seconds, min_free_bytes,
-//!                    source_failing_polls, destination_max_age_seconds
+//!                    source_failing_polls, destination_max_age_seconds, dry_run
 //! [http]             listen, tls, admin_token
 //! [[credentials]]    name, kind, ...the kind's keys       (one session each)
 //! [[sources]]        name, kind, credential, ...the kind's keys (entities, webhook, ...)

@@ -45,6 +45,12 @@ pub struct ServiceConfig {
     /// than this makes `/health/ready` answer 503. Default 900; 0 disables the rule.
     #[serde(default = "default_destination_max_age")]
     pub destination_max_age_seconds: u64,
+    /// `dry_run`: shadow mode, as `ml-connector run --dry-run`: poll, detect, route and
+    /// render as usual, but send nothing; the messages stay in a separate store file
+    /// (`ml-connector.dry-run.redb`) and are listed by `ml-connector dry-run report`.
+    /// Default false.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 impl Default for ServiceConfig {
@@ -57,6 +63,7 @@ impl Default for ServiceConfig {
             min_free_bytes: default_min_free_bytes(),
             source_failing_polls: default_source_failing_polls(),
             destination_max_age_seconds: default_destination_max_age(),
+            dry_run: false,
         }
     }
 }

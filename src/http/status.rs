@@ -1,7 +1,7 @@
 //! The status page: `GET /status` (server-rendered HTML, no script) and
 //! `POST /status/dead-letters/{id}/replay` (form field `token` = the admin token).
 //!
-//! The page shows sessions (state, last login, reason when not ready: the readiness board),
+//! The page shows a banner in shadow mode (`run --dry-run`), sessions (state, last login, reason when not ready: the readiness board),
 //! every poller (readiness, stored cursor, when it was stored and its age), outbox depth and
 //! oldest age per destination, dead letters (newest 200) with their reason and a **Replay**
 //! form when the admin API is enabled, and the newest 20 audit lines. Every value is
@@ -315,6 +315,7 @@ fn page_html(
     env.add_template("status.html", TEMPLATE)?;
     env.get_template("status.html")?.render(context! {
         now => utc(s.now),
+        dry_run => components.get("dry_run").map(|c| c.detail.clone()),
         ready,
         notice,
         notice_error,

@@ -27,6 +27,7 @@ mod inspect;
 mod maintenance;
 mod outbox;
 mod page;
+mod positions;
 mod recovery;
 mod tables;
 mod trace;
@@ -44,6 +45,7 @@ pub use inbound::{InboundCommit, InboundSummary};
 pub use inspect::TableRows;
 pub use maintenance::OutboxStats;
 pub use page::{PageInput, PageSummary};
+pub use positions::Positions;
 pub use recovery::{FaultSwitch, FaultyFileBackend, RecoveryPolicy};
 pub use trace::{attempt_latencies, document_id, TraceLine, TraceStep, DEFAULT_LINES_PER_DOCUMENT};
 pub use types::{AuditLine, DeadLetter, LedgerEntry, LedgerState, OutboxEntry, Snapshot};
@@ -143,6 +145,8 @@ struct Shared {
     condition: recovery::Condition,
     /// Trace lines kept per document ([`Store::set_trace_lines_per_document`]).
     trace_per_document: std::sync::atomic::AtomicU64,
+    /// Where secrets are read and written instead ([`Store::delegate_secrets`]).
+    secrets: RwLock<Option<Store>>,
 }
 
 /// Handle to the store; cheap to clone. Every clone shares one database, which can be
@@ -207,6 +211,7 @@ impl Store {
                 trace_per_document: std::sync::atomic::AtomicU64::new(
                     trace::DEFAULT_LINES_PER_DOCUMENT,
                 ),
+                secrets: RwLock::new(None),
             }),
             clock,
         };
@@ -252,6 +257,9 @@ impl Store {
     /// (each holds the database for one transaction). Every later operation answers
     /// [`StoreError::Unavailable`]. Returns `true` when the file was closed cleanly.
     pub fn close(&self, wait: Duration) -> bool {
+        if let Some(other) = self.secret_store() {
+            other.close(wait);
+        }
         self.shared.condition.set_closed();
         let taken = self
             .shared
@@ -350,8 +358,31 @@ impl Store {
             .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
     }
 
+    /// Read and write secrets in `other` from now on (a dry run keeps its own cursors and
+    /// outbox but shares the real store's secrets, so a rotated refresh token is not lost to
+    /// the real run). [`Store::close`] closes `other` too.
+    pub fn delegate_secrets(&self, other: Store) {
+        *self
+            .shared
+            .secrets
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(other);
+    }
+
+    /// The store secrets are delegated to, if any.
+    fn secret_store(&self) -> Option<Store> {
+        self.shared
+            .secrets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Store an encrypted secret (`sealed` is already AEAD-encrypted by the caller).
     pub fn put_secret(&self, name: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        if let Some(other) = self.secret_store() {
+            return other.put_secret(name, sealed);
+        }
         self.write(|txn| {
             txn.open_table(SECRETS)?.insert(name, sealed)?;
             Ok(())
@@ -360,6 +391,9 @@ impl Store {
 
     /// Read an encrypted secret.
     pub fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(other) = self.secret_store() {
+            return other.get_secret(name);
+        }
         let txn = self.read()?;
         let t = txn.open_table(SECRETS)?;
         Ok(t.get(name)?.map(|v| v.value().to_vec()))
@@ -367,6 +401,9 @@ impl Store {
 
     /// Names of the stored secrets (never their values).
     pub fn secret_names(&self) -> Result<Vec<String>, StoreError> {
+        if let Some(other) = self.secret_store() {
+            return other.secret_names();
+        }
         let txn = self.read()?;
         let t = txn.open_table(SECRETS)?;
         let mut out = Vec::new();
