@@ -3,6 +3,7 @@
 //! rebuilds it on reload. All state is in the store, so a reload or restart loses nothing.
 
 mod inbound;
+pub mod retention;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

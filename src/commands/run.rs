@@ -89,6 +89,10 @@ async fn serve(
     tracing::info!(%addr, "HTTP listening (/metrics, /health/live, /health/ready, /inbound/...)");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
+    let retention = actix::spawn(crate::app::retention::run(
+        store.clone(),
+        config.service.clone(),
+    ));
     let upkeep = actix::spawn(async {
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -139,6 +143,7 @@ async fn serve(
     );
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     upkeep.abort();
+    retention.abort();
     // Stop accepting inbound requests first, then the actors; the store closes last.
     server_handle.stop(true).await;
     if !gateway.close().await {

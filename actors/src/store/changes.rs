@@ -237,7 +237,11 @@ fn apply(
     {
         let mut snapshots = txn.open_table(SNAPSHOTS)?;
         for (key, snap) in &plan.snapshots {
-            snapshots.insert(key.as_str(), encode(snap).as_slice())?;
+            let snap = Snapshot {
+                changed_ms: now,
+                ..snap.clone()
+            };
+            snapshots.insert(key.as_str(), encode(&snap).as_slice())?;
         }
     }
     if !plan.newly_seen.is_empty() {

@@ -29,6 +29,7 @@ mod outbox;
 mod page;
 mod positions;
 mod recovery;
+mod retention;
 mod tables;
 mod trace;
 mod types;
@@ -47,6 +48,7 @@ pub use maintenance::OutboxStats;
 pub use page::{PageInput, PageSummary};
 pub use positions::Positions;
 pub use recovery::{FaultSwitch, FaultyFileBackend, RecoveryPolicy};
+pub use retention::{Pruned, Retention, MIN_AGE_MS};
 pub use trace::{attempt_latencies, document_id, TraceLine, TraceStep, DEFAULT_LINES_PER_DOCUMENT};
 pub use types::{AuditLine, DeadLetter, LedgerEntry, LedgerState, OutboxEntry, Snapshot};
 
