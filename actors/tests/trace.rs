@@ -78,7 +78,7 @@ fn dead_letter_and_replay_are_filed_under_the_document_and_survive_reopening() {
         ml_connector_actors::store::attempt_latencies(&lines),
         [None, None, None, Some(250), None, None, Some(0)]
     );
-    assert_eq!(store.trace_documents(SOURCE, "1").unwrap(), [doc.clone()]);
+    assert_eq!(store.trace_documents(SOURCE, "1").unwrap(), vec![doc]);
     assert_eq!(
         store.trace_documents(SOURCE, "2").unwrap(),
         Vec::<String>::new()
