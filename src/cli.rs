@@ -27,7 +27,18 @@ pub const DEMO_CONFIG: &str = "config/demo.toml";
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway (the systemd service runs this).
-    Run,
+    Run {
+        /// Shadow mode (also `[service] dry_run = true`): everything but the final send, in a
+        /// separate store file; see `dry-run report`.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// What a dry run would have sent (`report`), or start real runs where it stopped
+    /// (`adopt-cursors`).
+    DryRun {
+        #[command(subcommand)]
+        action: DryRunAction,
+    },
     /// Validate the configuration, then ping every configured system and print what works.
     Check,
     /// Manage encrypted secrets in the store (passwords, client secrets, refresh tokens).
@@ -39,6 +50,22 @@ pub enum Command {
     DeadLetters {
         #[command(subcommand)]
         action: DeadLetterAction,
+    },
+    /// One document's whole story from the store: each commit that saw it, routes taken and
+    /// not taken (why), outbox entries, attempts with status and latency, lookups, the remote
+    /// id, dead-lettering and replays, newest last (the service must be stopped; else use
+    /// `GET /admin/trace/{source}/{entity}/{key}`).
+    Trace {
+        /// Source name from the configuration (`acme`).
+        source: String,
+        /// Record key (`DocEntry`, e.g. `4711`).
+        key: String,
+        /// Entity (`PurchaseOrders`); default: every entity with that key.
+        #[arg(long)]
+        entity: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the built-in sandbox (simulated SAP and Teams) and the gateway together and show
     /// each Teams message as it lands.
@@ -92,6 +119,22 @@ pub enum SecretAction {
     Set { name: String },
     /// List the names of stored secrets (never values).
     List,
+}
+
+/// `dry-run` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DryRunAction {
+    /// List every message the dry run would have sent: destination, route, event, payload
+    /// summary.
+    Report {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy the dry run's cursors and snapshots into the real store (the service must be
+    /// stopped): the next real run starts where the dry run stopped and never sends what the
+    /// dry run saw.
+    AdoptCursors,
 }
 
 /// `dead-letters` subcommands.

@@ -17,4 +17,5 @@ pub mod sandbox;
 pub mod seam;
 pub mod secrets;
 pub mod telemetry;
+pub mod time_text;
 pub mod tls;

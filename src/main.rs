@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::path::PathBuf;
 
-use ml_connector::cli::{Cli, Command, DEFAULT_CONFIG, DEMO_CONFIG};
+use ml_connector::cli::{Cli, Command, DryRunAction, DEFAULT_CONFIG, DEMO_CONFIG};
 use ml_connector::commands;
 
 fn main() -> ExitCode {
@@ -14,12 +14,30 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = |default: &str| cli.config.clone().unwrap_or_else(|| PathBuf::from(default));
     match cli.command {
-        Command::Run => commands::run::run(&config(DEFAULT_CONFIG)),
+        Command::Run { dry_run } => commands::run::run(&config(DEFAULT_CONFIG), dry_run),
+        Command::DryRun {
+            action: DryRunAction::Report { json },
+        } => commands::dry_run::report(&config(DEFAULT_CONFIG), json),
+        Command::DryRun {
+            action: DryRunAction::AdoptCursors,
+        } => commands::dry_run::adopt_cursors(&config(DEFAULT_CONFIG)),
         Command::Check => commands::check::run(&config(DEFAULT_CONFIG)),
         Command::Secret { action } => commands::secret::run(&config(DEFAULT_CONFIG), action),
         Command::DeadLetters { action } => {
             commands::dead_letters::run(&config(DEFAULT_CONFIG), action)
         }
+        Command::Trace {
+            source,
+            key,
+            entity,
+            json,
+        } => commands::trace::run(
+            &config(DEFAULT_CONFIG),
+            &source,
+            entity.as_deref(),
+            &key,
+            json,
+        ),
         Command::Demo {
             seconds,
             rate,

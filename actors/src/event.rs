@@ -61,4 +61,11 @@ pub trait Router: Send + Sync + 'static {
     /// is written (the poller keeps its cursor, an inbound sender gets 503 and retries).
     /// Called outside any store write transaction.
     fn route(&self, event: &Event) -> Result<Vec<Intent>, String>;
+
+    /// Routes that could have taken this event but did not, with the reason (for the
+    /// document's trace: `(route name, reason)`, e.g. ``("big-pos", "when `DocTotal > 1000` is
+    /// false")``). Routes of other entities are left out. Default: none known.
+    fn skipped(&self, _event: &Event) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }

@@ -21,6 +21,10 @@ pub struct ComponentStatus {
     pub ready: bool,
     /// What it is doing or why it is not ready (operator text, never a secret).
     pub detail: String,
+    /// When this state was last reported, UTC milliseconds (system clock): for a session
+    /// that is ready, its last login. Not part of `/health/ready`.
+    #[serde(skip)]
+    pub reported_ms: i64,
 }
 
 /// Shared readiness registry; cheap to clone.
@@ -54,7 +58,15 @@ impl Health {
 
     fn set(&self, component: &str, ready: bool, detail: String) {
         if let Ok(mut map) = self.0.write() {
-            map.insert(component.to_string(), ComponentStatus { ready, detail });
+            let reported_ms = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+            map.insert(
+                component.to_string(),
+                ComponentStatus {
+                    ready,
+                    detail,
+                    reported_ms,
+                },
+            );
         }
     }
 

@@ -61,6 +61,11 @@ pub const STORE_REPAIRS: &str = "mlc_store_repairs_total";
 pub const STORE_SIZE: &str = "mlc_store_size_bytes";
 /// Bytes available on the file system of the store file (gauge).
 pub const STORE_FREE: &str = "mlc_store_free_bytes";
+/// Rows deleted by retention, label `table` (`dedupe`, `snapshots`, `trace`, `audit`)
+/// (counter).
+pub const STORE_PRUNED: &str = "mlc_store_pruned_rows_total";
+/// Compactions of the store file, label `outcome` (`ok`, `busy`, `error`) (counter).
+pub const STORE_COMPACTIONS: &str = "mlc_store_compactions_total";
 /// 1 while a destination holds messages because its daily cap is reached (they wait in the
 /// outbox, unchanged, until the rolling day frees room), else 0; label `destination` (gauge).
 pub const DAILY_CAP_HELD: &str = "mlc_daily_cap_held";
@@ -137,6 +142,11 @@ pub fn describe() {
     );
     describe_counter!(STORE_REPAIRS, "Repairs run when opening the store");
     describe_gauge!(STORE_SIZE, Unit::Bytes, "Size of the store file");
+    describe_counter!(STORE_PRUNED, "Rows deleted by retention, by table");
+    describe_counter!(
+        STORE_COMPACTIONS,
+        "Compactions of the store file, by outcome"
+    );
     describe_gauge!(
         STORE_FREE,
         Unit::Bytes,

@@ -3,6 +3,7 @@
 //! rebuilds it on reload. All state is in the store, so a reload or restart loses nothing.
 
 mod inbound;
+pub mod retention;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -46,6 +47,11 @@ pub struct GatewayOptions {
     /// Readiness thresholds (`[service] source_failing_polls`, `destination_max_age_seconds`,
     /// `min_free_bytes`).
     pub readiness: Readiness,
+    /// Shadow mode (`run --dry-run`, `[service] dry_run`): sessions, pollers, inbound
+    /// endpoints and routing run, no delivery actor does, so every rendered message stays in
+    /// the (dry-run) store's outbox. The destination age rule is off and the readiness board
+    /// shows a `dry_run` component.
+    pub dry_run: bool,
 }
 
 impl Default for GatewayOptions {
@@ -59,16 +65,18 @@ impl GatewayOptions {
     /// Options of a `[service]` table (stop timeout and readiness thresholds; 0 disables a
     /// readiness rule).
     pub fn from_service(service: &ServiceConfig) -> Self {
+        let max_age = (service.destination_max_age_seconds > 0 && !service.dry_run)
+            .then(|| Duration::from_secs(service.destination_max_age_seconds));
         Self {
             session_tick: Duration::from_secs(1),
             gauge_every: Duration::from_secs(5),
             stop_timeout: Duration::from_secs(service.stop_timeout_seconds),
             readiness: Readiness {
                 source_failing_polls: service.source_failing_polls,
-                destination_max_age: (service.destination_max_age_seconds > 0)
-                    .then(|| Duration::from_secs(service.destination_max_age_seconds)),
+                destination_max_age: max_age,
                 min_free_bytes: service.min_free_bytes,
             },
+            dry_run: service.dry_run,
         }
     }
 }
@@ -176,7 +184,18 @@ impl Gateway {
             }
         }
         let budgets = tenant_budgets(&config.destinations);
-        for d in &config.destinations {
+        if self.options.dry_run {
+            self.health.ready(
+                "dry_run",
+                "dry run: messages are recorded, not sent (ml-connector dry-run report)",
+            );
+        }
+        let destinations = if self.options.dry_run {
+            &[][..]
+        } else {
+            &config.destinations[..]
+        };
+        for d in destinations {
             let denv = BuildEnv {
                 cloud: destination_client(d)?,
                 ..env.clone()

@@ -4,10 +4,12 @@ pub mod bench;
 pub mod check;
 pub mod dead_letters;
 pub mod demo;
+pub mod dry_run;
 pub mod run;
 pub mod sandbox;
 pub mod secret;
 pub mod torture;
+pub mod trace;
 
 use std::path::Path;
 
@@ -27,10 +29,15 @@ pub fn load_config(path: &Path) -> Result<Config, std::process::ExitCode> {
 /// Open the store file and the secrets key of a configuration's state directory.
 /// Errors name the path and say what to do (e.g. the service holds the lock).
 pub fn open_state(config: &Config) -> Result<(Store, SecretKey), String> {
+    open_state_file(config, STORE_FILE)
+}
+
+/// [`open_state`] for the store file `file` of the state directory (the dry-run store).
+pub fn open_state_file(config: &Config, file: &str) -> Result<(Store, SecretKey), String> {
     let dir = config.state_dir();
     std::fs::create_dir_all(&dir)
         .map_err(|e| format!("cannot create state directory {}: {e}", dir.display()))?;
-    let path = dir.join(STORE_FILE);
+    let path = dir.join(file);
     let store = Store::open(&path, clock::system()).map_err(|e| {
         format!("{e}\nhint: if the service is running it holds the store; stop it (systemctl stop ml-connector) or use the admin API")
     })?;

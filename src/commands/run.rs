@@ -13,15 +13,27 @@ use crate::config::{Config, ListenerTls};
 use crate::http::{self, HttpState};
 
 /// Run until SIGTERM/SIGINT. Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
-pub fn run(config_path: &Path) -> ExitCode {
-    let config = match super::load_config(config_path) {
+/// `dry_run` (or `[service] dry_run`): shadow mode over the dry-run store
+/// ([`super::dry_run`]).
+pub fn run(config_path: &Path, dry_run: bool) -> ExitCode {
+    let mut config = match super::load_config(config_path) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    config.service.dry_run |= dry_run;
     crate::telemetry::init_logging(config.log_format(), &config.service.log_level);
     // Before the store opens, so a repair on open is counted in `mlc_store_repairs_total`.
     crate::telemetry::metrics_handle();
-    let (store, key) = match super::open_state(&config) {
+    let opened = if config.service.dry_run {
+        tracing::warn!(
+            file = super::dry_run::DRY_RUN_STORE_FILE,
+            "dry run: nothing is sent; see `ml-connector dry-run report`"
+        );
+        super::dry_run::open_store(&config)
+    } else {
+        super::open_state(&config)
+    };
+    let (store, key) = match opened {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");
@@ -77,6 +89,10 @@ async fn serve(
     tracing::info!(%addr, "HTTP listening (/metrics, /health/live, /health/ready, /inbound/...)");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
+    let retention = actix::spawn(crate::app::retention::run(
+        store.clone(),
+        config.service.clone(),
+    ));
     let upkeep = actix::spawn(async {
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -127,6 +143,7 @@ async fn serve(
     );
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     upkeep.abort();
+    retention.abort();
     // Stop accepting inbound requests first, then the actors; the store closes last.
     server_handle.stop(true).await;
     if !gateway.close().await {

@@ -2,7 +2,10 @@
 //!
 //! ```text
 //! [service]          state_dir, log_format, log_level, stop_timeout_seconds, min_free_bytes,
-//!                    source_failing_polls, destination_max_age_seconds
+//!                    source_failing_polls, destination_max_age_seconds, dry_run,
+//!                    retention_days, snapshot_retention_days, audit_retention_days,
+//!                    audit_max_lines, trace_lines_per_document, prune_every_minutes,
+//!                    compact_every_hours
 //! [http]             listen, tls, admin_token
 //! [[credentials]]    name, kind, ...the kind's keys       (one session each)
 //! [[sources]]        name, kind, credential, ...the kind's keys (entities, webhook, ...)

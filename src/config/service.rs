@@ -45,6 +45,78 @@ pub struct ServiceConfig {
     /// than this makes `/health/ready` answer 503. Default 900; 0 disables the rule.
     #[serde(default = "default_destination_max_age")]
     pub destination_max_age_seconds: u64,
+    /// `dry_run`: shadow mode, as `ml-connector run --dry-run`: poll, detect, route and
+    /// render as usual, but send nothing; the messages stay in a separate store file
+    /// (`ml-connector.dry-run.redb`) and are listed by `ml-connector dry-run report`.
+    /// Default false.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// `retention_days`: delivered dedupe-ledger entries and trace lines older than this are
+    /// pruned. Default 30; 0 acts as 1 (one day is far beyond any source's overlap window).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
+    /// `snapshot_retention_days`: record snapshots unchanged for this long are pruned (a
+    /// record untouched that long and then changed is reported as `created` again). Default
+    /// 400; never less than `retention_days`.
+    #[serde(default = "default_snapshot_retention_days")]
+    pub snapshot_retention_days: u64,
+    /// `audit_retention_days`: audit lines older than this are pruned. Default 90.
+    #[serde(default = "default_audit_retention_days")]
+    pub audit_retention_days: u64,
+    /// `audit_max_lines`: at most this many audit lines are kept (the newest). Default 100000.
+    #[serde(default = "default_audit_max_lines")]
+    pub audit_max_lines: u64,
+    /// `trace_lines_per_document`: lines of one document's story kept (`ml-connector
+    /// trace`). Default 200.
+    #[serde(default = "default_trace_lines")]
+    pub trace_lines_per_document: u64,
+    /// `prune_every_minutes`: how often retention runs. Default 60; 0 disables pruning.
+    #[serde(default = "default_prune_every")]
+    pub prune_every_minutes: u64,
+    /// `compact_every_hours`: how often the store file is compacted (redb
+    /// `Database::compact`; every operation waits meanwhile). Default 24; 0 disables it.
+    #[serde(default = "default_compact_every")]
+    pub compact_every_hours: u64,
+}
+
+fn default_retention_days() -> u64 {
+    30
+}
+fn default_snapshot_retention_days() -> u64 {
+    400
+}
+fn default_audit_retention_days() -> u64 {
+    90
+}
+fn default_audit_max_lines() -> u64 {
+    100_000
+}
+fn default_trace_lines() -> u64 {
+    ml_connector_actors::store::DEFAULT_LINES_PER_DOCUMENT
+}
+fn default_prune_every() -> u64 {
+    60
+}
+fn default_compact_every() -> u64 {
+    24
+}
+
+impl ServiceConfig {
+    /// The retention policy of these keys (days as milliseconds).
+    pub fn retention(&self) -> ml_connector_actors::store::Retention {
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        let days = |d: u64| {
+            i64::try_from(d)
+                .unwrap_or(i64::MAX / DAY_MS)
+                .saturating_mul(DAY_MS)
+        };
+        ml_connector_actors::store::Retention {
+            ledger_max_age_ms: days(self.retention_days),
+            snapshot_max_age_ms: days(self.snapshot_retention_days),
+            audit_max_age_ms: days(self.audit_retention_days),
+            audit_max_lines: self.audit_max_lines,
+        }
+    }
 }
 
 impl Default for ServiceConfig {
@@ -57,6 +129,14 @@ impl Default for ServiceConfig {
             min_free_bytes: default_min_free_bytes(),
             source_failing_polls: default_source_failing_polls(),
             destination_max_age_seconds: default_destination_max_age(),
+            dry_run: false,
+            retention_days: default_retention_days(),
+            snapshot_retention_days: default_snapshot_retention_days(),
+            audit_retention_days: default_audit_retention_days(),
+            audit_max_lines: default_audit_max_lines(),
+            trace_lines_per_document: default_trace_lines(),
+            prune_every_minutes: default_prune_every(),
+            compact_every_hours: default_compact_every(),
         }
     }
 }

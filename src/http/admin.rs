@@ -4,6 +4,8 @@
 //! - `POST /admin/dead-letters/{id}/replay` → `{"replayed":true,"outbox_seq":57}` or
 //!   `{"replayed":false,"reason":"already delivered"}`
 //! - `GET /admin/audit?limit=N` → newest audit lines
+//! - `GET /admin/trace/{source}/{entity}/{key}` → one document's story
+//!   ([`crate::commands::trace::story_json`]; 404 when nothing was recorded)
 
 use actix_web::{web, HttpRequest, HttpResponse, Scope};
 use ml_connector_actors::blocking;
@@ -19,6 +21,7 @@ pub fn scope() -> Scope {
         .route("/dead-letters/{id}", web::get().to(show))
         .route("/dead-letters/{id}/replay", web::post().to(replay))
         .route("/audit", web::get().to(audit))
+        .route("/trace/{source}/{entity}/{key}", web::get().to(trace))
 }
 
 #[allow(clippy::result_large_err)] // the Err is the ready-made HTTP answer
@@ -33,19 +36,22 @@ fn authorized(req: &HttpRequest, state: &HttpState) -> Result<(), HttpResponse> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let expected = token.expose_secret().as_bytes();
-    // Constant-time comparison.
-    let same = given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
+    if token_matches(token, given) {
         Ok(())
     } else {
         Err(HttpResponse::Unauthorized().json(json!({"error": "missing or wrong bearer token"})))
     }
+}
+
+/// Is `given` the admin token? Constant-time in the token's bytes.
+pub(super) fn token_matches(token: &secrecy::SecretString, given: &str) -> bool {
+    let expected = token.expose_secret().as_bytes();
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 fn store_error(e: StoreError) -> HttpResponse {
@@ -121,6 +127,26 @@ async fn audit(
     let limit = q.limit.unwrap_or(100).min(10_000);
     match blocking(move || store.audit_lines(limit)).await {
         Ok(lines) => HttpResponse::Ok().json(lines),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn trace(
+    req: HttpRequest,
+    state: web::Data<HttpState>,
+    path: web::Path<(String, String, String)>,
+) -> HttpResponse {
+    if let Err(r) = authorized(&req, &state) {
+        return r;
+    }
+    let (source, entity, key) = path.into_inner();
+    let document = ml_connector_actors::store::document_id(&source, &entity, &key);
+    let store = state.store.clone();
+    let doc = document.clone();
+    match blocking(move || store.trace(&doc)).await {
+        Ok(lines) if lines.is_empty() => HttpResponse::NotFound()
+            .json(json!({"error": format!("no story recorded for {document}")})),
+        Ok(lines) => HttpResponse::Ok().json(crate::commands::trace::story_json(&document, &lines)),
         Err(e) => store_error(e),
     }
 }

@@ -1,10 +1,12 @@
-//! Inbound HTTP (actix-web): `/metrics`, `/health/live`, `/health/ready`, the admin API for
-//! dead letters, and the inbound endpoints `/inbound/{kind}/{name}` of the connectors. Bound to 127.0.0.1 by default.
+//! Inbound HTTP (actix-web): `/metrics`, `/health/live`, `/health/ready`, the status page
+//! `/status`, the admin API for dead letters and traces, and the inbound endpoints
+//! `/inbound/{kind}/{name}` of the connectors. Bound to 127.0.0.1 by default.
 
 mod admin;
 mod health;
 mod inbound;
 mod metrics;
+mod status;
 
 use std::sync::{Arc, RwLock};
 
@@ -32,6 +34,7 @@ pub fn configure(state: HttpState) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/metrics", web::get().to(metrics::render))
             .route("/health/live", web::get().to(health::live))
             .route("/health/ready", web::get().to(health::ready))
+            .configure(status::configure)
             .service(admin::scope())
             .service(inbound::resource());
     }

@@ -144,6 +144,28 @@ struct CompiledRoute {
 }
 
 impl CompiledRoute {
+    /// Why this route does not take `event` (`None`: it does). Checks in the order of
+    /// [`CompiledRoute::matches`]: entity, source, event kind, then each `when` filter.
+    fn mismatch(&self, event: &Event, source: &str) -> Option<String> {
+        if self.entity != event.entity {
+            return Some(format!("entity is {}, not {}", event.entity, self.entity));
+        }
+        if let Some(s) = self.source.as_deref().filter(|s| *s != source) {
+            return Some(format!("source is {source}, not {s}"));
+        }
+        let subscribed = match event.kind {
+            EventKind::Created => self.created,
+            EventKind::StatusChanged => self.status_changed,
+        };
+        if !subscribed {
+            return Some(format!("event {} not subscribed", event.kind.as_str()));
+        }
+        self.filters
+            .iter()
+            .find(|f| !f.matches(&event.fields))
+            .map(|f| format!("when `{}` is false", f.expression()))
+    }
+
     fn matches(&self, event: &Event, source: &str) -> bool {
         let kind = match event.kind {
             EventKind::Created => self.created,
@@ -266,6 +288,18 @@ impl Router for RouteTable {
             });
         }
         Ok(intents)
+    }
+
+    /// Routes of the event's entity that do not take it, in configuration order, with the
+    /// first reason ([`CompiledRoute::mismatch`]): `source is X, not Y`, `event created not
+    /// subscribed`, ``when `EXPR` is false``.
+    fn skipped(&self, event: &Event) -> Vec<(String, String)> {
+        let source = source_of(event);
+        self.routes
+            .iter()
+            .filter(|r| r.entity == event.entity)
+            .filter_map(|r| r.mismatch(event, source).map(|why| (r.name.clone(), why)))
+            .collect()
     }
 }
 
@@ -575,6 +609,42 @@ mod tests {
         );
         assert_eq!(table.len(), 6);
         assert_eq!(table.route_names()[0], "created");
+    }
+
+    #[test]
+    fn skipped_names_each_other_route_of_the_entity_with_its_first_reason() {
+        let mut only_changed = spec("changed", "d1");
+        only_changed.events = vec!["status_changed".into()];
+        let mut other_source = spec("other-source", "d2");
+        other_source.source = Some("other".into());
+        let mut big = spec("big", "d3");
+        big.when = vec!["DocCurrency == 'EUR'".into(), "DocTotal >= 10000".into()];
+        let mut invoices = spec("invoices", "d4");
+        invoices.entity = "Invoices".into();
+        let table = RouteTable::new(
+            vec![only_changed, other_source, big, invoices, spec("all", "d5")],
+            &html_env(&["d1", "d2", "d3", "d4", "d5"]),
+        )
+        .expect("valid");
+        let skipped = table.skipped(&po(500.0));
+        assert_eq!(
+            skipped,
+            vec![
+                (
+                    "changed".to_owned(),
+                    "event created not subscribed".to_owned()
+                ),
+                (
+                    "other-source".to_owned(),
+                    "source is acme, not other".to_owned()
+                ),
+                (
+                    "big".to_owned(),
+                    "when `DocTotal >= 10000` is false".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(destinations(&table, &po(500.0)), vec!["all:d5"]);
     }
 
     #[test]

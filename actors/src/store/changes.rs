@@ -18,6 +18,7 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::outbox::OutboxTables;
 use super::tables::*;
+use super::trace::{document_id, TraceStep, TraceWriter};
 use super::types::{OutboxPayload, OutboxState};
 use super::{decode, encode, enqueue, Snapshot, Store, StoreError};
 use crate::clock::UnixMillis;
@@ -65,11 +66,23 @@ struct Base {
 
 /// Events and intents of a batch, ready to write.
 struct Plan {
-    events: Vec<(Event, Vec<Intent>)>,
+    /// Event, its intents, the routes it skipped (`(route, reason)`) and how it came
+    /// (`poll` / `inbound`).
+    events: Vec<Planned>,
     snapshots: Vec<(String, Snapshot)>,
     newly_seen: Vec<String>,
     accepted: usize,
     repeated: usize,
+}
+
+/// One routed event of a plan.
+struct Planned {
+    event: Event,
+    intents: Vec<Intent>,
+    skipped: Vec<(String, String)>,
+    via: &'static str,
+    revision: u32,
+    watched: serde_json::Map<String, serde_json::Value>,
 }
 
 fn snapshot_key(c: &Change<'_>) -> String {
@@ -188,16 +201,33 @@ fn plan(changes: &[Change<'_>], base: &Base, router: &dyn Router) -> Result<Plan
             continue;
         };
         let intents = router.route(&event).map_err(StoreError::Route)?;
+        let skipped = router.skipped(&event);
+        plan.events.push(Planned {
+            event,
+            intents,
+            skipped,
+            via: if c.seen_key.is_some() {
+                "inbound"
+            } else {
+                "poll"
+            },
+            revision: snapshot.revision,
+            watched: snapshot.watched.clone(),
+        });
         overlay.insert(key.clone(), snapshot.clone());
         plan.snapshots.push((key, snapshot));
-        plan.events.push((event, intents));
     }
     Ok(plan)
 }
 
 /// Write a plan: snapshots, outbox entries + ledger keys (skipping keys the ledger has), sender
 /// keys.
-fn apply(txn: &WriteTransaction, plan: Plan, now: UnixMillis) -> Result<ChangeSummary, StoreError> {
+fn apply(
+    txn: &WriteTransaction,
+    plan: Plan,
+    now: UnixMillis,
+    trace_limit: u64,
+) -> Result<ChangeSummary, StoreError> {
     let mut summary = ChangeSummary {
         accepted: plan.accepted,
         repeated: plan.repeated,
@@ -207,7 +237,11 @@ fn apply(txn: &WriteTransaction, plan: Plan, now: UnixMillis) -> Result<ChangeSu
     {
         let mut snapshots = txn.open_table(SNAPSHOTS)?;
         for (key, snap) in &plan.snapshots {
-            snapshots.insert(key.as_str(), encode(snap).as_slice())?;
+            let snap = Snapshot {
+                changed_ms: now,
+                ..snap.clone()
+            };
+            snapshots.insert(key.as_str(), encode(&snap).as_slice())?;
         }
     }
     if !plan.newly_seen.is_empty() {
@@ -221,16 +255,39 @@ fn apply(txn: &WriteTransaction, plan: Plan, now: UnixMillis) -> Result<ChangeSu
     }
     let mut ledger = txn.open_table(DEDUPE)?;
     let mut outbox = OutboxTables::open(txn)?;
+    let mut trace = TraceWriter::open(txn, now, trace_limit)?;
     // The sequence counter is read once and written back once per batch (the same counter
     // `next_seq` advances one at a time).
     let mut meta = txn.open_table(META)?;
     let mut seq = meta.get(OUTBOX_SEQ)?.map(|v| v.value()).unwrap_or(0);
     let state = OutboxState::fresh(now);
-    for (event, intents) in plan.events {
-        for intent in intents {
+    for planned in plan.events {
+        let event = planned.event;
+        let document = document_id(&event.source, &event.entity, &event.key);
+        trace.push(
+            &document,
+            TraceStep::Seen {
+                via: planned.via.to_string(),
+                event_key: event.event_key.clone(),
+                watched: planned.watched,
+                revision: planned.revision,
+            },
+        )?;
+        for (route, reason) in planned.skipped {
+            trace.push(&document, TraceStep::Skipped { route, reason })?;
+        }
+        for intent in planned.intents {
             let dedupe_key = format!("{}->{}", event.event_key, intent.destination);
             if ledger.get(dedupe_key.as_str())?.is_some() {
                 summary.duplicates += 1;
+                trace.push(
+                    &document,
+                    TraceStep::Duplicate {
+                        route: intent.route,
+                        destination: intent.destination,
+                        dedupe_key,
+                    },
+                )?;
                 continue;
             }
             seq += 1;
@@ -244,6 +301,15 @@ fn apply(txn: &WriteTransaction, plan: Plan, now: UnixMillis) -> Result<ChangeSu
                 created_ms: now,
             };
             enqueue(&mut outbox, &mut ledger, &payload, &state, now)?;
+            trace.link(seq, &document)?;
+            trace.push(
+                &document,
+                TraceStep::Routed {
+                    route: payload.route.clone(),
+                    destination: payload.destination.clone(),
+                    seq,
+                },
+            )?;
             summary.enqueued += 1;
             summary.destinations.insert(payload.destination);
         }
@@ -308,7 +374,7 @@ impl Store {
                 tracing::debug!("records changed between routing and commit; routing again");
                 plan(changes, &current, router)?
             };
-            let summary = apply(txn, planned, now)?;
+            let summary = apply(txn, planned, now, self.trace_lines_per_document())?;
             if let Some(finish) = finish {
                 finish(txn)?;
             }

@@ -6,6 +6,7 @@ use redb::ReadableTable;
 
 use super::outbox::OutboxTables;
 use super::tables::*;
+use super::trace::{TraceStep, TraceWriter};
 use super::types::{OutboxPayload, OutboxState};
 use super::{
     append_audit, decode, encode, AuditLine, DeadLetter, LedgerEntry, LedgerState, OutboxEntry,
@@ -203,6 +204,8 @@ impl Store {
             let mut outbox = OutboxTables::open(txn)?;
             let mut ledger = txn.open_table(DEDUPE)?;
             let mut dead = txn.open_table(DEAD_LETTERS)?;
+            let mut trace = TraceWriter::open(txn, now, self.trace_lines_per_document())?;
+            let dest = || destination.to_string();
             for seq in &s.looked_up {
                 let key = outbox_key(destination, *seq);
                 let Some(mut state) = outbox.state(&key)? else {
@@ -210,6 +213,11 @@ impl Store {
                 };
                 state.lookups = state.lookups.saturating_add(1);
                 outbox.put_state(&key, &state)?;
+                let step = TraceStep::Lookup {
+                    destination: dest(),
+                    seq: *seq,
+                };
+                trace.push_for(*seq, step)?;
             }
             for (seq, resolution) in &s.resolutions {
                 let key = outbox_key(destination, *seq);
@@ -227,6 +235,13 @@ impl Store {
                             at_ms: now,
                         };
                         ledger.insert(dedupe_key.as_str(), encode(&led).as_slice())?;
+                        let step = TraceStep::Delivered {
+                            destination: dest(),
+                            seq: *seq,
+                            remote_id: remote_id.clone(),
+                        };
+                        trace.push_for(*seq, step)?;
+                        trace.unlink(*seq)?;
                     }
                     Resolution::RetryAt {
                         at_ms,
@@ -237,6 +252,13 @@ impl Store {
                         state.maybe_sent = *maybe_sent;
                         state.last_error = Some(reason.clone());
                         outbox.put_state(&key, &state)?;
+                        let step = TraceStep::Retry {
+                            destination: dest(),
+                            seq: *seq,
+                            reason: reason.clone(),
+                            next_attempt_ms: *at_ms,
+                        };
+                        trace.push_for(*seq, step)?;
                     }
                     Resolution::Throttled { at_ms, reason } => {
                         state.attempts = state.attempts.saturating_sub(1);
@@ -244,6 +266,13 @@ impl Store {
                         state.next_attempt_ms = *at_ms;
                         state.last_error = Some(reason.clone());
                         outbox.put_state(&key, &state)?;
+                        let step = TraceStep::Throttled {
+                            destination: dest(),
+                            seq: *seq,
+                            reason: reason.clone(),
+                            next_attempt_ms: *at_ms,
+                        };
+                        trace.push_for(*seq, step)?;
                     }
                     Resolution::Deferred {
                         at_ms,
@@ -258,6 +287,13 @@ impl Store {
                         state.next_attempt_ms = *at_ms;
                         state.last_error = Some(reason.clone());
                         outbox.put_state(&key, &state)?;
+                        let step = TraceStep::Deferred {
+                            destination: dest(),
+                            seq: *seq,
+                            reason: reason.clone(),
+                            next_attempt_ms: *at_ms,
+                        };
+                        trace.push_for(*seq, step)?;
                     }
                     Resolution::Dead { status, reason } => {
                         state.last_error = Some(reason.clone());
@@ -282,6 +318,13 @@ impl Store {
                             at_ms: now,
                         };
                         dead.insert(*seq, encode(&letter).as_slice())?;
+                        let step = TraceStep::DeadLettered {
+                            destination: dest(),
+                            seq: *seq,
+                            status: *status,
+                            reason: reason.clone(),
+                        };
+                        trace.push_for(*seq, step)?;
                         let line = AuditLine {
                             at_ms: now,
                             kind: "dead_letter".into(),
@@ -299,6 +342,12 @@ impl Store {
                 state.attempts += 1;
                 state.maybe_sent = true;
                 outbox.put_state(&key, &state)?;
+                let step = TraceStep::Attempt {
+                    destination: dest(),
+                    seq: *seq,
+                    attempt: state.attempts,
+                };
+                trace.push_for(*seq, step)?;
             }
             if !s.sent.is_empty() {
                 let mut counts = txn.open_table(SENT_COUNTS)?;

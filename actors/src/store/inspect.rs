@@ -26,6 +26,9 @@ impl Store {
         rows(&txn, DEAD_LETTERS, &mut out)?;
         rows(&txn, AUDIT, &mut out)?;
         rows(&txn, META, &mut out)?;
+        rows(&txn, super::tables::CURSOR_TIMES, &mut out)?;
+        rows(&txn, super::trace::TRACE, &mut out)?;
+        rows(&txn, super::trace::TRACE_DOCS, &mut out)?;
         Ok(out)
     }
 }

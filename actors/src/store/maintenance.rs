@@ -6,6 +6,7 @@ use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::outbox::OutboxTables;
 use super::tables::*;
+use super::trace::{TraceStep, TraceWriter};
 use super::types::OutboxPayload;
 use super::{
     append_audit, decode, enqueue, next_seq, AuditLine, DeadLetter, LedgerEntry, LedgerState,
@@ -68,6 +69,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Dead letters, newest first, at most `limit`.
+    pub fn dead_letters_newest(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(DEAD_LETTERS)?;
+        let mut out = Vec::new();
+        for row in table.iter()?.rev().take(limit) {
+            out.push(decode(DEAD_LETTERS_NAME, row?.1.value())?);
+        }
+        Ok(out)
+    }
+
     /// Number of dead letters.
     pub fn dead_letter_count(&self) -> Result<u64, StoreError> {
         let txn = self.read()?;
@@ -107,6 +119,14 @@ impl Store {
                     "dead letter {id} not replayed: {} already delivered",
                     letter.entry.dedupe_key
                 );
+                let mut trace = TraceWriter::open(txn, now, self.trace_lines_per_document())?;
+                let step = TraceStep::Replayed {
+                    destination: letter.entry.destination.clone(),
+                    dead_letter: id,
+                    seq: None,
+                };
+                trace.push_for(id, step)?;
+                trace.unlink(id)?;
                 None
             } else {
                 let seq = next_seq(txn, "outbox_seq")?;
@@ -123,6 +143,7 @@ impl Store {
                     "dead letter {id} replayed as outbox entry {seq} for {}",
                     entry.destination
                 );
+                let destination = entry.destination.clone();
                 let (payload, state) = entry.split();
                 enqueue(
                     &mut OutboxTables::open(txn)?,
@@ -131,6 +152,17 @@ impl Store {
                     &state,
                     now,
                 )?;
+                let mut trace = TraceWriter::open(txn, now, self.trace_lines_per_document())?;
+                if let Some(document) = trace.document_of(id)? {
+                    trace.unlink(id)?;
+                    trace.link(seq, &document)?;
+                    let step = TraceStep::Replayed {
+                        destination,
+                        dead_letter: id,
+                        seq: Some(seq),
+                    };
+                    trace.push(&document, step)?;
+                }
                 Some(seq)
             };
             append_audit(

@@ -21,15 +21,19 @@
 //! failed write transaction is not committed, and every step commits its cursor with its data.
 
 mod changes;
+mod cursors;
 mod delivery;
 mod inbound;
 mod inspect;
 mod maintenance;
 mod outbox;
 mod page;
+mod positions;
 mod recovery;
+mod retention;
 mod state;
 mod tables;
+mod trace;
 mod types;
 
 use std::path::{Path, PathBuf};
@@ -38,12 +42,16 @@ use std::time::Duration;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
+pub use cursors::CursorRow;
 pub use delivery::{DueScan, Resolution, Settlement};
 pub use inbound::{InboundCommit, InboundSummary};
 pub use inspect::TableRows;
 pub use maintenance::OutboxStats;
 pub use page::{PageInput, PageSummary};
+pub use positions::Positions;
 pub use recovery::{FaultSwitch, FaultyFileBackend, RecoveryPolicy};
+pub use retention::{Pruned, Retention, MIN_AGE_MS};
+pub use trace::{attempt_latencies, document_id, TraceLine, TraceStep, DEFAULT_LINES_PER_DOCUMENT};
 pub use types::{AuditLine, DeadLetter, LedgerEntry, LedgerState, OutboxEntry, Snapshot};
 
 use crate::clock::{SharedClock, UnixMillis};
@@ -139,6 +147,10 @@ struct Shared {
     /// The file path or backend name, for messages.
     label: String,
     condition: recovery::Condition,
+    /// Trace lines kept per document ([`Store::set_trace_lines_per_document`]).
+    trace_per_document: std::sync::atomic::AtomicU64,
+    /// Where secrets are read and written instead ([`Store::delegate_secrets`]).
+    secrets: RwLock<Option<Store>>,
 }
 
 /// Handle to the store; cheap to clone. Every clone shares one database, which can be
@@ -200,6 +212,10 @@ impl Store {
                 path,
                 label: label.clone(),
                 condition: recovery::Condition::default(),
+                trace_per_document: std::sync::atomic::AtomicU64::new(
+                    trace::DEFAULT_LINES_PER_DOCUMENT,
+                ),
+                secrets: RwLock::new(None),
             }),
             clock,
         };
@@ -222,6 +238,9 @@ impl Store {
             txn.open_table(INBOUND_SEEN)?;
             txn.open_table(DEAD_LETTERS)?;
             txn.open_table(AUDIT)?;
+            txn.open_table(CURSOR_TIMES)?;
+            txn.open_table(trace::TRACE)?;
+            txn.open_table(trace::TRACE_DOCS)?;
             txn.open_table(META)?.insert(SCHEMA_KEY, SCHEMA_VERSION)?;
             Ok(())
         })?;
@@ -242,6 +261,9 @@ impl Store {
     /// (each holds the database for one transaction). Every later operation answers
     /// [`StoreError::Unavailable`]. Returns `true` when the file was closed cleanly.
     pub fn close(&self, wait: Duration) -> bool {
+        if let Some(other) = self.secret_store() {
+            other.close(wait);
+        }
         self.shared.condition.set_closed();
         let taken = self
             .shared
@@ -281,6 +303,21 @@ impl Store {
     pub fn free_space(&self) -> Option<u64> {
         let path = self.shared.path.as_ref()?;
         free_space(path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Keep at most `n` trace lines per document (at least 1; default
+    /// [`DEFAULT_LINES_PER_DOCUMENT`]); older lines are dropped when a line is added.
+    pub fn set_trace_lines_per_document(&self, n: u64) {
+        self.shared
+            .trace_per_document
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Trace lines kept per document.
+    pub(crate) fn trace_lines_per_document(&self) -> u64 {
+        self.shared
+            .trace_per_document
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Current time from the store's clock (UTC milliseconds).
@@ -325,8 +362,31 @@ impl Store {
             .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
     }
 
+    /// Read and write secrets in `other` from now on (a dry run keeps its own cursors and
+    /// outbox but shares the real store's secrets, so a rotated refresh token is not lost to
+    /// the real run). [`Store::close`] closes `other` too.
+    pub fn delegate_secrets(&self, other: Store) {
+        *self
+            .shared
+            .secrets
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(other);
+    }
+
+    /// The store secrets are delegated to, if any.
+    fn secret_store(&self) -> Option<Store> {
+        self.shared
+            .secrets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Store an encrypted secret (`sealed` is already AEAD-encrypted by the caller).
     pub fn put_secret(&self, name: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        if let Some(other) = self.secret_store() {
+            return other.put_secret(name, sealed);
+        }
         self.write(|txn| {
             txn.open_table(SECRETS)?.insert(name, sealed)?;
             Ok(())
@@ -335,6 +395,9 @@ impl Store {
 
     /// Read an encrypted secret.
     pub fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(other) = self.secret_store() {
+            return other.get_secret(name);
+        }
         let txn = self.read()?;
         let t = txn.open_table(SECRETS)?;
         Ok(t.get(name)?.map(|v| v.value().to_vec()))
@@ -342,6 +405,9 @@ impl Store {
 
     /// Names of the stored secrets (never their values).
     pub fn secret_names(&self) -> Result<Vec<String>, StoreError> {
+        if let Some(other) = self.secret_store() {
+            return other.secret_names();
+        }
         let txn = self.read()?;
         let t = txn.open_table(SECRETS)?;
         let mut out = Vec::new();

@@ -54,11 +54,13 @@ impl Store {
                 seen_key: None,
             })
             .collect();
+        let now = self.now_ms();
         let store_cursor = input.cursor.map(|cursor| {
             move |txn: &redb::WriteTransaction| {
                 let stream = format!("{}/{}", input.source, input.entity);
                 txn.open_table(CURSORS)?
                     .insert(stream.as_str(), cursor.as_bytes())?;
+                txn.open_table(CURSOR_TIMES)?.insert(stream.as_str(), now)?;
                 Ok(())
             }
         });

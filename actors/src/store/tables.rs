@@ -13,6 +13,10 @@ pub(crate) const SCHEMA_KEY: &str = "schema_version";
 
 /// `"<source>/<entity>"` → cursor position (UTF-8).
 pub(crate) const CURSORS: StrTable = TableDefinition::new("cursors");
+/// `"<source>/<entity>"` → UTC milliseconds when its cursor was last stored (status page:
+/// cursor age). Written in the same transaction as the cursor.
+pub(crate) const CURSOR_TIMES: TableDefinition<'static, &'static str, i64> =
+    TableDefinition::new("cursor_times");
 /// Outbox key → immutable part of an entry ([`super::types::OutboxPayload`]), written once.
 pub(crate) const OUTBOX_PAYLOAD: StrTable = TableDefinition::new("outbox_payload");
 pub(crate) const OUTBOX_PAYLOAD_NAME: &str = "outbox_payload";

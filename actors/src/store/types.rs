@@ -177,6 +177,10 @@ pub struct Snapshot {
     pub watched: serde_json::Map<String, serde_json::Value>,
     /// Number of `status_changed` events so far (part of their event key).
     pub revision: u32,
+    /// When the watched values last changed (the snapshot was written), UTC milliseconds;
+    /// 0 in snapshots written before this field existed (retention stamps them once).
+    #[serde(default)]
+    pub changed_ms: UnixMillis,
 }
 
 /// One audit line (`audit` table, key = UTC nanoseconds-ish sequence).

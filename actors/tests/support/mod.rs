@@ -535,9 +535,9 @@ pub fn dump(path: &Path) -> std::collections::BTreeMap<String, Rows> {
                     })
                     .collect()
             }
-            "inbound_seen" => {
+            "inbound_seen" | "cursor_times" => {
                 let t = txn
-                    .open_table(TableDefinition::<&str, i64>::new("inbound_seen"))
+                    .open_table(TableDefinition::<&str, i64>::new(&name))
                     .unwrap();
                 t.iter()
                     .unwrap()
@@ -546,6 +546,40 @@ pub fn dump(path: &Path) -> std::collections::BTreeMap<String, Rows> {
                         (
                             k.value().as_bytes().to_vec(),
                             v.value().to_be_bytes().to_vec(),
+                        )
+                    })
+                    .collect()
+            }
+            "trace" => {
+                type K = (&'static str, u64);
+                let t = txn
+                    .open_table(TableDefinition::<K, &[u8]>::new(&name))
+                    .unwrap();
+                t.iter()
+                    .unwrap()
+                    .map(|r| {
+                        let (k, v) = r.unwrap();
+                        (
+                            {
+                                let (d, n) = k.value();
+                                [d.as_bytes(), &n.to_be_bytes()].concat()
+                            },
+                            v.value().to_vec(),
+                        )
+                    })
+                    .collect()
+            }
+            "trace_docs" => {
+                let t = txn
+                    .open_table(TableDefinition::<u64, &str>::new(&name))
+                    .unwrap();
+                t.iter()
+                    .unwrap()
+                    .map(|r| {
+                        let (k, v) = r.unwrap();
+                        (
+                            k.value().to_be_bytes().to_vec(),
+                            v.value().as_bytes().to_vec(),
                         )
                     })
                     .collect()
