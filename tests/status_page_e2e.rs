@@ -1,6 +1,7 @@
 //! The status page in a real headless Chromium (Debian `chromium` + `chromium-driver`): it
 //! renders, shows a dead letter made by the test, and a replay through its form (driven over
-//! WebDriver) delivers the message exactly once. Also writes `docs/status-page.png`.
+//! WebDriver) delivers the message exactly once. Also takes a screenshot (`docs/status-page.png` with
+//! `MLC_UPDATE_SCREENSHOTS=1`, else under the target dir).
 //! Skipped with a printed reason when `chromium` or `chromedriver` is not installed
 //! (`.ci/run` installs both).
 
@@ -217,7 +218,13 @@ fn the_page_shows_a_dead_letter_and_its_replay_button_delivers_it_once() {
     );
     assert!(dom.contains("acme/PurchaseOrders"), "the poller row: {dom}");
     assert!(dom.contains("dead_letter"), "the audit line: {dom}");
-    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/status-page.png");
+    // The README's picture is refreshed with MLC_UPDATE_SCREENSHOTS=1; otherwise the shot
+    // goes under target/ so a test run leaves the tracked file alone.
+    let shot = if std::env::var("MLC_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/status-page.png")
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png")
+    };
     std::fs::create_dir_all(shot.parent().expect("docs dir")).expect("docs dir");
     chromium_dump(&format!("{base}/status"), Some(&shot));
     assert!(std::fs::metadata(&shot).expect("screenshot written").len() > 0);
