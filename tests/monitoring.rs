@@ -49,7 +49,10 @@ fn dashboard_exprs(dashboard: &serde_json::Value) -> Vec<String> {
             exprs.push(target["expr"].as_str().expect("expr").to_string());
         }
     }
-    for var in dashboard["templating"]["list"].as_array().expect("templating") {
+    for var in dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating")
+    {
         if let Some(q) = var["definition"].as_str() {
             exprs.push(q.to_string());
         }
@@ -89,8 +92,10 @@ fn dashboard_and_rules_use_only_live_metrics() {
         serde_json::from_str(&std::fs::read_to_string(root.join(DASHBOARD)).expect("dashboard"))
             .expect("dashboard is JSON");
     let rules = std::fs::read_to_string(root.join(RULES)).expect("rules");
-    let dashboard_names: BTreeSet<String> =
-        dashboard_exprs(&dashboard).iter().flat_map(|e| mlc_tokens(e)).collect();
+    let dashboard_names: BTreeSet<String> = dashboard_exprs(&dashboard)
+        .iter()
+        .flat_map(|e| mlc_tokens(e))
+        .collect();
     let rule_names = mlc_tokens(&rules);
     assert_eq!(dashboard["panels"].as_array().map(Vec::len), Some(16));
     assert_eq!(rules.matches("- alert: ").count(), 11);
@@ -104,8 +109,12 @@ fn dashboard_and_rules_use_only_live_metrics() {
         ..keyed_toml()
     });
     // Traffic that makes every series exist: a 429 (retried), a 403 (dead letter), a failed
-    // poll (SAP 500) and a session SAP reports gone (401/301) before the first page.
-    w.env.teams.inject(TeamsFault::Throttle { retry_after_secs: 1 });
+    // poll (SAP 500) and a session SAP reports gone (401/301) before the first page. The
+    // outbox gauges appear once a gauge round (every 5 s) saw the destination's outbox non-empty:
+    // Retry-After 6 s keeps the throttled message waiting across one round.
+    w.env.teams.inject(TeamsFault::Throttle {
+        retry_after_secs: 6,
+    });
     w.env.teams.inject(TeamsFault::Status {
         status: 403,
         code: "Forbidden".into(),
@@ -152,17 +161,37 @@ fn dashboard_and_rules_use_only_live_metrics() {
     let live = exposed_names(&body);
     let missing_dashboard: Vec<&String> = dashboard_names.difference(&live).collect();
     let missing_rules: Vec<&String> = rule_names.difference(&live).collect();
-    assert_eq!(missing_dashboard, Vec::<&String>::new(), "dashboard metrics not on /metrics");
-    assert_eq!(missing_rules, Vec::<&String>::new(), "rule metrics not on /metrics");
+    assert_eq!(
+        missing_dashboard,
+        Vec::<&String>::new(),
+        "dashboard metrics not on /metrics"
+    );
+    assert_eq!(
+        missing_rules,
+        Vec::<&String>::new(),
+        "rule metrics not on /metrics"
+    );
     // The traffic above, exactly.
     let finance = "{destination=\"finance\"}";
-    assert_eq!(sample(&body, &format!("mlc_throttled_total{finance}")), Some(1.0));
-    assert_eq!(sample(&body, &format!("mlc_dead_lettered_total{finance}")), Some(1.0));
     assert_eq!(
-        sample(&body, "mlc_deliveries_total{destination=\"finance\",outcome=\"delivered\"}"),
+        sample(&body, &format!("mlc_throttled_total{finance}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&body, &format!("mlc_dead_lettered_total{finance}")),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "mlc_deliveries_total{destination=\"finance\",outcome=\"delivered\"}"
+        ),
         Some(2.0)
     );
-    assert_eq!(sample(&body, "mlc_daily_cap_limit{destination=\"finance\"}"), Some(3000.0));
+    assert_eq!(
+        sample(&body, "mlc_daily_cap_limit{destination=\"finance\"}"),
+        Some(3000.0)
+    );
 
     let Some(promtool) = promtool() else {
         println!("SKIPPED promtool checks: promtool is not installed (.ci/run installs it)");
@@ -207,12 +236,9 @@ fn metric_tokens_are_read_from_promql() {
         "histogram_quantile(0.95, sum by (le) (rate(mlc_delivery_latency_seconds_bucket[5m]))) \
          / mlc_daily_cap_used{destination=~\"$d\"} + xmlc_not_a_token",
     );
-    let expected: BTreeSet<String> = [
-        "mlc_daily_cap_used",
-        "mlc_delivery_latency_seconds_bucket",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    let expected: BTreeSet<String> = ["mlc_daily_cap_used", "mlc_delivery_latency_seconds_bucket"]
+        .into_iter()
+        .map(String::from)
+        .collect();
     assert_eq!(names, expected);
 }

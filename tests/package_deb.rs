@@ -54,7 +54,14 @@ fn build_deb(out_dir: &Path, revision: u32) -> PathBuf {
     run(Command::new("cargo")
         .current_dir(root)
         .env("CARGO_TARGET_DIR", target_dir)
-        .args(["deb", "--no-build", "--no-strip", "--profile", "dev", "--deb-revision"])
+        .args([
+            "deb",
+            "--no-build",
+            "--no-strip",
+            "--profile",
+            "dev",
+            "--deb-revision",
+        ])
         .arg(revision.to_string())
         .arg("--output")
         .arg(&deb));
@@ -72,7 +79,11 @@ fn dpkg(root: &Path) -> Command {
 }
 
 fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o7777
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o7777
 }
 
 #[test]
@@ -97,8 +108,14 @@ fn deb_contents_control_and_maintainer_scripts() {
     let expected: Vec<(String, String)> = [
         ("-rw-r--r--", "./etc/ml-connector/config.toml"),
         ("-rwxr-xr-x", "./usr/bin/ml-connector"),
-        ("-rw-r--r--", "./usr/lib/systemd/system/ml-connector.service"),
-        ("-rw-r--r--", "./usr/lib/systemd/system/ml-connector.service.d/lan.conf"),
+        (
+            "-rw-r--r--",
+            "./usr/lib/systemd/system/ml-connector.service",
+        ),
+        (
+            "-rw-r--r--",
+            "./usr/lib/systemd/system/ml-connector.service.d/lan.conf",
+        ),
         ("-rw-r--r--", "./usr/lib/sysusers.d/ml-connector.conf"),
         ("-rw-r--r--", "./usr/lib/tmpfiles.d/ml-connector.conf"),
         ("-rw-r--r--", "./usr/share/doc/ml-connector/README.md"),
@@ -113,12 +130,13 @@ fn deb_contents_control_and_maintainer_scripts() {
     assert_eq!(sorted, expected, "dpkg-deb -c:\n{listing}");
 
     // Control fields and conffiles.
-    let fields = stdout(
-        Command::new("dpkg-deb")
-            .arg("-f")
-            .arg(&deb1)
-            .args(["Package", "Version", "Architecture", "Section", "Priority"]),
-    );
+    let fields = stdout(Command::new("dpkg-deb").arg("-f").arg(&deb1).args([
+        "Package",
+        "Version",
+        "Architecture",
+        "Section",
+        "Priority",
+    ]));
     assert_eq!(
         fields,
         format!(
@@ -132,7 +150,12 @@ fn deb_contents_control_and_maintainer_scripts() {
     // The glibc version follows from the symbols the binary links (cargo-deb's $auto).
     assert!(depends[0].starts_with("libc6 (>= "), "{depends:?}");
     assert_eq!(depends[1], "systemd (>= 247)");
-    let conffiles = stdout(Command::new("dpkg-deb").arg("-I").arg(&deb1).arg("conffiles"));
+    let conffiles = stdout(
+        Command::new("dpkg-deb")
+            .arg("-I")
+            .arg(&deb1)
+            .arg("conffiles"),
+    );
     assert_eq!(conffiles, "/etc/ml-connector/config.toml\n");
     let scripts = stdout(Command::new("dpkg-deb").arg("-I").arg(&deb1));
     for script in ["postinst", "prerm", "postrm"] {
@@ -157,7 +180,14 @@ fn deb_contents_control_and_maintainer_scripts() {
         .expect("user ml-connector")
         .split(':')
         .collect();
-    assert_eq!(user[4..], ["ml-connector gateway", "/var/lib/ml-connector", "/usr/sbin/nologin"]);
+    assert_eq!(
+        user[4..],
+        [
+            "ml-connector gateway",
+            "/var/lib/ml-connector",
+            "/usr/sbin/nologin"
+        ]
+    );
     let uid: u32 = user[2].parse().expect("uid");
     let state = root.join("var/lib/ml-connector");
     assert_eq!(mode(&state), 0o700);
@@ -186,16 +216,25 @@ fn deb_contents_control_and_maintainer_scripts() {
     // Upgrade (revision 2): store, key and edited configuration stay.
     let deb2 = build_deb(work.path(), 2);
     run(dpkg(&root).arg("-i").arg(&deb2));
-    assert_eq!(std::fs::read(&store_path).expect("store kept"), b"store bytes");
+    assert_eq!(
+        std::fs::read(&store_path).expect("store kept"),
+        b"store bytes"
+    );
     assert_eq!(std::fs::read(&key_path).expect("key kept"), key);
     assert_eq!(std::fs::read(&config_path).expect("config kept"), edited);
     let status = stdout(dpkg(&root).args(["-s", "ml-connector"]));
-    assert!(status.contains(&format!("\nVersion: {VERSION}-2\n")), "{status}");
+    assert!(
+        status.contains(&format!("\nVersion: {VERSION}-2\n")),
+        "{status}"
+    );
 
     // Remove: the binary goes; store, key and configuration stay.
     run(dpkg(&root).args(["-r", "ml-connector"]));
     assert!(!root.join("usr/bin/ml-connector").exists());
-    assert_eq!(std::fs::read(&store_path).expect("store kept"), b"store bytes");
+    assert_eq!(
+        std::fs::read(&store_path).expect("store kept"),
+        b"store bytes"
+    );
     assert_eq!(std::fs::read(&key_path).expect("key kept"), key);
     assert_eq!(std::fs::read(&config_path).expect("config kept"), edited);
 
@@ -209,5 +248,11 @@ fn deb_contents_control_and_maintainer_scripts() {
         assert!(!root.join(gone).exists(), "{gone} removed by purge");
     }
     let passwd = std::fs::read_to_string(root.join("etc/passwd")).expect("passwd");
-    assert_eq!(passwd.lines().filter(|l| l.starts_with("ml-connector:")).count(), 1);
+    assert_eq!(
+        passwd
+            .lines()
+            .filter(|l| l.starts_with("ml-connector:"))
+            .count(),
+        1
+    );
 }
