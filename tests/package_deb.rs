@@ -1,5 +1,7 @@
 //! The Debian package: `cargo deb` builds it from the already built test binary (`--no-build
-//! --profile dev`: the binary cargo built for this test run, so no release build is needed),
+//! --profile dev`: the binary cargo built for this test run, stripped, so no release build is
+//! needed; about a minute on a busy 2-core machine), the upgrade is the same package with
+//! revision 2 (repacked with `dpkg-deb`),
 //! `dpkg-deb -c` / `-f` / `-I` show exactly the expected files, control fields and conffiles,
 //! and the maintainer scripts run in a scratch root (`dpkg --root … --force-script-chrootless`,
 //! which exports `DPKG_ROOT`): install creates the user, the directories and the secrets key and
@@ -42,34 +44,50 @@ fn tool_present(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// `cargo deb --no-build` of the test binary with Debian revision `revision`, into `out_dir`.
-fn build_deb(out_dir: &Path, revision: u32) -> PathBuf {
+/// `cargo deb --no-build` of the test binary (stripped, as in a release) into `out_dir`.
+fn build_deb(out_dir: &Path) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // target/<dir>/ml-connector -> the target directory cargo-deb must read.
     let target_dir = Path::new(BIN)
         .parent()
         .and_then(Path::parent)
         .expect("target dir");
-    let deb = out_dir.join(format!("ml-connector_{VERSION}-{revision}_amd64.deb"));
+    let deb = out_dir.join(format!("ml-connector_{VERSION}-1_amd64.deb"));
     run(Command::new("cargo")
         .current_dir(root)
         .env("CARGO_TARGET_DIR", target_dir)
         .args([
             "deb",
             "--no-build",
-            "--no-strip",
-            // Light gzip: the unstripped debug binary is large and xz takes minutes.
-            "--fast",
-            "--compress-type",
-            "gz",
             "--profile",
             "dev",
             "--deb-revision",
+            "1",
+            "--output",
         ])
-        .arg(revision.to_string())
-        .arg("--output")
         .arg(&deb));
     deb
+}
+
+/// The same package as `deb` with Debian revision 2 (`dpkg-deb -R`, new `Version:`,
+/// `dpkg-deb -b`): an upgrade without a second `cargo deb` run.
+fn bump_revision(deb: &Path, out_dir: &Path) -> PathBuf {
+    let tree = out_dir.join("tree");
+    run(Command::new("dpkg-deb").arg("-R").arg(deb).arg(&tree));
+    let control_path = tree.join("DEBIAN/control");
+    let control = std::fs::read_to_string(&control_path).expect("control");
+    let bumped = control.replace(
+        &format!("\nVersion: {VERSION}-1\n"),
+        &format!("\nVersion: {VERSION}-2\n"),
+    );
+    assert_ne!(bumped, control, "Version line in control");
+    std::fs::write(&control_path, bumped).expect("control");
+    let deb2 = out_dir.join(format!("ml-connector_{VERSION}-2_amd64.deb"));
+    run(Command::new("dpkg-deb")
+        .args(["-Zgzip", "-z1", "--root-owner-group", "-b"])
+        .arg(&tree)
+        .arg(&deb2));
+    deb2
 }
 
 fn dpkg(root: &Path) -> Command {
@@ -97,7 +115,7 @@ fn deb_contents_control_and_maintainer_scripts() {
         return;
     }
     let work = tempfile::tempdir().expect("tempdir");
-    let deb1 = build_deb(work.path(), 1);
+    let deb1 = build_deb(work.path());
 
     // Contents: exactly these files (mode, path); directories are not listed.
     let listing = stdout(Command::new("dpkg-deb").arg("-c").arg(&deb1));
@@ -218,7 +236,7 @@ fn deb_contents_control_and_maintainer_scripts() {
     std::fs::write(&store_path, b"store bytes").expect("store");
 
     // Upgrade (revision 2): store, key and edited configuration stay.
-    let deb2 = build_deb(work.path(), 2);
+    let deb2 = bump_revision(&deb1, work.path());
     run(dpkg(&root).arg("-i").arg(&deb2));
     assert_eq!(
         std::fs::read(&store_path).expect("store kept"),
@@ -227,6 +245,10 @@ fn deb_contents_control_and_maintainer_scripts() {
     assert_eq!(std::fs::read(&key_path).expect("key kept"), key);
     assert_eq!(std::fs::read(&config_path).expect("config kept"), edited);
     let status = stdout(dpkg(&root).args(["-s", "ml-connector"]));
+    assert!(
+        status.contains("\nStatus: install ok installed\n"),
+        "{status}"
+    );
     assert!(
         status.contains(&format!("\nVersion: {VERSION}-2\n")),
         "{status}"
