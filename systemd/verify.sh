@@ -1,6 +1,7 @@
 #!/bin/sh
-# Checks systemd/ml-connector.service with `systemd-analyze verify`. verify needs the ExecStart
-# binary to exist, so it checks a temporary copy whose ExecStart is /bin/true.
+# Checks systemd/ml-connector.service with `systemd-analyze verify` and its exposure score with
+# `systemd-analyze security --offline=true` (at most 1.2; systemd >= 252). verify needs the
+# ExecStart binary to exist, so both check a temporary copy whose ExecStart is /bin/true.
 # Usage: systemd/verify.sh   (exit status non-zero on any finding)
 set -eu
 
@@ -9,7 +10,7 @@ unit="$here/ml-connector.service"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-sed 's|^ExecStart=/usr/local/bin/ml-connector |ExecStart=/bin/true |' "$unit" > "$tmp/ml-connector.service"
+sed 's|^ExecStart=/usr/bin/ml-connector |ExecStart=/bin/true |' "$unit" > "$tmp/ml-connector.service"
 if ! grep -q '^ExecStart=/bin/true ' "$tmp/ml-connector.service"; then
     echo "verify.sh: ExecStart line not found in $unit" >&2
     exit 1
@@ -26,7 +27,16 @@ if [ -n "$out" ]; then
 fi
 echo "systemd-analyze verify: ml-connector.service OK"
 
-# Exposure score (informational; --offline needs systemd >= 252).
-if systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
-    systemd-analyze security --offline=true --no-pager "$tmp/ml-connector.service" 2>/dev/null | tail -n 1 || true
+# Exposure score: 0.0 (best) .. 10.0; --threshold takes tenths, 12 = 1.2.
+max_exposure=12
+if ! systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
+    echo "verify.sh: systemd-analyze security --offline needs systemd >= 252" >&2
+    exit 1
+fi
+score=$(cd "$tmp" && systemd-analyze security --offline=true --no-pager "$tmp/ml-connector.service" 2>/dev/null | tail -n 1)
+echo "$score"
+if ! (cd "$tmp" && systemd-analyze security --offline=true --threshold=$max_exposure --no-pager \
+        "$tmp/ml-connector.service" >/dev/null 2>&1); then
+    echo "verify.sh: exposure above 1.2 ($score)" >&2
+    exit 1
 fi

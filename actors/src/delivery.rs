@@ -729,6 +729,7 @@ impl<'a> Turn<'a> {
             ctx.set_cap_held(held.is_some());
             metrics::gauge!(m::DAILY_CAP_USED, "destination" => ctx.label())
                 .set(cap.count(now) as f64);
+            metrics::gauge!(m::DAILY_CAP_LIMIT, "destination" => ctx.label()).set(cap.cap() as f64);
             if let Some(until) = held {
                 self.blocked_until_ms = Some(until);
                 return false;

@@ -75,6 +75,9 @@ pub const DAILY_CAP_USED: &str = "mlc_daily_cap_used";
 /// 1 while a destination holds messages in its quiet hours (they wait in the outbox,
 /// unchanged, until the window ends), else 0; label `destination` (gauge).
 pub const QUIET_HOURS_HELD: &str = "mlc_quiet_hours_held";
+/// The daily cap of a destination (messages per rolling day), label `destination` (gauge; set
+/// with `mlc_daily_cap_used`, only for destinations with a cap). Alerts compare the two.
+pub const DAILY_CAP_LIMIT: &str = "mlc_daily_cap_limit";
 /// Sends and lookups still in flight, label `destination` (gauge).
 pub const DELIVERY_IN_FLIGHT: &str = "mlc_delivery_in_flight";
 
@@ -133,6 +136,7 @@ pub fn describe() {
         DAILY_CAP_USED,
         "Messages counted against the daily cap in the rolling day"
     );
+    describe_gauge!(DAILY_CAP_LIMIT, "Daily cap of the destination");
     describe_gauge!(DELIVERY_IN_FLIGHT, "Sends and lookups in flight");
     describe_counter!(ACTOR_RESTARTS, "Actor restarts by the supervisor");
     describe_counter!(STORE_ERRORS, "Store operations failed with an I/O error");
