@@ -139,12 +139,32 @@ async fn check_all(
 }
 
 /// The `service`/`free space` row: bytes available on the store's file system against
-/// `[service] min_free_bytes`, with the store file's size. Fails below the threshold.
+/// `[service] min_free_bytes`, with the store file's size (see [`free_space_verdict`]).
 pub fn free_space_row(config: &Config, store: &ml_connector_actors::Store) -> Row {
-    let min = config.service.min_free_bytes;
-    let size = store.file_size().unwrap_or(0);
-    let dir = config.state_dir();
-    let result = match store.free_space() {
+    let result = free_space_verdict(
+        store.free_space(),
+        store.file_size().unwrap_or(0),
+        config.service.min_free_bytes,
+        &config.state_dir(),
+    );
+    CheckRow::new("service", "free space", result)
+}
+
+/// How many times `min_free_bytes` of free space still earns a warning: the disk is filling
+/// and the operator should act before the gateway starts refusing writes.
+pub const FREE_SPACE_WARNING_FACTOR: u64 = 3;
+
+/// The verdict on `free` bytes (None: unreadable) on the file system of `dir`, with the store
+/// file at `size` bytes and the threshold `min` (`[service] min_free_bytes`): `Err` below
+/// `min`; `Ok` starting with `WARNING:` below [`FREE_SPACE_WARNING_FACTOR`] × `min`; plain `Ok`
+/// otherwise.
+pub fn free_space_verdict(
+    free: Option<u64>,
+    size: u64,
+    min: u64,
+    dir: &Path,
+) -> Result<String, String> {
+    match free {
         None => Err(format!("cannot read the free space of {}", dir.display())),
         Some(free) if free < min => Err(format!(
             "only {} free on the file system of {} (store file {}; [service] min_free_bytes {}): free disk space before the store runs out",
@@ -153,17 +173,53 @@ pub fn free_space_row(config: &Config, store: &ml_connector_actors::Store) -> Ro
             mib(size),
             mib(min)
         )),
+        Some(free) if free < min.saturating_mul(FREE_SPACE_WARNING_FACTOR) => Ok(format!(
+            "WARNING: {} free on the file system of {}, approaching [service] min_free_bytes {} (store file {}): free disk space or shorten the retention ([service] retention_days, audit_retention_days)",
+            mib(free),
+            dir.display(),
+            mib(min),
+            mib(size)
+        )),
         Some(free) => Ok(format!(
-            "{} free (store file {}; warning below {})",
+            "{} free (store file {}; warning below {}, failing below {})",
             mib(free),
             mib(size),
+            mib(min.saturating_mul(FREE_SPACE_WARNING_FACTOR)),
             mib(min)
         )),
-    };
-    CheckRow::new("service", "free space", result)
+    }
 }
 
 /// Bytes as MiB with one decimal, e.g. `"3.0 MiB"`.
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn free_space_fails_below_the_threshold_and_warns_before_it() {
+        let dir = Path::new("/var/lib/ml-connector");
+        let verdict = |free| free_space_verdict(free, 3 * MIB, 100 * MIB, dir);
+        assert_eq!(
+            verdict(Some(1_000 * MIB)),
+            Ok("1000.0 MiB free (store file 3.0 MiB; warning below 300.0 MiB, failing below 100.0 MiB)".into())
+        );
+        assert_eq!(
+            verdict(Some(299 * MIB)),
+            Ok("WARNING: 299.0 MiB free on the file system of /var/lib/ml-connector, approaching [service] min_free_bytes 100.0 MiB (store file 3.0 MiB): free disk space or shorten the retention ([service] retention_days, audit_retention_days)".into())
+        );
+        assert_eq!(
+            verdict(Some(99 * MIB)),
+            Err("only 99.0 MiB free on the file system of /var/lib/ml-connector (store file 3.0 MiB; [service] min_free_bytes 100.0 MiB): free disk space before the store runs out".into())
+        );
+        assert_eq!(
+            verdict(None),
+            Err("cannot read the free space of /var/lib/ml-connector".into())
+        );
+    }
 }
