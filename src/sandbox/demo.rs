@@ -19,7 +19,8 @@ pub const WORKFLOW_ENV: &str = "MLC_DEMO_WORKFLOW_URL";
 impl SandboxEnv {
     /// `text` (a configuration) with every credential pointed at the simulators: `sap_b1`
     /// credentials get `base_url`, `entra` credentials `login_base_url`, `graph_base_url` and
-    /// the simulated app's `tenant_id` and `client_id`.
+    /// the simulated app's `tenant_id` and `client_id`, `twilio` credentials `base_url` and
+    /// the simulated `account_sid`.
     ///
     /// Errors: `text` is not TOML.
     pub fn point_config(&self, text: &str) -> Result<String, String> {
@@ -34,6 +35,10 @@ impl SandboxEnv {
                         ("graph_base_url", self.teams_url.to_string()),
                         ("tenant_id", teams.tenant_id),
                         ("client_id", teams.client_id),
+                    ],
+                    Some("twilio") => vec![
+                        ("base_url", self.twilio_url.to_string()),
+                        ("account_sid", self.twilio.config().account_sid),
                     ],
                     _ => Vec::new(),
                 };
@@ -62,6 +67,7 @@ impl SandboxEnv {
                     ("sap_b1", "password") => self.sap.config().password.clone(),
                     ("entra", "client_secret") => self.teams.config().client_secret,
                     ("entra", "refresh_token") => self.teams.current_refresh_token(),
+                    ("twilio", "auth_token") => self.twilio.config().auth_token,
                     _ => continue,
                 };
                 if let SecretRef::Secret(name) = reference {

@@ -1,5 +1,6 @@
-//! A complete sandbox world on 127.0.0.1: the SAP Service Layer simulator and the Teams-side
-//! simulators (Entra, Graph, Workflows), plus a gateway configuration pointing at them.
+//! A complete sandbox world on 127.0.0.1: the SAP Service Layer simulator, the Teams-side
+//! simulators (Entra, Graph, Workflows) and the Twilio simulator, plus a gateway configuration
+//! pointing at them.
 //! Used by `ml-connector demo`, `ml-connector bench` and the end-to-end tests.
 
 use std::path::Path;
@@ -9,24 +10,34 @@ use url::Url;
 
 use super::sap_b1::{self, SapSandboxConfig, SapSim};
 use super::teams::{self, TeamsSandboxConfig, TeamsSim};
+use super::twilio::{self, TwilioSandboxConfig, TwilioSim};
 use super::SpawnedServer;
 
 pub use super::teams::{CHANNEL_ID, CHAT_ID, FLOW_ID, TEAM_ID};
 
-/// Both simulators on ephemeral ports, running until dropped.
+/// The simulators on ephemeral ports, running until dropped.
 pub struct SandboxEnv {
     pub sap: SapSim,
     pub teams: TeamsSim,
+    /// Statuses move one step every [`TWILIO_STEP`] (queued → sent → delivered), with
+    /// signed status callbacks to the URL a create names.
+    pub twilio: TwilioSim,
     /// `http://127.0.0.1:PORT/b1s/v2/`
     pub sap_url: Url,
     /// `http://127.0.0.1:PORT/` (Entra, Graph and Workflows share it)
     pub teams_url: Url,
-    _servers: (SpawnedServer, SpawnedServer),
+    /// `http://127.0.0.1:PORT/` (the Twilio REST root)
+    pub twilio_url: Url,
+    _servers: (SpawnedServer, SpawnedServer, SpawnedServer),
 }
 
+/// How often the sandbox Twilio moves each message and call one status further.
+pub const TWILIO_STEP: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl SandboxEnv {
-    /// Start both simulators on ephemeral ports with the sandbox channel, chat and flow
-    /// ([`TEAM_ID`]/[`CHANNEL_ID`], [`CHAT_ID`], [`FLOW_ID`]). Errors: binding a port.
+    /// Start the simulators on ephemeral ports with the sandbox channel, chat and flow
+    /// ([`TEAM_ID`]/[`CHANNEL_ID`], [`CHAT_ID`], [`FLOW_ID`]) and the default Twilio account
+    /// (statuses advancing every [`TWILIO_STEP`], callbacks on). Errors: binding a port.
     pub fn start(
         sap_config: SapSandboxConfig,
         teams_config: TeamsSandboxConfig,
@@ -38,21 +49,31 @@ impl SandboxEnv {
         teams.add_workflow(FLOW_ID);
         let (sap_url, sap_server) = sap_b1::spawn(sap.clone(), 0)?;
         let (teams_url, teams_server) = teams::spawn(teams.clone(), 0)?;
+        let twilio = TwilioSim::new(TwilioSandboxConfig {
+            auto_advance: Some(TWILIO_STEP),
+            send_callbacks: true,
+            ..TwilioSandboxConfig::default()
+        });
+        let (twilio_url, twilio_server) = twilio::spawn(twilio.clone(), 0)?;
         Ok(Self {
             sap,
             teams,
+            twilio,
             sap_url,
             teams_url,
-            _servers: (sap_server, teams_server),
+            twilio_url,
+            _servers: (sap_server, teams_server, twilio_server),
         })
     }
 
     /// Environment variables a gateway needs for a generated configuration:
-    /// `[(SAP_PASSWORD_ENV, password), (CLIENT_SECRET_ENV, client secret)]`.
+    /// `[(SAP_PASSWORD_ENV, password), (CLIENT_SECRET_ENV, client secret),
+    /// (TWILIO_AUTH_TOKEN_ENV, auth token)]`.
     pub fn child_env(&self) -> Vec<(&'static str, String)> {
         vec![
             (SAP_PASSWORD_ENV, self.sap.config().password.clone()),
             (CLIENT_SECRET_ENV, self.teams.config().client_secret),
+            (TWILIO_AUTH_TOKEN_ENV, self.twilio.config().auth_token),
         ]
     }
 
@@ -111,6 +132,8 @@ impl Default for GatewayToml {
 pub const SAP_PASSWORD_ENV: &str = "MLC_SANDBOX_SAP_PASSWORD";
 /// Environment variable holding the Entra client secret in a generated configuration.
 pub const CLIENT_SECRET_ENV: &str = "MLC_SANDBOX_CLIENT_SECRET";
+/// Environment variable holding the sandbox Twilio account's auth token.
+pub const TWILIO_AUTH_TOKEN_ENV: &str = "MLC_SANDBOX_TWILIO_AUTH_TOKEN";
 /// Stored secret holding the delegated refresh token.
 pub const REFRESH_TOKEN_SECRET: &str = "sandbox-refresh-token";
 /// Name of the SAP credential in a generated configuration.
