@@ -180,7 +180,13 @@ pub fn run(docs: usize, flow: Flow) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!("{twilio}");
+    // The shared report names the Teams flow's arrival point.
+    println!(
+        "{}",
+        twilio
+            .to_string()
+            .replace("arrival in Teams", "creation in Twilio")
+    );
     if let Some(teams) = teams {
         println!("{}", comparison(&teams, &twilio));
     }
