@@ -101,6 +101,10 @@ pub enum Command {
         /// percentage of that limit.
         #[arg(long)]
         baseline: bool,
+        /// Which flow: `teams` (purchase orders → Teams channel), `twilio` (purchase
+        /// invoices → SMS), or `both` (then the Twilio flow as a percentage of the Teams one).
+        #[arg(long, value_enum, default_value_t = crate::commands::bench_twilio::Flow::Teams)]
+        flow: crate::commands::bench_twilio::Flow,
         /// Fault benchmark at Graph's limits instead: `hang=10,5xx=10` (percent of posts);
         /// runs the flow without and with these faults (use e.g. `--docs 200`).
         #[arg(long)]

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use ml_connector::cli::{Cli, Command, DryRunAction, DEFAULT_CONFIG, DEMO_CONFIG};
 use ml_connector::commands;
+use ml_connector::commands::bench_twilio::Flow;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
@@ -46,8 +47,15 @@ fn main() -> ExitCode {
         Command::Sandbox { seconds } => commands::sandbox::run(cli.config.as_deref(), seconds),
         Command::Bench {
             docs,
+            flow: flow @ (Flow::Twilio | Flow::Both),
+            faults: None,
+            ..
+        } => commands::bench_twilio::run(docs, flow),
+        Command::Bench {
+            docs,
             baseline,
             faults: None,
+            ..
         } => commands::bench::run(docs, baseline),
         Command::Bench {
             docs,

@@ -240,3 +240,16 @@ fn sighup_reloads_routes_and_keeps_state() {
         .status();
     assert!(child.wait().expect("wait").success());
 }
+
+/// The Twilio bench flow, small: 50 purchase invoices → exactly 50 SMS in the sandbox Twilio,
+/// one per invoice, no duplicate.
+#[test]
+fn twilio_bench_flow_delivers_each_invoice_as_exactly_one_sms() {
+    let report =
+        ml_connector::commands::bench_twilio::measure_twilio(50, std::path::Path::new(BIN))
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (report.docs, report.delivered, report.duplicates),
+        (50, 50, 0)
+    );
+}

@@ -41,11 +41,11 @@ use crate::secrets::SecretKey;
 /// Entity the bench polls.
 const ENTITY: &str = "PurchaseOrders";
 /// Records per SAP page (`Prefer: odata.maxpagesize`).
-const PAGE_SIZE: u32 = 100;
+pub(crate) const PAGE_SIZE: u32 = 100;
 /// Graph posts in flight at once.
-const CONCURRENCY: u32 = 16;
+pub(crate) const CONCURRENCY: u32 = 16;
 /// Poll interval (seconds between the end of one cycle and the start of the next).
-const INTERVAL_SECONDS: u64 = 1;
+pub(crate) const INTERVAL_SECONDS: u64 = 1;
 /// Overlap window of the SAP source (seconds), the generated configuration's value.
 const OVERLAP_SECONDS: u64 = 60;
 /// SAP request timeout of the generated configuration.
@@ -57,7 +57,7 @@ const DEADLINE: Duration = Duration::from_secs(600);
 
 /// The route's summary template; the HTML body is `<p>` + this + `</p>`. The bench finds the
 /// `DocEntry` of each arrived message by it.
-const SUMMARY_TEMPLATE: &str = "bench {{ doc.DocEntry }}";
+pub(crate) const SUMMARY_TEMPLATE: &str = "bench {{ doc.DocEntry }}";
 
 /// What moved the documents in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,7 +232,7 @@ pub fn seed_refresh_token(state_dir: &Path, token: &str) -> Result<(), String> {
 }
 
 /// Both sandboxes with the bench's settings (the Teams channel limit off).
-fn start_sandboxes() -> Result<SandboxEnv, String> {
+pub(crate) fn start_sandboxes() -> Result<SandboxEnv, String> {
     SandboxEnv::start(
         SapSandboxConfig::default(),
         TeamsSandboxConfig {
@@ -245,8 +245,32 @@ fn start_sandboxes() -> Result<SandboxEnv, String> {
     .map_err(|e| e.to_string())
 }
 
+/// Where a flow's messages arrive (the Teams channel, or the Twilio flow's SMS).
+pub(crate) trait Arrivals {
+    /// Messages accepted so far (cheap: asked every 50 ms while waiting).
+    fn count(&self) -> usize;
+    /// Every message accepted: its text and arrival time (UTC ms, the sandbox's clock).
+    fn all(&self) -> Vec<(String, i64)>;
+}
+
+/// The sandbox Teams channel of the bench.
+struct TeamsChannel<'a>(&'a SandboxEnv);
+
+impl Arrivals for TeamsChannel<'_> {
+    fn count(&self) -> usize {
+        self.0.teams.stats().posts_accepted as usize
+    }
+    fn all(&self) -> Vec<(String, i64)> {
+        let messages = self.0.teams.channel_messages(TEAM_ID, CHANNEL_ID);
+        messages
+            .into_iter()
+            .map(|m| (m.content, m.received_ms))
+            .collect()
+    }
+}
+
 /// A started mover the harness waits for.
-enum Running {
+pub(crate) enum Running {
     Gateway(std::process::Child),
     /// The loop's thread; it answers its own CPU seconds.
     Baseline(std::thread::JoinHandle<Result<f64, String>>),
@@ -313,17 +337,35 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
             ("daily_cap", 0.into()),
         ],
     )?;
-    let config = dir.path().join("bench.toml");
+    let running = spawn_gateway(binary, dir.path(), &toml, env.child_env())?;
+    harness(
+        Mover::Gateway,
+        &env,
+        ENTITY,
+        docs,
+        &TeamsChannel(&env),
+        running,
+    )
+}
+
+/// Write `toml` as `<dir>/bench.toml` and start `binary run --config` on it with `vars` set.
+pub(crate) fn spawn_gateway(
+    binary: &Path,
+    dir: &Path,
+    toml: &str,
+    vars: Vec<(&'static str, String)>,
+) -> Result<Running, String> {
+    let config = dir.join("bench.toml");
     std::fs::write(&config, toml).map_err(|e| e.to_string())?;
     let child = Command::new(binary)
         .args(["run", "--config"])
         .arg(&config)
-        .envs(env.child_env())
+        .envs(vars)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-    harness(Mover::Gateway, &env, docs, Running::Gateway(child))
+    Ok(Running::Gateway(child))
 }
 
 /// Run the baseline: the gateway's HTTP exchanges driven by a plain async loop on one
@@ -353,16 +395,25 @@ pub fn measure_baseline(docs: usize) -> Result<BenchReport, String> {
             Ok(thread_cpu_seconds())
         })
         .map_err(|e| e.to_string())?;
-    harness(Mover::Baseline, &env, docs, Running::Baseline(thread))
+    harness(
+        Mover::Baseline,
+        &env,
+        ENTITY,
+        docs,
+        &TeamsChannel(&env),
+        Running::Baseline(thread),
+    )
 }
 
-/// Insert `docs` purchase orders into the sandbox SAP while `running` moves them, wait for
-/// them in the Teams channel, and compute the figures. Time runs from the first insert to the
-/// last arrival (the sandbox's arrival time).
-fn harness(
+/// Insert `docs` documents of `entity` into the sandbox SAP while `running` moves them, wait
+/// for them in `arrivals` (texts carrying `bench <DocEntry>`), and compute the figures. Time
+/// runs from the first insert to the last arrival (the sandbox's arrival time).
+pub(crate) fn harness(
     mover: Mover,
     env: &SandboxEnv,
+    entity: &str,
     docs: usize,
+    arrivals: &dyn Arrivals,
     mut running: Running,
 ) -> Result<BenchReport, String> {
     let started = Instant::now();
@@ -372,8 +423,8 @@ fn harness(
     let mut by_entry: std::collections::HashMap<i64, i64> =
         std::collections::HashMap::with_capacity(docs);
     for i in 0..docs {
-        let doc = env.sap.generate(ENTITY, i as u64);
-        let entry = env.sap.insert(ENTITY, doc);
+        let doc = env.sap.generate(entity, i as u64);
+        let entry = env.sap.insert(entity, doc);
         by_entry.insert(entry, clock::system().now_ms());
     }
     eprintln!(
@@ -385,11 +436,8 @@ fn harness(
     let messages = loop {
         peak = peak.max(running.peak_rss().unwrap_or(0));
         // Counting is cheap; copying every stored message each tick would load the machine.
-        if env.teams.stats().posts_accepted as usize >= docs || Instant::now() > deadline {
-            break env.teams.channel_messages(TEAM_ID, CHANNEL_ID);
-        }
-        if running.stopped()? {
-            break env.teams.channel_messages(TEAM_ID, CHANNEL_ID);
+        if arrivals.count() >= docs || Instant::now() > deadline || running.stopped()? {
+            break arrivals.all();
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -406,8 +454,8 @@ fn harness(
     let mut seen = HashSet::new();
     let mut duplicates = 0;
     let mut last = first_insert;
-    for m in &messages {
-        let entry = m.content.split("bench ").nth(1).and_then(|s| {
+    for (content, received_ms) in &messages {
+        let entry = content.split("bench ").nth(1).and_then(|s| {
             s.chars()
                 .take_while(|c| c.is_ascii_digit())
                 .collect::<String>()
@@ -420,9 +468,9 @@ fn harness(
             continue;
         }
         if let Some(c) = by_entry.get(&entry) {
-            latencies.push((m.received_ms - c).max(0) as f64);
+            latencies.push((received_ms - c).max(0) as f64);
         }
-        last = last.max(m.received_ms);
+        last = last.max(*received_ms);
     }
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let pct = |p: f64| {
@@ -674,7 +722,10 @@ pub fn run(docs: usize, baseline: bool) -> ExitCode {
 }
 
 /// Set `keys` on every `[[destinations]]` entry of a gateway TOML.
-fn with_destination_keys(toml: &str, keys: &[(&str, toml::Value)]) -> Result<String, String> {
+pub(crate) fn with_destination_keys(
+    toml: &str,
+    keys: &[(&str, toml::Value)],
+) -> Result<String, String> {
     let mut doc: toml::Table = toml::from_str(toml).map_err(|e| e.to_string())?;
     if let Some(toml::Value::Array(destinations)) = doc.get_mut("destinations") {
         for d in destinations.iter_mut().filter_map(|d| d.as_table_mut()) {

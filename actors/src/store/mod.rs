@@ -438,6 +438,22 @@ impl Store {
         Ok(out)
     }
 
+    /// The snapshot of record `key` of `entity` from source `source` (the watched fields as
+    /// last committed, and the revision), if that record was ever committed.
+    pub fn snapshot(
+        &self,
+        source: &str,
+        entity: &str,
+        key: &str,
+    ) -> Result<Option<Snapshot>, StoreError> {
+        let txn = self.read()?;
+        let t = txn.open_table(SNAPSHOTS)?;
+        match t.get(format!("{source}/{entity}/{key}").as_str())? {
+            Some(v) => Ok(Some(decode(SNAPSHOTS_NAME, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
     /// Dedupe-ledger entry of a dedupe key.
     pub fn ledger(&self, dedupe_key: &str) -> Result<Option<LedgerEntry>, StoreError> {
         let txn = self.read()?;

@@ -24,7 +24,8 @@
 //! Receipts: with [`TwilioSink::with_receipts`], every SID the sink answers `Delivered` or a
 //! lookup answers `Found` for is first recorded as a pending receipt (`status::receipt`); a
 //! store failure there answers `Unknown` / lookup `Failed` (never `Delivered` unrecorded, never
-//! a resend). The `StatusCallback` URL carries the entry's marker as `?mlc_ref=…`.
+//! a resend). The `StatusCallback` URL carries the entry's marker as `?mlc_ref=…`. An SMS
+//! receipt keeps the text as rendered (without the marker) for escalation calls.
 //!
 //! Only 429 / code 20429 are retried blindly; invalid or non-mobile numbers (21211, 21614)
 //! are permanent with Twilio's reason; 401 is "session gone".
@@ -140,6 +141,10 @@ impl TwilioSink {
             destination: entry.destination.clone(),
             to: self.config.to.clone(),
             sent_ms: book.store().now_ms(),
+            body: match self.channel {
+                Channel::Sms => entry.payload.get("text").and_then(|v| v.as_str()).unwrap_or_default().trim().to_string(),
+                Channel::Voice => String::new(),
+            },
         };
         book.record(&receipt)
             .await

@@ -157,6 +157,11 @@ impl TwilioSim {
         self.lock().messages.clone()
     }
 
+    /// How many messages are stored (without copying them).
+    pub fn message_count(&self) -> usize {
+        self.lock().messages.len()
+    }
+
     /// Calls stored, in creation order.
     pub fn calls(&self) -> Vec<StoredCall> {
         self.lock().calls.clone()

@@ -10,6 +10,7 @@
 //! poll = true                      # default: true when public_url is absent, else false
 //! poll_interval_seconds = 60       # default 60
 //! give_up_after_seconds = 259200   # default 3 days
+//! escalate_after_seconds = 600     # default 0 = off
 //! ```
 //!
 //! `public_url` is the callback URL exactly as Twilio calls it (behind a proxy or tunnel: the
@@ -17,6 +18,11 @@
 //! written, never rebuilt from the request's `Host`. Give the destinations the same URL as
 //! `status_callback_url`. Without it no callback endpoint is mounted and polling is the only
 //! way (on by default). With it, `poll = true` adds polling as a safety net.
+//!
+//! `escalate_after_seconds` (> 0) turns on escalation: an SMS not `delivered`/`read` that long
+//! after it was sent (still pending, or final `failed`/`undelivered`/`canceled`) makes one
+//! record of entity `Escalation` ([`super::escalate`]); a route to a `twilio_voice`
+//! destination places the call. It must be shorter than `give_up_after_seconds`.
 
 use std::time::Duration;
 
@@ -42,6 +48,9 @@ pub struct TwilioStatusConfig {
     /// `give_up_after_seconds`: a SID with no final status this long after it was sent is no
     /// longer polled (audit line `twilio_receipt_gave_up`, counter status `gave_up`).
     pub give_up_after: Duration,
+    /// `escalate_after_seconds`: an SMS without `delivered`/`read` this long after it was
+    /// sent makes one `Escalation` record; `None` (0 or absent): no escalation.
+    pub escalate_after: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +64,8 @@ struct Raw {
     poll_interval_seconds: u64,
     #[serde(default = "default_give_up")]
     give_up_after_seconds: u64,
+    #[serde(default)]
+    escalate_after_seconds: u64,
 }
 
 fn default_interval() -> u64 {
@@ -84,7 +95,8 @@ pub fn check_public_url(text: &str) -> Result<(), String> {
 ///
 /// Errors: unknown keys; a `public_url` that is not an http(s) URL without query;
 /// `poll = false` without `public_url` (nothing would report statuses); a zero interval or
-/// give-up time.
+/// give-up time; `escalate_after_seconds` not below `give_up_after_seconds` (the receipt
+/// would be given up before it is escalated).
 pub fn parse(table: toml::Table) -> Result<TwilioStatusConfig, Problem> {
     let raw: Raw = parse_table(table)?;
     if let Some(url) = &raw.public_url {
@@ -105,11 +117,21 @@ pub fn parse(table: toml::Table) -> Result<TwilioStatusConfig, Problem> {
             return Err(Problem::new(key, "must be at least 1"));
         }
     }
+    if raw.escalate_after_seconds >= raw.give_up_after_seconds {
+        return Err(Problem::new(
+            "escalate_after_seconds",
+            format!(
+                "must be below give_up_after_seconds ({}): a receipt given up is never escalated",
+                raw.give_up_after_seconds
+            ),
+        ));
+    }
     Ok(TwilioStatusConfig {
         public_url: raw.public_url,
         poll,
         poll_interval: Duration::from_secs(raw.poll_interval_seconds),
         give_up_after: Duration::from_secs(raw.give_up_after_seconds),
+        escalate_after: (raw.escalate_after_seconds > 0).then(|| Duration::from_secs(raw.escalate_after_seconds)),
     })
 }
 
@@ -131,8 +153,12 @@ mod tests {
                 poll: true,
                 poll_interval: Duration::from_secs(60),
                 give_up_after: Duration::from_secs(259_200),
+                escalate_after: None,
             }
         );
+        let c = parse(table("escalate_after_seconds = 600")).expect("escalation");
+        assert_eq!(c.escalate_after, Some(Duration::from_secs(600)));
+        assert_eq!(parse(table("escalate_after_seconds = 0")).expect("off").escalate_after, None);
         let c = parse(table("public_url = \"https://gw.example.com:443/inbound/twilio_status/r\"")).expect("url");
         assert_eq!(c.public_url.as_deref(), Some("https://gw.example.com:443/inbound/twilio_status/r"));
         assert!(!c.poll);
@@ -150,6 +176,8 @@ mod tests {
             ("public_url = \"gw/x\"", "public_url"),
             ("poll_interval_seconds = 0", "poll_interval_seconds"),
             ("give_up_after_seconds = 0", "give_up_after_seconds"),
+            ("escalate_after_seconds = 259200", "escalate_after_seconds"),
+            ("give_up_after_seconds = 60\nescalate_after_seconds = 61", "escalate_after_seconds"),
             ("entities = [\"Message\"]", "entities"),
         ] {
             let problem = parse(table(text)).expect_err(text);

@@ -1,5 +1,6 @@
 //! `[[sources]] kind = "twilio_status"` on the connector seam: two pollers (`Message`,
-//! `Call`) when polling is on, the callback endpoint when `public_url` is set, `check` rows.
+//! `Call`) when polling is on, the `Escalation` poller when `escalate_after_seconds` is set,
+//! the callback endpoint when `public_url` is set, `check` rows.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use ml_connector_actors::inbound::Inbound;
 use ml_connector_actors::{PollerConfig, SessionHandle};
 
 use super::config::{self, check_public_url, TwilioStatusConfig};
+use super::escalate::{self, EscalationSource};
 use super::inbound::TwilioStatusInbound;
 use super::poll::StatusSource;
 use super::present::StatusPresenter;
@@ -23,7 +25,7 @@ use crate::seam::{
 pub struct TwilioStatusKind;
 
 /// Entity names of the source.
-const ENTITIES: &[&str] = &["Message", "Call"];
+const ENTITIES: &[&str] = &["Message", "Call", escalate::ENTITY];
 
 impl SourceKind for TwilioStatusKind {
     fn kind(&self) -> &'static str {
@@ -39,6 +41,13 @@ impl SourceKind for TwilioStatusKind {
 
 fn twilio_session(session: Option<&dyn ManagedSession>, name: &str) -> Result<SessionHandle<TwilioAuth>, BuildError> {
     typed_session::<TwilioAuth>(session, &format!("source {name}"))
+}
+
+impl TwilioStatusConfig {
+    /// The receipts of `account_sid`, held for escalation when `escalate_after` is set.
+    fn book(&self, env: &BuildEnv, account_sid: &str) -> ReceiptBook {
+        ReceiptBook::new(env.store.clone(), account_sid).escalating(self.escalate_after.is_some())
+    }
 }
 
 impl SourceConfig for TwilioStatusConfig {
@@ -58,25 +67,30 @@ impl SourceConfig for TwilioStatusConfig {
         Arc::new(StatusPresenter)
     }
 
-    /// `Message` and `Call` pollers every `poll_interval` when `poll`; none otherwise.
+    /// `Message` and `Call` pollers every `poll_interval` when `poll`, plus the `Escalation`
+    /// poller (same interval) when `escalate_after` is set, polling or not.
     fn pollers(&self, name: &str, session: Option<&dyn ManagedSession>, env: &BuildEnv) -> Result<Pollers, BuildError> {
-        if !self.poll {
+        if !self.poll && self.escalate_after.is_none() {
             return Ok(Vec::new());
         }
         let handle = twilio_session(session, name)?;
         let auth = handle.authenticator();
-        let book = ReceiptBook::new(env.store.clone(), auth.account_sid());
-        Ok(ReceiptEntity::ALL
-            .into_iter()
-            .map(|entity| {
+        let book = self.book(env, auth.account_sid());
+        let config = PollerConfig {
+            source: name.to_string(),
+            cadence: ml_connector_actors::Cadence::Every(self.poll_interval),
+        };
+        let mut pollers: Pollers = Vec::new();
+        if self.poll {
+            for entity in ReceiptEntity::ALL {
                 let source = StatusSource::new(auth.client().clone(), auth.api().clone(), entity, book.clone(), self.give_up_after);
-                let config = PollerConfig {
-                    source: name.to_string(),
-                    cadence: ml_connector_actors::Cadence::Every(self.poll_interval),
-                };
-                (config, bind_source(source, handle.clone()))
-            })
-            .collect())
+                pollers.push((config.clone(), bind_source(source, handle.clone())));
+            }
+        }
+        if let Some(after) = self.escalate_after {
+            pollers.push((config, bind_source(EscalationSource::new(name, book, after), handle.clone())));
+        }
+        Ok(pollers)
     }
 
     /// The callback endpoint when `public_url` is set. Errors: the credential has no
@@ -92,7 +106,7 @@ impl SourceConfig for TwilioStatusConfig {
                 "source {name}: public_url needs auth_token on its credential: Twilio signs callbacks with the account's auth token, an API key cannot verify them"
             ))
         })?;
-        let book = ReceiptBook::new(env.store.clone(), auth.account_sid());
+        let book = self.book(env, auth.account_sid());
         Ok(Some(Arc::new(TwilioStatusInbound::new(name, public_url, token, book))))
     }
 
@@ -128,6 +142,15 @@ impl SourceConfig for TwilioStatusConfig {
                 "off: statuses come from signed callbacks only".to_string()
             };
             rows.push(CheckRow::new(&system, "polling", Ok(polling)));
+            let escalation = match self.escalate_after {
+                Some(after) => format!(
+                    "on: an SMS not delivered or read {} s after sending makes one Escalation record (checked every {} s); route it to a twilio_voice destination",
+                    after.as_secs(),
+                    self.poll_interval.as_secs()
+                ),
+                None => "off".to_string(),
+            };
+            rows.push(CheckRow::new(&system, "escalation", Ok(escalation)));
             rows
         })
     }

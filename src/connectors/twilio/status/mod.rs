@@ -9,13 +9,16 @@
 //! - [`inbound`]: signed status callbacks ([`signature`]) at `/inbound/twilio_status/<name>`;
 //! - [`poll`]: the polling fallback for outbound-only sites;
 //! - both share one snapshot per SID, so a status seen by both makes one event; the first
-//!   path to commit a final status forgets the receipt and counts it ([`settle`]).
+//!   path to commit a final status forgets the receipt and counts it ([`settle`]);
+//! - [`escalate`]: with `escalate_after_seconds`, one record of entity `Escalation` per SMS
+//!   not `delivered`/`read` in time, for a route to a `twilio_voice` destination.
 //!
 //! Metrics: [`FINAL_STATUS`], [`UNMATCHED`].
 //! Source: `api-notes/twilio.md`; twilio.com/docs/usage/webhooks/webhooks-connection-overrides,
 //! twilio.com/docs/usage/security.
 
 pub mod config;
+pub mod escalate;
 pub mod inbound;
 pub mod kind;
 pub mod poll;
@@ -24,6 +27,8 @@ pub mod receipt;
 pub mod settle;
 pub mod signature;
 
+#[cfg(test)]
+mod escalate_tests;
 #[cfg(test)]
 mod tests;
 

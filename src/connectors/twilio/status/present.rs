@@ -1,10 +1,12 @@
 //! How status records read in messages: `SMS receipt` / `Call receipt`, the SID as number,
 //! the recipient as partner, Twilio's status as status, the error code and origin as facts.
+//! `Escalation` records read as `SMS escalation` with the SMS text as a fact.
 
 use std::borrow::Cow;
 
 use serde_json::{json, Value as Json};
 
+use super::escalate;
 use super::receipt::ReceiptEntity;
 use crate::routes::{Fact, Presentation, Presenter};
 
@@ -22,14 +24,16 @@ fn text(doc: &Json, field: &str) -> Option<String> {
 impl Presenter for StatusPresenter {
     fn present(&self, entity: &str, doc: &Json) -> Presentation {
         let e = ReceiptEntity::from_name(entity).unwrap_or(ReceiptEntity::Message);
+        let escalation = entity == escalate::ENTITY;
         let mut facts = Vec::new();
-        for (title, field) in [("Error code", "ErrorCode"), ("Sent for", "event_key")] {
+        for (title, field) in [("Error code", "ErrorCode"), ("Text", "Body"), ("Sent for", "event_key")] {
             if let Some(value) = text(doc, field) {
                 facts.push(Fact { title: title.into(), value });
             }
         }
         Presentation {
             document_type: match e {
+                _ if escalation => "SMS escalation",
                 ReceiptEntity::Message => "SMS receipt",
                 ReceiptEntity::Call => "Call receipt",
             }
@@ -63,11 +67,22 @@ impl Presenter for StatusPresenter {
         if e == ReceiptEntity::Call {
             doc["CallDuration"] = json!("12");
         }
+        if entity == escalate::ENTITY {
+            doc["MessageStatus"] = json!("sent");
+            doc["Body"] = json!("Purchase invoice 1 from Acme: 900.00 EUR");
+            if let Some(fields) = doc.as_object_mut() {
+                fields.retain(|k, _| !matches!(k.as_str(), "ErrorCode" | "From"));
+            }
+        }
         doc
     }
 
-    /// `sent` → `delivered` (calls: `ringing` → `completed`).
+    /// `sent` → `delivered` (calls: `ringing` → `completed`); none for `Escalation` (it
+    /// watches no field).
     fn sample_changes(&self, entity: &str) -> Vec<(String, Json, Json)> {
+        if entity == escalate::ENTITY {
+            return Vec::new();
+        }
         let e = ReceiptEntity::from_name(entity).unwrap_or(ReceiptEntity::Message);
         let (old, new) = match e {
             ReceiptEntity::Message => ("sent", "delivered"),

@@ -10,6 +10,11 @@
 //! twilio.com/docs/voice/api/call-resource#call-status-values): messages `delivered`,
 //! `undelivered`, `failed`, `read`, `canceled`; calls `completed`, `busy`, `no-answer`,
 //! `failed`, `canceled`.
+//!
+//! With escalation on ([`ReceiptBook::escalating`]), an SMS receipt settled with a final status
+//! other than `delivered`/`read` is first copied to the held namespace
+//! `twilio_escalations/<AccountSid>` (same key and value), where the escalation poller finds
+//! it ([`super::escalate`]).
 
 use ml_connector_actors::store::StoreError;
 use ml_connector_actors::{blocking, Record, Store};
@@ -98,6 +103,10 @@ pub struct PendingReceipt {
     pub to: String,
     /// When the sink recorded it, UTC milliseconds.
     pub sent_ms: i64,
+    /// Messages: the SMS text as the route rendered it (the payload's `text`, trimmed,
+    /// without the ` [ref …]` marker); empty for calls and for receipts of older versions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
 }
 
 /// Where pending receipts of one account are kept.
@@ -105,6 +114,7 @@ pub struct PendingReceipt {
 pub struct ReceiptBook {
     store: Store,
     account_sid: String,
+    escalating: bool,
 }
 
 impl ReceiptBook {
@@ -113,7 +123,25 @@ impl ReceiptBook {
         ReceiptBook {
             store,
             account_sid: account_sid.to_string(),
+            escalating: false,
         }
+    }
+
+    /// This book holding SMS receipts settled without `delivered`/`read` for escalation
+    /// (see the module docs) when `on`.
+    pub fn escalating(mut self, on: bool) -> ReceiptBook {
+        self.escalating = on;
+        self
+    }
+
+    /// Whether settled SMS receipts are held for escalation.
+    pub fn escalates(&self) -> bool {
+        self.escalating
+    }
+
+    /// Connector-state namespace of the SMS receipts held for escalation.
+    pub fn held_namespace(&self) -> String {
+        format!("twilio_escalations/{}", self.account_sid)
     }
 
     /// The account.
@@ -134,7 +162,12 @@ impl ReceiptBook {
     /// Record `receipt` durably (on the blocking pool); recording it again writes the same
     /// bytes. Errors: the store's.
     pub async fn record(&self, receipt: &PendingReceipt) -> Result<(), StoreError> {
-        let (store, ns) = (self.store.clone(), self.namespace(receipt.entity));
+        self.put(self.namespace(receipt.entity), receipt).await
+    }
+
+    /// Write `receipt` under its SID in namespace `ns`, durably.
+    async fn put(&self, ns: String, receipt: &PendingReceipt) -> Result<(), StoreError> {
+        let store = self.store.clone();
         let (sid, bytes) = (receipt.sid.clone(), serde_json::to_vec(receipt).unwrap_or_default());
         blocking(move || store.put_state(&ns, &sid, &bytes)).await
     }
@@ -153,7 +186,32 @@ impl ReceiptBook {
         after: Option<String>,
         limit: usize,
     ) -> Result<Vec<PendingReceipt>, StoreError> {
-        let (store, ns) = (self.store.clone(), self.namespace(entity));
+        self.scan_namespace(self.namespace(entity), after, limit).await
+    }
+
+    /// Up to `limit` SMS receipts held for escalation after SID `after`, in SID order.
+    pub async fn scan_held(&self, after: Option<String>, limit: usize) -> Result<Vec<PendingReceipt>, StoreError> {
+        self.scan_namespace(self.held_namespace(), after, limit).await
+    }
+
+    /// Hold `receipt` for escalation, durably (the same bytes when held again).
+    pub async fn hold(&self, receipt: &PendingReceipt) -> Result<(), StoreError> {
+        self.put(self.held_namespace(), receipt).await
+    }
+
+    /// Stop holding `sid` for escalation; `true` when it was held.
+    pub async fn release(&self, sid: &str) -> Result<bool, StoreError> {
+        let (store, ns, sid) = (self.store.clone(), self.held_namespace(), sid.to_string());
+        blocking(move || store.delete_state(&ns, &sid)).await
+    }
+
+    async fn scan_namespace(
+        &self,
+        ns: String,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<PendingReceipt>, StoreError> {
+        let store = self.store.clone();
         let rows = blocking(move || store.scan_state(&ns, after.as_deref(), limit)).await?;
         Ok(rows
             .into_iter()
@@ -192,8 +250,6 @@ pub struct Observed {
 /// the origin fields split `event_key` as `source/entity/key/...`). Position: the SID. A
 /// callback and a poll of the same status make equal records.
 pub fn status_record(account_sid: &str, receipt: &PendingReceipt, observed: &Observed) -> Record {
-    let mut origin = receipt.event_key.splitn(4, '/');
-    let (source, entity, key) = (origin.next(), origin.next(), origin.next());
     let e = receipt.entity;
     let mut fields = json!({
         e.sid_field(): receipt.sid,
@@ -201,13 +257,8 @@ pub fn status_record(account_sid: &str, receipt: &PendingReceipt, observed: &Obs
         "ErrorCode": observed.error_code,
         "To": observed.to,
         "From": observed.from,
-        "AccountSid": account_sid,
-        "event_key": receipt.event_key,
-        "destination": receipt.destination,
-        "origin_source": source,
-        "origin_entity": entity,
-        "origin_key": key,
     });
+    add_origin(&mut fields, account_sid, receipt);
     if e == ReceiptEntity::Call {
         fields["CallDuration"] = json!(observed.duration);
     }
@@ -215,5 +266,23 @@ pub fn status_record(account_sid: &str, receipt: &PendingReceipt, observed: &Obs
         key: receipt.sid.clone(),
         position: receipt.sid.clone(),
         fields,
+    }
+}
+
+/// Add `AccountSid`, `event_key`, `destination`, `origin_source`, `origin_entity`,
+/// `origin_key` of `receipt` to the JSON object `fields` (the origin fields split `event_key`
+/// as `source/entity/key/...`; `null` where it has fewer parts).
+pub fn add_origin(fields: &mut serde_json::Value, account_sid: &str, receipt: &PendingReceipt) {
+    let mut origin = receipt.event_key.splitn(4, '/');
+    let (source, entity, key) = (origin.next(), origin.next(), origin.next());
+    for (name, value) in [
+        ("AccountSid", json!(account_sid)),
+        ("event_key", json!(receipt.event_key)),
+        ("destination", json!(receipt.destination)),
+        ("origin_source", json!(source)),
+        ("origin_entity", json!(entity)),
+        ("origin_key", json!(key)),
+    ] {
+        fields[name] = value;
     }
 }

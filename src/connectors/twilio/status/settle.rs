@@ -11,9 +11,19 @@ use super::FINAL_STATUS;
 /// `mlc_twilio_final_status_total{destination, status}` when this call removed it. A store
 /// error is logged: the receipt stays and the next poll settles it (its snapshot already
 /// holds the status, so no second event).
+///
+/// With escalation on ([`ReceiptBook::escalates`]), an SMS settled with a status other than
+/// `delivered`/`read` is held for escalation first (a store error there keeps the receipt:
+/// the next poll settles it again).
 pub async fn settle(book: &ReceiptBook, entity: ReceiptEntity, sid: &str, status: &str, destination: &str) {
     if !entity.is_final(status) {
         return;
+    }
+    if book.escalates() && entity == ReceiptEntity::Message && !super::escalate::is_delivered(status) {
+        if let Err(e) = hold(book, sid).await {
+            tracing::error!(%sid, error = %e, "a settled SMS could not be held for escalation; the next poll retries");
+            return;
+        }
     }
     match book.forget(entity, sid).await {
         Ok(true) => {
@@ -25,6 +35,16 @@ pub async fn settle(book: &ReceiptBook, entity: ReceiptEntity, sid: &str, status
         }
         Ok(false) => {}
         Err(e) => tracing::error!(%sid, error = %e, "a settled receipt could not be forgotten; the next poll retries"),
+    }
+}
+
+/// Copy the pending SMS receipt of `sid` (if still pending) to the held namespace.
+async fn hold(book: &ReceiptBook, sid: &str) -> Result<(), ml_connector_actors::store::StoreError> {
+    let (reader, key) = (book.clone(), sid.to_string());
+    let receipt = blocking(move || reader.get(ReceiptEntity::Message, &key)).await?;
+    match receipt {
+        Some(receipt) => book.hold(&receipt).await,
+        None => Ok(()),
     }
 }
 
