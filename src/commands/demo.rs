@@ -1,6 +1,7 @@
-//! `ml-connector demo`: the sandbox (simulated SAP Business One and Microsoft Teams) and the
-//! gateway in one process with `config/demo.toml`. Documents keep being created in the
-//! simulated SAP; each Teams message is printed as it lands. `/metrics` is live.
+//! `ml-connector demo`: the sandbox (simulated SAP Business One, Microsoft Teams and Twilio)
+//! and the gateway in one process with `config/demo.toml`. Documents keep being created in the
+//! simulated SAP; each Teams message, SMS and call is printed as it lands, and each delivery
+//! receipt written back into SAP as an Activity. `/metrics` is live.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -16,10 +17,11 @@ use crate::app::Gateway;
 use crate::config::Config;
 use crate::connectors::REGISTRY;
 use crate::http::{self, HttpState};
-use crate::sandbox::demo::{produce, WORKFLOW_ENV};
+use crate::sandbox::demo::{produce, seed_overdue_invoices, WORKFLOW_ENV};
 use crate::sandbox::env::SandboxEnv;
-use crate::sandbox::sap_b1::SapSandboxConfig;
+use crate::sandbox::sap_b1::{SapSandboxConfig, SapSim};
 use crate::sandbox::teams::TeamsSandboxConfig;
+use crate::sandbox::twilio::TwilioSim;
 use crate::secrets::SecretKey;
 
 pub fn run(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> ExitCode {
@@ -68,16 +70,20 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
         "  simulated Microsoft Entra / Graph / Workflows  {}",
         env.teams_url
     );
+    println!("  simulated Twilio  {}", env.twilio_url);
     println!("  gateway metrics   http://{listen}/metrics   health  http://{listen}/health/ready");
     println!("  creating about {rate} document(s) per second in SAP; Ctrl-C to stop\n");
 
+    seed_overdue_invoices(&env.sap, 2, 10);
     let stop = Arc::new(AtomicBool::new(false));
     let deliveries = env.teams.subscribe();
     let names = destination_names(&config);
     let printer = {
         let stop = stop.clone();
+        let (twilio, sap) = (env.twilio.clone(), env.sap.clone());
         std::thread::spawn(move || {
             let mut n = 0usize;
+            let mut other = OtherArrivals::default();
             while !stop.load(Ordering::SeqCst) {
                 if let Ok(d) = deliveries.recv_timeout(Duration::from_millis(200)) {
                     n += 1;
@@ -86,6 +92,7 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
                         .map_or(d.target.as_str(), String::as_str);
                     println!("  Teams  ◂ {name:<16} {}", d.summary);
                 }
+                n += other.print_new(&twilio, &sap);
             }
             n
         })
@@ -127,7 +134,7 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
     stop.store(true, Ordering::SeqCst);
     let created = producer.join().unwrap_or(0);
     let shown = printer.join().unwrap_or(0);
-    println!("\ndemo finished: {created} document change(s) made in SAP, {shown} Teams message(s) delivered");
+    println!("\ndemo finished: {created} document change(s) made in SAP, {shown} message(s), call(s) and SAP activities delivered");
     result
 }
 
@@ -138,4 +145,56 @@ fn destination_names(config: &Config) -> HashMap<String, String> {
         .iter()
         .filter_map(|d| Some((d.config.address()?, d.name.clone())))
         .collect()
+}
+
+/// SMS, calls (the Twilio simulator) and Activities (the SAP simulator) printed once each.
+#[derive(Default)]
+struct OtherArrivals {
+    sms: usize,
+    calls: usize,
+    activities: usize,
+}
+
+impl OtherArrivals {
+    /// Print what arrived since the last call; returns how many.
+    fn print_new(&mut self, twilio: &TwilioSim, sap: &SapSim) -> usize {
+        let messages = twilio.messages();
+        for m in messages.iter().skip(self.sms) {
+            println!("  Twilio ◂ SMS to {}  {}", m.to, m.body);
+        }
+        let calls = twilio.calls();
+        for c in calls.iter().skip(self.calls) {
+            println!("  Twilio ◂ call to {}  {}", c.to, spoken(&c.twiml));
+        }
+        let activities = sap.activities();
+        for a in activities.iter().skip(self.activities) {
+            println!(
+                "  SAP    ◂ Activity {} · {}",
+                a.get("ActivityCode")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                a.get("Notes").and_then(|v| v.as_str()).unwrap_or_default()
+            );
+        }
+        let new = messages.len().saturating_sub(self.sms)
+            + calls.len().saturating_sub(self.calls)
+            + activities.len().saturating_sub(self.activities);
+        (self.sms, self.calls, self.activities) = (messages.len(), calls.len(), activities.len());
+        new
+    }
+}
+
+/// The text inside a call's `<Say>` (the TwiML without its tags).
+fn spoken(twiml: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in twiml.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }

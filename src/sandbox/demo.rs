@@ -151,3 +151,25 @@ fn own_total(doc: &serde_json::Value) -> f64 {
         _ => number("CashSum").unwrap_or(0.0) + number("TransferSum").unwrap_or(0.0),
     }
 }
+
+/// Insert `n` open A/R invoices (`Invoices`) whose `DocDueDate` was `days_ago` days ago and
+/// nothing paid, so the overdue scan finds them; prints one line each. Returns their `DocEntry`s.
+pub fn seed_overdue_invoices(sap: &SapSim, n: u64, days_ago: i64) -> Vec<i64> {
+    let due = time::OffsetDateTime::now_utc().date() - time::Duration::days(days_ago);
+    (1..=n)
+        .map(|i| {
+            let mut doc = sap.generate("Invoices", 900_000 + i);
+            doc["DocDueDate"] = serde_json::json!(super::sap_b1::v2_date(due));
+            doc["PaidToDate"] = serde_json::json!(0.0);
+            let entry = sap.insert("Invoices", doc);
+            let stored = sap.document("Invoices", entry).unwrap_or_default();
+            println!(
+                "  SAP    ▸ A/R invoice {} · {} · {} · due {due}, unpaid",
+                stored["DocNum"],
+                stored["CardName"].as_str().unwrap_or_default(),
+                format_money(own_total(&stored), stored["DocCurrency"].as_str()),
+            );
+            entry
+        })
+        .collect()
+}

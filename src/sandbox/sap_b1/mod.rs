@@ -50,6 +50,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use super::server::SpawnedServer;
+pub use generate::v2_date;
 pub use record_query::FieldKind;
 pub use records::{RecordFault, ACTIVITIES, MLC_AUDIT_FIELDS};
 pub use schema::ENTITY_SETS;
