@@ -223,7 +223,25 @@ fn demo_toml_parses() {
         vec![
             "PurchaseOrders".to_string(),
             "PurchaseInvoices".to_string(),
-            "VendorPayments".to_string()
+            "VendorPayments".to_string(),
+            "OverdueInvoices".to_string()
+        ]
+    );
+    assert_eq!(config.sources[1].kind, "twilio_status");
+    let kinds: Vec<(&str, &str)> = config
+        .destinations
+        .iter()
+        .map(|d| (d.name.as_str(), d.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("finance-channel", "teams_channel"),
+            ("cfo-chat", "teams_chat"),
+            ("ap-sms", "twilio_sms"),
+            ("collections-call", "twilio_voice"),
+            ("sap-audit", "sap_b1_record"),
+            ("ops-flow", "teams_workflows"),
         ]
     );
     let channel = config.destination("finance-channel").expect("channel");
@@ -243,7 +261,7 @@ fn demo_toml_parses() {
             quiet_hours: None,
         }
     );
-    assert_eq!(config.routes.len(), 4);
+    assert_eq!(config.routes.len(), 8);
 }
 
 #[test]
