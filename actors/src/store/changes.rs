@@ -65,7 +65,10 @@ struct Base {
 
 /// Events and intents of a batch, ready to write.
 struct Plan {
-    events: Vec<(Event, Vec<Intent>)>,
+    /// Each routed event's dedupe key with its intents. The event itself (with its copy of the
+    /// record) is dropped as soon as it is routed, so a page's documents are not held twice
+    /// until the commit.
+    events: Vec<(String, Vec<Intent>)>,
     snapshots: Vec<(String, Snapshot)>,
     newly_seen: Vec<String>,
     accepted: usize,
@@ -190,7 +193,7 @@ fn plan(changes: &[Change<'_>], base: &Base, router: &dyn Router) -> Result<Plan
         let intents = router.route(&event).map_err(StoreError::Route)?;
         overlay.insert(key.clone(), snapshot.clone());
         plan.snapshots.push((key, snapshot));
-        plan.events.push((event, intents));
+        plan.events.push((event.event_key, intents));
     }
     Ok(plan)
 }
@@ -226,9 +229,9 @@ fn apply(txn: &WriteTransaction, plan: Plan, now: UnixMillis) -> Result<ChangeSu
     let mut meta = txn.open_table(META)?;
     let mut seq = meta.get(OUTBOX_SEQ)?.map(|v| v.value()).unwrap_or(0);
     let state = OutboxState::fresh(now);
-    for (event, intents) in plan.events {
+    for (event_key, intents) in plan.events {
         for intent in intents {
-            let dedupe_key = format!("{}->{}", event.event_key, intent.destination);
+            let dedupe_key = format!("{}->{}", event_key, intent.destination);
             if ledger.get(dedupe_key.as_str())?.is_some() {
                 summary.duplicates += 1;
                 continue;
@@ -239,7 +242,7 @@ fn apply(txn: &WriteTransaction, plan: Plan, now: UnixMillis) -> Result<ChangeSu
                 destination: intent.destination,
                 route: intent.route,
                 dedupe_key,
-                event_key: event.event_key.clone(),
+                event_key: event_key.clone(),
                 payload: intent.payload,
                 created_ms: now,
             };
