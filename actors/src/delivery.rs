@@ -144,6 +144,8 @@ pub struct DeliveryContext {
     limiter: Option<Arc<RollingLimiter>>,
     cap: Option<Arc<DailyCap>>,
     cap_held: Arc<AtomicBool>,
+    /// The `destination` metric label, shared: each metric call clones a pointer, not the name.
+    label: Arc<str>,
 }
 
 /// What one batch did (for tests and logs).
@@ -200,6 +202,7 @@ impl DeliveryContext {
             }
             Arc::new(cap)
         });
+        let label = Arc::from(config.destination.as_str());
         Self {
             config,
             sink,
@@ -209,6 +212,7 @@ impl DeliveryContext {
             limiter,
             cap,
             cap_held: Arc::new(AtomicBool::new(false)),
+            label,
         }
     }
 
@@ -232,8 +236,9 @@ impl DeliveryContext {
         });
     }
 
-    fn label(&self) -> String {
-        self.config.destination.clone()
+    /// The `destination` label of this destination's metrics (no allocation per call).
+    fn label(&self) -> Arc<str> {
+        Arc::clone(&self.label)
     }
 
     fn count(&self, outcome: &'static str) {
