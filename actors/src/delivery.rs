@@ -152,6 +152,8 @@ pub struct DeliveryContext {
     cap: Option<Arc<DailyCap>>,
     cap_held: Arc<AtomicBool>,
     quiet_held: Arc<AtomicBool>,
+    /// The `destination` metric label, shared: each metric call clones a pointer, not the name.
+    label: Arc<str>,
 }
 
 /// What one batch did (for tests and logs).
@@ -208,6 +210,7 @@ impl DeliveryContext {
             }
             Arc::new(cap)
         });
+        let label = Arc::from(config.destination.as_str());
         Self {
             config,
             sink,
@@ -218,6 +221,7 @@ impl DeliveryContext {
             cap,
             cap_held: Arc::new(AtomicBool::new(false)),
             quiet_held: Arc::new(AtomicBool::new(false)),
+            label,
         }
     }
 
@@ -266,8 +270,9 @@ impl DeliveryContext {
         until
     }
 
-    fn label(&self) -> String {
-        self.config.destination.clone()
+    /// The `destination` label of this destination's metrics (no allocation per call).
+    fn label(&self) -> Arc<str> {
+        Arc::clone(&self.label)
     }
 
     fn count(&self, outcome: &'static str) {

@@ -103,6 +103,9 @@ pub struct BenchReport {
     pub sap_bytes: u64,
     /// Records the SAP sandbox served in full (no `$select`).
     pub sap_full_documents: u64,
+    /// The machine's 1-minute load average at the end of the run (`/proc/loadavg`), to judge
+    /// how noisy the wall-clock and CPU figures are (2 cores: above 2, other work competed).
+    pub load_average: Option<f64>,
 }
 
 impl BenchReport {
@@ -165,6 +168,51 @@ impl std::fmt::Display for BenchReport {
             self.sandbox_cpu_s
         )
     }
+}
+
+/// Issue 5's target for the gateway's CPU time per document (µs, user + system).
+pub const TARGET_CPU_US_PER_DOC: f64 = 100.0;
+/// Issue 5's target for the gateway's peak RSS (`VmHWM`, MiB).
+pub const TARGET_PEAK_RSS_MIB: f64 = 25.0;
+/// Issue 5's "nothing slower": the throughput measured before the connector seam (records/s,
+/// the lower end of 5,200–5,900).
+pub const TARGET_RECORDS_PER_SECOND: f64 = 5200.0;
+
+/// One line judging a gateway run against issue 5's targets, e.g.
+/// `targets (issue 5)  CPU 341 µs/doc > 100: not met; peak RSS 25.5 MiB > 25: not met; ...`.
+pub fn verdict(r: &BenchReport) -> String {
+    let judge = |ok: bool| if ok { "met" } else { "not met" };
+    let cpu = r.cpu_us_per_doc();
+    let rss = match r.peak_rss_kib {
+        Some(kib) => {
+            let mib = kib as f64 / 1024.0;
+            format!(
+                "peak RSS {mib:.1} MiB (target ≤ {TARGET_PEAK_RSS_MIB:.0}): {}",
+                judge(mib <= TARGET_PEAK_RSS_MIB)
+            )
+        }
+        None => "peak RSS n/a".to_string(),
+    };
+    let load = match r.load_average {
+        Some(l) => format!("; load average {l:.2} on this machine at the end of the run"),
+        None => String::new(),
+    };
+    format!(
+        "targets (issue 5)  CPU {cpu:.0} µs/doc (target ≤ {TARGET_CPU_US_PER_DOC:.0}): {}; {rss}; throughput {:.0} records/s (target ≥ {TARGET_RECORDS_PER_SECOND:.0}): {}{load}",
+        judge(cpu <= TARGET_CPU_US_PER_DOC),
+        r.records_per_second,
+        judge(r.records_per_second >= TARGET_RECORDS_PER_SECOND),
+    )
+}
+
+/// The 1-minute load average from `/proc/loadavg`; `None` where it cannot be read.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The gateway's throughput as a percentage of the baseline's, with the two runs' figures
@@ -496,6 +544,7 @@ pub(crate) fn harness(
         sap_requests: sap.collection_gets,
         sap_bytes: sap.collection_bytes,
         sap_full_documents: sap.full_documents_served,
+        load_average: load_average(),
     })
 }
 
@@ -704,6 +753,7 @@ pub fn run(docs: usize, baseline: bool) -> ExitCode {
         }
     };
     println!("{gateway}");
+    println!("{}", verdict(&gateway));
     if !baseline {
         return ExitCode::SUCCESS;
     }
@@ -932,4 +982,45 @@ pub fn run_faults(spec: &str, docs: usize) -> ExitCode {
         100u32.saturating_sub(hang + error)
     );
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(cpu_s: f64, rss_kib: Option<u64>, records_per_second: f64) -> BenchReport {
+        BenchReport {
+            mover: Mover::Gateway,
+            docs: 10_000,
+            delivered: 10_000,
+            duplicates: 0,
+            seconds: 2.0,
+            records_per_second,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            peak_rss_kib: rss_kib,
+            mover_cpu_s: cpu_s,
+            sandbox_cpu_s: 0.0,
+            sap_requests: 0,
+            sap_bytes: 0,
+            sap_full_documents: 0,
+            load_average: Some(1.5),
+        }
+    }
+
+    #[test]
+    fn verdict_judges_each_target_on_its_own() {
+        assert_eq!(
+            verdict(&report(3.41, Some(26_112), 2425.0)),
+            "targets (issue 5)  CPU 341 µs/doc (target ≤ 100): not met; peak RSS 25.5 MiB \
+             (target ≤ 25): not met; throughput 2425 records/s (target ≥ 5200): not met; \
+             load average 1.50 on this machine at the end of the run"
+        );
+        assert_eq!(
+            verdict(&report(0.95, Some(25_600), 5200.0)),
+            "targets (issue 5)  CPU 95 µs/doc (target ≤ 100): met; peak RSS 25.0 MiB \
+             (target ≤ 25): met; throughput 5200 records/s (target ≥ 5200): met; \
+             load average 1.50 on this machine at the end of the run"
+        );
+    }
 }

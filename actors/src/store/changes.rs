@@ -66,8 +66,10 @@ struct Base {
 
 /// Events and intents of a batch, ready to write.
 struct Plan {
-    /// Event, its intents, the routes it skipped (`(route, reason)`) and how it came
-    /// (`poll` / `inbound`).
+    /// Each routed event's dedupe key with its intents, the routes it skipped (`(route,
+    /// reason)`) and how it came (`poll` / `inbound`). The event itself (with its copy of the
+    /// record) is dropped as soon as it is routed, so a page's documents are not held twice
+    /// until the commit.
     events: Vec<Planned>,
     snapshots: Vec<(String, Snapshot)>,
     newly_seen: Vec<String>,
@@ -77,7 +79,9 @@ struct Plan {
 
 /// One routed event of a plan.
 struct Planned {
-    event: Event,
+    /// `source/entity/key` (the trace's document id).
+    document: String,
+    event_key: String,
     intents: Vec<Intent>,
     skipped: Vec<(String, String)>,
     via: &'static str,
@@ -203,7 +207,8 @@ fn plan(changes: &[Change<'_>], base: &Base, router: &dyn Router) -> Result<Plan
         let intents = router.route(&event).map_err(StoreError::Route)?;
         let skipped = router.skipped(&event);
         plan.events.push(Planned {
-            event,
+            document: document_id(&event.source, &event.entity, &event.key),
+            event_key: event.event_key,
             intents,
             skipped,
             via: if c.seen_key.is_some() {
@@ -262,13 +267,12 @@ fn apply(
     let mut seq = meta.get(OUTBOX_SEQ)?.map(|v| v.value()).unwrap_or(0);
     let state = OutboxState::fresh(now);
     for planned in plan.events {
-        let event = planned.event;
-        let document = document_id(&event.source, &event.entity, &event.key);
+        let (document, event_key) = (planned.document, planned.event_key);
         trace.push(
             &document,
             TraceStep::Seen {
                 via: planned.via.to_string(),
-                event_key: event.event_key.clone(),
+                event_key: event_key.clone(),
                 watched: planned.watched,
                 revision: planned.revision,
             },
@@ -277,7 +281,7 @@ fn apply(
             trace.push(&document, TraceStep::Skipped { route, reason })?;
         }
         for intent in planned.intents {
-            let dedupe_key = format!("{}->{}", event.event_key, intent.destination);
+            let dedupe_key = format!("{}->{}", event_key, intent.destination);
             if ledger.get(dedupe_key.as_str())?.is_some() {
                 summary.duplicates += 1;
                 trace.push(
@@ -296,7 +300,7 @@ fn apply(
                 destination: intent.destination,
                 route: intent.route,
                 dedupe_key,
-                event_key: event.event_key.clone(),
+                event_key: event_key.clone(),
                 payload: intent.payload,
                 created_ms: now,
             };
