@@ -292,3 +292,58 @@ fn the_page_shows_a_dead_letter_and_its_replay_button_delivers_it_once() {
     let dom = chromium_dump(&format!("{base}/status"), None);
     assert!(dom.contains("no dead letters"), "{dom}");
 }
+
+/// A channel message as the demo's default template renders it, shown by Chromium in a plain
+/// Teams-like frame: the browser shows the document number, the partner and the total (the
+/// HTML is what Graph stores as the `chatMessage` body). Also the README's second picture
+/// (`docs/teams-message.png` with `MLC_UPDATE_SCREENSHOTS=1`).
+#[test]
+fn a_demo_channel_message_renders_with_its_facts_in_chromium() {
+    if !Path::new(CHROMIUM).exists() {
+        eprintln!("SKIPPED: {CHROMIUM} is not installed (apt-get install chromium)");
+        return;
+    }
+    let w = World::default_with(GatewayToml::default());
+    let doc = w.env.sap.generate("PurchaseOrders", 4711);
+    let entry = w.env.sap.insert("PurchaseOrders", doc);
+    let stored = w.env.sap.document("PurchaseOrders", entry).expect("stored");
+    let gateway = w.start_gateway();
+    assert!(wait_until(Duration::from_secs(30), || w.messages().len() == 1));
+    gateway.stop();
+    let message = &w.messages()[0];
+    assert_eq!(message.body_content_type, "html");
+    let page = w.dir.path().join("teams-message.html");
+    std::fs::write(
+        &page,
+        format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><style>\
+             body{{font-family:'Segoe UI',sans-serif;background:#f5f5f5;margin:24px}}\
+             .post{{background:#fff;border-radius:6px;padding:12px 16px;max-width:640px;\
+             box-shadow:0 1px 3px #0003}}.who{{font-size:12px;color:#616161;margin-bottom:6px}}\
+             </style></head><body><div class=\"post\"><div class=\"who\">ml-connector · \
+             finance channel</div>{}</div></body></html>",
+            message.content
+        ),
+    )
+    .expect("write page");
+    let url = format!("file://{}", page.display());
+    let dom = chromium_dump(&url, None);
+    let text = |field: &str| match &stored[field] {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    for expected in [
+        format!("Purchase order {}", text("DocNum")),
+        text("CardName"),
+        text("CardCode"),
+    ] {
+        assert!(dom.contains(&expected), "{expected:?} shown: {dom}");
+    }
+    let shot = if std::env::var("MLC_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/teams-message.png")
+    } else {
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("teams-message.png")
+    };
+    chromium_dump(&url, Some(&shot));
+    assert!(std::fs::metadata(&shot).expect("screenshot written").len() > 0);
+}
