@@ -24,12 +24,9 @@ pub fn run(path: &Path) -> ExitCode {
         Err(code) => return code,
     };
     println!("configuration {}: valid", path.display());
-    let (store, key) = match super::open_state(&config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+    let (store, key) = match super::open_state_or_exit(&config) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     let rows = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

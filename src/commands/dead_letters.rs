@@ -6,16 +6,9 @@ use std::process::ExitCode;
 use crate::cli::DeadLetterAction;
 
 pub fn run(config: &Path, action: DeadLetterAction) -> ExitCode {
-    let config = match super::load_config(config) {
-        Ok(c) => c,
+    let (_config, store, _) = match super::load_and_open(config) {
+        Ok(opened) => opened,
         Err(code) => return code,
-    };
-    let store = match super::open_state(&config) {
-        Ok((s, _)) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
     };
     let result = match action {
         DeadLetterAction::List => store.dead_letters(10_000).map(|letters| {

@@ -27,6 +27,22 @@ pub fn load_config(path: &Path) -> Result<Config, std::process::ExitCode> {
     })
 }
 
+/// [`open_state`] for a command's exit: the error is printed, exit code 1.
+pub fn open_state_or_exit(config: &Config) -> Result<(Store, SecretKey), std::process::ExitCode> {
+    open_state(config).map_err(|e| {
+        eprintln!("error: {e}");
+        std::process::ExitCode::from(1)
+    })
+}
+
+/// [`load_config`] then [`open_state_or_exit`]: what commands that work on a stopped service's
+/// state need. Errors (printed): exit 2 for the configuration, 1 for the store.
+pub fn load_and_open(path: &Path) -> Result<(Config, Store, SecretKey), std::process::ExitCode> {
+    let config = load_config(path)?;
+    let (store, key) = open_state_or_exit(&config)?;
+    Ok((config, store, key))
+}
+
 /// Open the store file and the secrets key of a configuration's state directory.
 /// Errors name the path and say what to do (e.g. the service holds the lock).
 pub fn open_state(config: &Config) -> Result<(Store, SecretKey), String> {

@@ -8,16 +8,9 @@ use crate::cli::SecretAction;
 
 /// Read the value from stdin (a trailing newline is removed) and store it encrypted.
 pub fn run(config: &Path, action: SecretAction) -> ExitCode {
-    let config = match super::load_config(config) {
-        Ok(c) => c,
+    let (_config, store, key) = match super::load_and_open(config) {
+        Ok(opened) => opened,
         Err(code) => return code,
-    };
-    let (store, key) = match super::open_state(&config) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
     };
     match action {
         SecretAction::Set { name } => {

@@ -177,16 +177,9 @@ pub fn stories(
 /// The command: print the table (or JSON with `json`). Exit 1 on a store error or when no
 /// document was found.
 pub fn run(config: &Path, source: &str, entity: Option<&str>, key: &str, json: bool) -> ExitCode {
-    let config = match super::load_config(config) {
-        Ok(c) => c,
+    let (_config, store, _) = match super::load_and_open(config) {
+        Ok(opened) => opened,
         Err(code) => return code,
-    };
-    let store = match super::open_state(&config) {
-        Ok((s, _)) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
     };
     let found = match stories(&store, source, entity, key) {
         Ok(f) => f,
