@@ -1,0 +1,1 @@
+//! The Acumatica connector on the conformance suite.

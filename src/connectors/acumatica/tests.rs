@@ -1,0 +1,1 @@
+//! Tests of the Acumatica connector against its simulator.
