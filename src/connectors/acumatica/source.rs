@@ -181,9 +181,8 @@ impl AcumaticaSource {
                 let s = &self.settings.entity_root;
                 return Err(SourceError::Refused {
                     reason: format!(
-                        "GET {entity}: {} — the instance does not offer {} (endpoint/version \
+                        "GET {entity}: HTTP 404 — the instance does not offer {} (endpoint/version \
                          pinned in the credential; `ml-connector check` lists what it offers)",
-                        describe_answer(status, &body),
                         s.path()
                     ),
                 });
