@@ -23,8 +23,6 @@ mod query;
 mod standalone;
 mod state;
 
-#[cfg(test)]
-mod tests;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
