@@ -66,6 +66,14 @@ pub trait Authenticator: Send + Sync + 'static {
         async move { self.login().await.map(Some) }
     }
 
+    /// Log out after this much idleness instead of keeping the session alive: every open
+    /// session holds a licence seat (Acumatica's API users), so an unused one is handed back.
+    /// The keepalive timer then neither refreshes nor logs in again until the next use
+    /// ([`crate::SessionHandle::get`]). Default `None`: keep the session (SAP, tokens).
+    fn idle_logout(&self) -> Option<Duration> {
+        None
+    }
+
     /// End the session (SAP `POST /Logout`, Acumatica license-safe logout). Best effort.
     fn logout(&self, _credentials: &Self::Credentials) -> impl Future<Output = ()> + Send {
         async {}

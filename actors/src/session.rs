@@ -142,14 +142,31 @@ impl<A: Authenticator> SessionHandle<A> {
 
     /// Proactive maintenance, called by the actor's timer: refresh an inactivity session that
     /// has idled for half its timeout, renew an absolute token in its last 10% (at least 60 s
-    /// early). Errors are logged, counted and reflected in health. Does nothing after
-    /// [`Self::logout`] until the next [`Self::get`].
+    /// early); log out a session idle for [`Authenticator::idle_logout`] (counted as refresh
+    /// outcome `idle_logout`). Errors are logged, counted and reflected in health. Does
+    /// nothing after [`Self::logout`] or an idle logout until the next [`Self::get`].
     pub async fn maintain(&self) {
         let mut state = self.inner.state.lock().await;
         if state.closed {
             return;
         }
         let now = self.inner.clock.now_ms();
+        if let (Some(idle), Some(cur)) = (self.inner.auth.idle_logout(), &state.current) {
+            let last = self
+                .inner
+                .last_used_ms
+                .load(Ordering::SeqCst)
+                .max(cur.login_ms);
+            if now - last >= idle.as_millis() as i64 {
+                state.closed = true;
+                if let Some(old) = state.current.take() {
+                    self.inner.auth.logout(&old.credentials).await;
+                    self.refreshed("idle_logout");
+                    tracing::info!(credential = %self.inner.name, idle_s = idle.as_secs(), "logged out after idling");
+                }
+                return;
+            }
+        }
         let Some(cur) = &state.current else {
             if now >= state.blocked_until_ms {
                 let _ = self.login_locked(&mut state).await;

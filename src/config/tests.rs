@@ -309,7 +309,7 @@ fn bad_frames_name_file_line_and_key() {
     expect_error(
         &Doc::base().set("credentials[1].kind", "\"salesforce\""),
         "credentials[1].kind",
-        "unknown kind \"salesforce\" (known kinds: \"sap_b1\", \"entra\", \"twilio\")",
+        "unknown kind \"salesforce\" (known kinds: \"sap_b1\", \"entra\", \"twilio\", \"acumatica\")",
     );
     expect_error(
         &Doc::base().set("destinations[1].name", "\"chan\""),

@@ -1,0 +1,233 @@
+//! The `acumatica` kinds on the connector seam: the credential (one cookie login per tenant,
+//! endpoint and version pinned) and the source (polled entities, optional push endpoint).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ml_connector_actors::boxed::{bind_source, BoxFuture, ManagedSession};
+use ml_connector_actors::inbound::Inbound;
+use ml_connector_actors::{Cadence, PollerConfig, SessionHandle};
+
+use super::config::{self, AcumaticaCredentialConfig, AcumaticaSourceConfig};
+use super::endpoints::{offered, pinned_verdict};
+use super::entity::{entity, ENTITIES};
+use super::present::AcumaticaPresenter;
+use super::{AcumaticaAuthenticator, AcumaticaPush, AcumaticaSettings, AcumaticaSource, AcumaticaSourceSettings};
+use crate::routes::Presenter;
+use crate::seam::{
+    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind, Pollers,
+    Problem, SecretRefs, SourceConfig, SourceKind,
+};
+
+/// `[[credentials]] kind = "acumatica"`.
+pub struct AcumaticaCredentialKind;
+
+impl CredentialKind for AcumaticaCredentialKind {
+    fn kind(&self) -> &'static str {
+        "acumatica"
+    }
+
+    fn parse(&self, table: toml::Table) -> Result<Arc<dyn CredentialConfig>, Problem> {
+        Ok(Arc::new(config::parse_credential(table)?))
+    }
+}
+
+impl CredentialConfig for AcumaticaCredentialConfig {
+    fn secret_refs(&self) -> SecretRefs {
+        vec![("password".to_string(), self.password.clone())]
+    }
+
+    fn session(&self, name: &str, env: &BuildEnv) -> Result<Arc<dyn ManagedSession>, BuildError> {
+        let client = crate::tls::http_client(&self.tls, Duration::from_secs(self.request_timeout_seconds))
+            .map_err(|e| BuildError(format!("credential {name}: {e}")))?;
+        let settings = AcumaticaSettings {
+            base_url: self.base_url.clone(),
+            endpoint: self.endpoint.clone(),
+            version: self.version.clone(),
+            username: self.username.clone(),
+            password: env.secret(&self.password)?,
+            tenant: self.tenant.clone(),
+            branch: self.branch.clone(),
+            locale: self.locale.clone(),
+            idle_logout: Duration::from_secs(self.idle_logout_seconds),
+            password_fix: self.password.how_to_update(),
+        };
+        Ok(env.session(AcumaticaAuthenticator::new(client, settings), name))
+    }
+
+    /// `POST /entity/auth/login`, then `GET /entity` with the pinned endpoint/version verdict
+    /// (`check` logs out afterwards).
+    fn check<'a>(
+        &'a self,
+        name: &'a str,
+        session: &'a dyn ManagedSession,
+        _env: &'a BuildEnv,
+    ) -> BoxFuture<'a, Vec<CheckRow>> {
+        Box::pin(async move {
+            let system = format!("acumatica:{name}");
+            let handle = match typed_session::<AcumaticaAuthenticator>(Some(session), name) {
+                Ok(h) => h,
+                Err(e) => return vec![CheckRow::new(&system, "session", Err(e.to_string()))],
+            };
+            let credentials = match handle.get().await {
+                Ok((c, _)) => c,
+                Err(e) => {
+                    return vec![CheckRow::new(&system, "POST /entity/auth/login", Err(e.to_string()))]
+                }
+            };
+            let login = CheckRow::new(
+                &system,
+                "POST /entity/auth/login",
+                Ok(format!("logged in to tenant {}", self.tenant)),
+            );
+            let verdict = offered(handle.authenticator(), &credentials)
+                .await
+                .and_then(|list| pinned_verdict(&list, &self.endpoint, &self.version));
+            vec![login, CheckRow::new(&system, "GET /entity", verdict)]
+        })
+    }
+}
+
+/// `[[sources]] kind = "acumatica"`.
+pub struct AcumaticaSourceKind;
+
+impl SourceKind for AcumaticaSourceKind {
+    fn kind(&self) -> &'static str {
+        "acumatica"
+    }
+
+    fn credential_kinds(&self) -> &'static [&'static str] {
+        &["acumatica"]
+    }
+
+    fn parse(&self, table: toml::Table) -> Result<Arc<dyn SourceConfig>, Problem> {
+        Ok(Arc::new(config::parse_source(table)?))
+    }
+}
+
+impl AcumaticaSourceConfig {
+    /// One [`AcumaticaSource`] per configured entity with its poll interval, reading with the
+    /// credential's client.
+    fn sources(
+        &self,
+        handle: &SessionHandle<AcumaticaAuthenticator>,
+        env: &BuildEnv,
+    ) -> Result<Vec<(Duration, AcumaticaSource)>, String> {
+        let auth = handle.authenticator();
+        let root = auth.settings().entity_root()?;
+        self.entities
+            .iter()
+            .map(|spec| {
+                let def = entity(&spec.name).ok_or_else(|| format!("unknown entity {}", spec.name))?;
+                let settings = AcumaticaSourceSettings {
+                    entity_root: root.clone(),
+                    entity: def,
+                    page_size: self.page_size,
+                    overlap: self.overlap(),
+                    start: self.start_from,
+                };
+                let source = AcumaticaSource::new(auth.client().clone(), settings, env.clock.clone());
+                Ok((Duration::from_secs(spec.interval_seconds), source))
+            })
+            .collect()
+    }
+}
+
+impl SourceConfig for AcumaticaSourceConfig {
+    fn entities(&self) -> Vec<String> {
+        self.entities.iter().map(|e| e.name.clone()).collect()
+    }
+
+    fn known_entities(&self) -> &'static [&'static str] {
+        ENTITIES
+    }
+
+    fn secret_refs(&self) -> SecretRefs {
+        self.push
+            .iter()
+            .map(|p| ("push.secret".to_string(), p.secret.clone()))
+            .collect()
+    }
+
+    fn presenter(&self) -> Arc<dyn Presenter> {
+        Arc::new(AcumaticaPresenter)
+    }
+
+    fn pollers(
+        &self,
+        name: &str,
+        session: Option<&dyn ManagedSession>,
+        env: &BuildEnv,
+    ) -> Result<Pollers, BuildError> {
+        let handle = typed_session::<AcumaticaAuthenticator>(session, &format!("source {name}"))?;
+        let sources = self
+            .sources(&handle, env)
+            .map_err(|e| BuildError(format!("source {name}: {e}")))?;
+        Ok(sources
+            .into_iter()
+            .map(|(interval, source)| {
+                let config = PollerConfig {
+                    source: name.to_string(),
+                    cadence: Cadence::Every(interval),
+                };
+                (config, bind_source(source, handle.clone()))
+            })
+            .collect())
+    }
+
+    fn inbound(
+        &self,
+        name: &str,
+        _session: Option<&dyn ManagedSession>,
+        env: &BuildEnv,
+    ) -> Result<Option<Arc<dyn Inbound>>, BuildError> {
+        let Some(push) = &self.push else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(AcumaticaPush::new(
+            name,
+            &push.header,
+            env.secret(&push.secret)?,
+            &self.entities(),
+            &push.queries,
+        ))))
+    }
+
+    /// One `GET <entity>?$top=1` per entity.
+    fn check<'a>(
+        &'a self,
+        name: &'a str,
+        session: Option<&'a dyn ManagedSession>,
+        env: &'a BuildEnv,
+    ) -> BoxFuture<'a, Vec<CheckRow>> {
+        Box::pin(async move {
+            let system = format!("acumatica:{name}");
+            let handle = match typed_session::<AcumaticaAuthenticator>(session, name) {
+                Ok(h) => h,
+                Err(e) => return vec![CheckRow::new(&system, "session", Err(e.to_string()))],
+            };
+            let sources = match self.sources(&handle, env) {
+                Ok(s) => s,
+                Err(e) => return vec![CheckRow::new(&system, "session", Err(e))],
+            };
+            let credentials = match handle.get().await {
+                Ok((c, _)) => c,
+                Err(e) => return vec![CheckRow::new(&system, "session", Err(e.to_string()))],
+            };
+            let mut rows = Vec::new();
+            for (_, source) in sources {
+                let result = source
+                    .probe(&credentials)
+                    .await
+                    .map(|n| format!("read {n} record(s) with $top=1"))
+                    .map_err(|e| e.to_string());
+                rows.push(CheckRow::new(
+                    &system,
+                    format!("GET {}", source.settings().entity.name),
+                    result,
+                ));
+            }
+            rows
+        })
+    }
+}

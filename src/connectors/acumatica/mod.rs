@@ -1,0 +1,46 @@
+//! Acumatica contract-based REST API connector (source side).
+//!
+//! - [`config`]: the TOML tables of `[[credentials]] kind = "acumatica"` and
+//!   `[[sources]] kind = "acumatica"`; [`kind`]: those kinds on the connector seam.
+//! - [`auth`]: [`AcumaticaAuthenticator`] — cookie login (`POST /entity/auth/login`), logout on
+//!   stop, reload and after idling (licence seats), "API Login Limit" as a temporary failure.
+//! - [`endpoints`]: `GET /entity` and the pinned endpoint/version check.
+//! - [`entity`]: `PurchaseOrder`, `Bill`, `Check`: keys, `$select` fields, watched fields.
+//! - [`source`]: [`AcumaticaSource`] polls one entity by `LastModifiedDateTime` with overlap,
+//!   `$top`/`$skip` paging in key order.
+//! - [`push`]: push notifications at `/inbound/acumatica/{source}` (header secret, dedupe by
+//!   notification `Id`, shared snapshots with polling).
+//! - [`present`]: how records read in messages; [`wire`]: error bodies, wrapped fields, stamps.
+//!
+//! OAuth 2.0 (`/identity/connect/token`) is not implemented yet: cookie login only.
+//!
+//! Source: `/work/shared/api-notes/acumatica.md`.
+
+pub mod auth;
+pub mod config;
+pub mod endpoints;
+pub mod entity;
+pub mod kind;
+pub mod present;
+pub mod push;
+pub mod source;
+pub mod wire;
+
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+mod tests;
+
+pub use auth::{AcumaticaAuthenticator, AcumaticaSession, AcumaticaSettings};
+pub use push::AcumaticaPush;
+pub use source::{AcumaticaSource, AcumaticaSourceSettings};
+
+use crate::seam::Connector;
+
+/// The `acumatica` connector: credential and source kinds.
+pub const CONNECTOR: Connector = Connector {
+    name: "acumatica",
+    credentials: &[&kind::AcumaticaCredentialKind],
+    sources: &[&kind::AcumaticaSourceKind],
+    destinations: &[],
+};
