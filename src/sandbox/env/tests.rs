@@ -158,6 +158,7 @@ fn child_env_names_the_secrets_the_configuration_reads() {
         vec![
             (SAP_PASSWORD_ENV, "sandbox-password".to_string()),
             (CLIENT_SECRET_ENV, "sandbox-secret".to_string()),
+            (TWILIO_AUTH_TOKEN_ENV, "sandbox-auth-token".to_string()),
         ]
     );
     assert_eq!(
