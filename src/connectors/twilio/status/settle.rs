@@ -7,8 +7,13 @@ use ml_connector_actors::blocking;
 use super::receipt::{PendingReceipt, ReceiptBook, ReceiptEntity};
 use super::FINAL_STATUS;
 
+/// Audit kind of a delivery exception (`failed`, `undelivered`, `busy`, `no-answer`,
+/// `canceled`): one line per SID, `"<destination>: <Message|Call> <sid> ended <status>"`.
+pub const EXCEPTION_AUDIT: &str = "twilio_delivery_exception";
+
 /// Forget the receipt of `sid` when `status` is final for `entity`, and count
-/// `mlc_twilio_final_status_total{destination, status}` when this call removed it. A store
+/// `mlc_twilio_final_status_total{destination, status}` when this call removed it; a
+/// delivery exception also gets one [`EXCEPTION_AUDIT`] line. A store
 /// error is logged: the receipt stays and the next poll settles it (its snapshot already
 /// holds the status, so no second event).
 ///
@@ -31,6 +36,11 @@ pub async fn settle(book: &ReceiptBook, entity: ReceiptEntity, sid: &str, status
                 .increment(1);
             if matches!(status, "failed" | "undelivered" | "busy" | "no-answer" | "canceled") {
                 tracing::warn!(%destination, %sid, %status, "Twilio reports a delivery exception");
+                let store = book.store().clone();
+                let detail = format!("{destination}: {} {sid} ended {status}", entity.name());
+                if let Err(e) = blocking(move || store.audit(EXCEPTION_AUDIT, &detail)).await {
+                    tracing::error!(%sid, error = %e, "could not write the audit line of a delivery exception");
+                }
             }
         }
         Ok(false) => {}

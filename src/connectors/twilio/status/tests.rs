@@ -288,6 +288,15 @@ async fn a_failed_message_counts_one_failed_final_status() {
         .map(str::to_string)
         .collect();
     assert_eq!(failed, vec![format!("{}{{destination=\"ap-sms\",status=\"failed\"}} 1", super::FINAL_STATUS)]);
+    let exceptions: Vec<String> = rig
+        .store()
+        .audit_lines(10)
+        .expect("audit")
+        .into_iter()
+        .filter(|l| l.kind == super::settle::EXCEPTION_AUDIT)
+        .map(|l| l.detail)
+        .collect();
+    assert_eq!(exceptions, vec![format!("ap-sms: Message {sid} ended failed")]);
 }
 
 #[tokio::test]
