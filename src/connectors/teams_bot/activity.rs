@@ -124,6 +124,16 @@ pub struct BotTarget {
     pub max_card_version: CardVersion,
 }
 
+/// What [`BotSink::prepare`] made of an outbox entry.
+struct Prepared {
+    /// The card to send (with buttons for an approval card).
+    card: Json,
+    /// The activity `summary` (notification preview), when the route gave one.
+    summary: Option<String>,
+    /// For an approval card: its binding and the book row written before sending.
+    approval: Option<(Approval, CardRow)>,
+}
+
 /// Posts approval cards to one conversation (see the module docs for outcomes).
 pub struct BotSink {
     client: reqwest::Client,
@@ -163,7 +173,7 @@ impl BotSink {
     }
 
     /// The card to send and, for an approval card, the book row to write before sending.
-    fn prepare(&self, entry: &OutboxEntry) -> Result<(Json, Option<String>, Option<(Approval, CardRow)>), Outcome> {
+    fn prepare(&self, entry: &OutboxEntry) -> Result<Prepared, Outcome> {
         let permanent = |reason: String| Outcome::Permanent {
             status: None,
             reason,
@@ -179,7 +189,7 @@ impl BotSink {
         }
         let summary = Some(message.summary).filter(|s| !s.is_empty());
         let Some(approval) = approval else {
-            return Ok((card, summary, None));
+            return Ok(Prepared { card, summary, approval: None });
         };
         let ttl = i64::try_from(self.target.decision_ttl.as_secs()).unwrap_or(i64::MAX);
         let claims = DecisionClaims {
@@ -200,7 +210,7 @@ impl BotSink {
             card,
             decided: None,
         };
-        Ok((sent, summary, Some((approval, row))))
+        Ok(Prepared { card: sent, summary, approval: Some((approval, row)) })
     }
 
     fn classify(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> Result<String, Outcome> {
@@ -241,7 +251,7 @@ impl Sink for BotSink {
     type Credentials = BearerToken;
 
     async fn deliver(&self, entry: &OutboxEntry, token: &BearerToken) -> Outcome {
-        let (card, summary, approval) = match self.prepare(entry) {
+        let Prepared { card, summary, approval } = match self.prepare(entry) {
             Ok(p) => p,
             Err(permanent) => return permanent,
         };

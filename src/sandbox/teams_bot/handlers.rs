@@ -148,9 +148,10 @@ fn has_execute(card: &Json) -> bool {
     }
 }
 
-/// The card of a message activity with one Adaptive Card attachment, or the 400 answer.
-fn card_of(state: &State, body: &[u8]) -> Result<Json, HttpResponse> {
-    let bad = |m: &str| bot_error(400, "BadArgument", m);
+/// The card of a message activity with one Adaptive Card attachment, or the message of the
+/// 400 `BadArgument` answer.
+fn card_of(state: &State, body: &[u8]) -> Result<Json, &'static str> {
+    let bad = |m: &'static str| m;
     let activity: Json = serde_json::from_slice(body).map_err(|_| bad("Activity is not JSON"))?;
     if activity["type"] != "message" {
         return Err(bad("Activity type must be message"));
@@ -211,7 +212,7 @@ async fn create(sim: &BotSim, req: &HttpRequest, conversation: &str, body: &[u8]
         }
         let card = match card_of(&state, body) {
             Ok(c) => c,
-            Err(answer) => return answer,
+            Err(message) => return bot_error(400, "BadArgument", message),
         };
         if let Some(wait) = within_limits(&mut state, conversation) {
             return with_retry_after(bot_error(429, "TooManyRequests", "Too many requests"), Some(wait));
@@ -241,7 +242,7 @@ fn update(sim: &BotSim, req: &HttpRequest, conversation: &str, activity: &str, b
     }
     let card = match card_of(&state, body) {
         Ok(c) => c,
-        Err(answer) => return answer,
+        Err(message) => return bot_error(400, "BadArgument", message),
     };
     let Some(stored) = state.activities.iter_mut().find(|a| a.id == activity && a.conversation_id == conversation) else {
         return bot_error(404, "ActivityNotFound", "Activity not found.");
