@@ -18,7 +18,7 @@ fn serves_prints_and_stops_after_seconds() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "ml-connector sandbox: 4 simulator(s) on 127.0.0.1; stopping after 1 s"
+        "ml-connector sandbox: 5 simulator(s) on 127.0.0.1; stopping after 1 s"
     );
     let headers: Vec<&str> = lines
         .iter()
@@ -30,6 +30,7 @@ fn serves_prints_and_stops_after_seconds() {
         [
             "[sap_b1]  SAP Business One Service Layer v2",
             "[teams]  Microsoft Teams: Entra ID tokens, Graph chatMessage, Workflows webhook",
+            "[teams_bot]  Bot Framework: bot token, Bot Connector conversations (activities POST/PUT), OpenID metadata and JWKS",
             "[twilio]  Twilio REST API 2010-04-01: Messages and Calls (us1 and the EU host)",
             "[acumatica]  Acumatica contract-based REST API (Default endpoint): PurchaseOrder, Bill, Check",
         ]

@@ -133,6 +133,13 @@ pub trait Inbound: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// Fields of `entity` whose change is a `status_changed` event (empty: only `created`).
     fn watched_fields(&self, entity: &str) -> Vec<String>;
+    /// Asynchronous work `receive` needs before it can check `request` (e.g. fetching a JWT
+    /// signing key whose `kid` is not cached yet); called by [`handle_inbound`] right before
+    /// [`Inbound::receive`]. Must not commit anything. Default: nothing.
+    fn prepare<'a>(&'a self, request: &'a InboundRequest) -> BoxFuture<'a, ()> {
+        let _ = request;
+        Box::pin(async {})
+    }
     /// Verify (HMAC, shared secret, JWT) and parse one request, synchronously. Errors: a
     /// [`Refusal`] with 401/403/400.
     fn receive(&self, request: &InboundRequest) -> Result<Accepted, Refusal>;
@@ -146,7 +153,8 @@ pub trait Inbound: Send + Sync + 'static {
     }
 }
 
-/// Verify `req` with `inbound`; commit what it accepts; answer.
+/// Verify `req` with `inbound` ([`Inbound::prepare`], then [`Inbound::receive`]); commit
+/// what it accepts; answer.
 ///
 /// - Refused: counts `mlc_inbound_total{outcome="refused"}`, appends one audit line
 ///   (`inbound_refused`, the reason only) before answering, stores nothing else, answers the
@@ -170,6 +178,7 @@ pub async fn handle_inbound(
         metrics::counter!(m::INBOUND, "kind" => kind, "name" => name.clone(), "outcome" => outcome)
             .increment(1);
     };
+    inbound.prepare(&req).await;
     let accepted = match inbound.receive(&req) {
         Ok(a) => a,
         Err(refusal) => {

@@ -304,12 +304,12 @@ fn bad_frames_name_file_line_and_key() {
     expect_error(
         &Doc::base().set("destinations[1].kind", "\"sms\""),
         "destinations[1].kind",
-        "unknown kind \"sms\" (known kinds: \"sap_b1_record\", \"teams_channel\", \"teams_chat\", \"teams_workflows\", \"twilio_sms\", \"twilio_voice\")",
+        "unknown kind \"sms\" (known kinds: \"sap_b1_record\", \"teams_channel\", \"teams_chat\", \"teams_workflows\", \"teams_bot\", \"twilio_sms\", \"twilio_voice\")",
     );
     expect_error(
         &Doc::base().set("credentials[1].kind", "\"salesforce\""),
         "credentials[1].kind",
-        "unknown kind \"salesforce\" (known kinds: \"sap_b1\", \"entra\", \"twilio\", \"acumatica\")",
+        "unknown kind \"salesforce\" (known kinds: \"sap_b1\", \"entra\", \"bot_framework\", \"twilio\", \"acumatica\")",
     );
     expect_error(
         &Doc::base().set("destinations[1].name", "\"chan\""),

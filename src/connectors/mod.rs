@@ -19,7 +19,7 @@ use crate::seam::Registry;
 /// `crate::sandbox` for the simulator folders, so a new system is added here only.
 macro_rules! connector_names {
     ($then:ident) => {
-        $then!(sap_b1, teams, twilio, acumatica);
+        $then!(sap_b1, teams, teams_bot, twilio, acumatica);
     };
 }
 

@@ -1,0 +1,218 @@
+//! The TOML tables of the Bot Framework kinds.
+//!
+//! ```toml
+//! [[credentials]]
+//! name = "approvals-bot"
+//! kind = "bot_framework"
+//! app_id = "00000000-0000-0000-0000-000000000000"   # the Azure Bot's Microsoft App ID
+//! app_password = { secret = "bot-app-password" }     # its client secret value
+//! # tenant_id = "contoso.onmicrosoft.com"            # single-tenant bots; default: botframework.com
+//! decision_key = { secret = "bot-decision-key" }     # HMAC-SHA256 key of the decision tokens
+//!
+//! [[destinations]]
+//! name = "ap-approvals"
+//! kind = "teams_bot"
+//! credential = "approvals-bot"
+//! service_url = "https://smba.trafficmanager.net/emea/"
+//! conversation_id = "19:abc@thread.tacv2;messageid=1616990032035"
+//!
+//! [[sources]]
+//! name = "approvals"
+//! kind = "teams_bot"
+//! credential = "approvals-bot"
+//! ```
+//!
+//! Source: `api-notes/microsoft-teams.md` ("Bot Framework (approvals)").
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::connectors::teams::card::CardVersion;
+use crate::connectors::teams::ENTRA_LOGIN_BASE;
+use crate::secrets::SecretRef;
+use crate::seam::{parse_table, Problem};
+
+/// Bot Framework's OpenID metadata document (keys of the Bot Connector's JWTs).
+pub const OPENID_METADATA_URL: &str =
+    "https://login.botframework.com/v1/.well-known/openidconfiguration";
+/// `iss` of the Bot Connector's JWTs.
+pub const BOT_ISSUER: &str = "https://api.botframework.com";
+/// Default lifetime of a decision token: 7 days (a bill on hold waits over a weekend).
+pub const DEFAULT_DECISION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default highest Adaptive Card version sent: 1.5, what Teams bots render; `Action.Execute`
+/// needs 1.4 or later.
+pub const DEFAULT_MAX_CARD_VERSION: CardVersion = CardVersion { major: 1, minor: 5 };
+/// Allowed clock skew on the JWT `exp`/`nbf`: 5 minutes (Bot Framework authentication docs).
+pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(300);
+/// Fewest seconds between two JWKS fetches caused by an unknown `kid` (a flood of forged
+/// `kid`s cannot make the gateway hammer the metadata endpoint).
+pub const DEFAULT_JWKS_REFETCH_MIN: Duration = Duration::from_secs(60);
+/// Age after which the cached JWKS is fetched again even when every `kid` is known: 24 h.
+pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// `[[credentials]] kind = "bot_framework"`, checked.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotCredentialConfig {
+    /// `app_id`: the bot's Microsoft App ID (client id; also the `aud` of inbound JWTs).
+    pub app_id: String,
+    /// `app_password`: the app's client secret value.
+    pub app_password: SecretRef,
+    /// `tenant_id`: the bot's tenant for single-tenant bots; absent: `botframework.com`.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// `login_base_url`: token endpoint host, default `https://login.microsoftonline.com/`.
+    #[serde(default = "default_login_base_url", deserialize_with = "crate::seam::base_url")]
+    pub login_base_url: Url,
+    /// `decision_key`: HMAC-SHA256 key signing the decision tokens in card buttons (at least
+    /// 32 bytes; `ml-connector secret set NAME`).
+    pub decision_key: SecretRef,
+}
+
+/// `[[destinations]] kind = "teams_bot"`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotDestinationConfig {
+    /// `service_url`: the Bot Connector base of the tenant's region, ending in `/`
+    /// (`https://smba.trafficmanager.net/emea/`).
+    pub service_url: Url,
+    /// `conversation_id`: a channel thread (`19:…@thread.tacv2;messageid=…`), a channel
+    /// (`19:…@thread.tacv2`) or a 1:1 chat (`a:1…`) the bot is installed in.
+    pub conversation_id: String,
+    /// `decision_ttl_seconds`: how long the card buttons stay valid; default 7 days.
+    pub decision_ttl: Duration,
+    /// `max_card_version`: highest Adaptive Card version sent; default `"1.5"`.
+    pub max_card_version: CardVersion,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDestination {
+    #[serde(deserialize_with = "crate::seam::base_url")]
+    service_url: Url,
+    conversation_id: String,
+    #[serde(default)]
+    decision_ttl_seconds: Option<u64>,
+    #[serde(default)]
+    max_card_version: Option<String>,
+}
+
+/// `[[sources]] kind = "teams_bot"` (the bot endpoint), checked.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotSourceConfig {
+    /// `openid_metadata_url`: where the signing keys are announced.
+    #[serde(default = "default_openid_metadata_url")]
+    pub openid_metadata_url: Url,
+    /// `issuer`: the required `iss`; default `https://api.botframework.com`.
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    /// `clock_skew_seconds`: leeway on `exp`/`nbf`; default 300.
+    #[serde(default = "default_skew")]
+    pub clock_skew_seconds: u64,
+    /// `jwks_refetch_min_seconds`: fewest seconds between refetches for an unknown `kid`;
+    /// default 60.
+    #[serde(default = "default_refetch_min")]
+    pub jwks_refetch_min_seconds: u64,
+    /// `jwks_max_age_seconds`: refetch the keys when older; default 86400.
+    #[serde(default = "default_max_age")]
+    pub jwks_max_age_seconds: u64,
+}
+
+fn default_login_base_url() -> Url {
+    #[allow(clippy::expect_used)]
+    Url::parse(ENTRA_LOGIN_BASE).expect("ENTRA_LOGIN_BASE is a valid URL")
+}
+
+fn default_openid_metadata_url() -> Url {
+    #[allow(clippy::expect_used)]
+    Url::parse(OPENID_METADATA_URL).expect("OPENID_METADATA_URL is a valid URL")
+}
+
+fn default_issuer() -> String {
+    BOT_ISSUER.to_string()
+}
+
+fn default_skew() -> u64 {
+    DEFAULT_CLOCK_SKEW.as_secs()
+}
+
+fn default_refetch_min() -> u64 {
+    DEFAULT_JWKS_REFETCH_MIN.as_secs()
+}
+
+fn default_max_age() -> u64 {
+    DEFAULT_JWKS_MAX_AGE.as_secs()
+}
+
+fn not_empty(key: &str, value: &str) -> Result<(), Problem> {
+    if value.trim().is_empty() {
+        return Err(Problem::new(key, "must not be empty"));
+    }
+    Ok(())
+}
+
+/// Reads `[[credentials]] kind = "bot_framework"`.
+///
+/// Errors: unknown keys, empty `app_id` / `tenant_id`, plain-string secrets.
+pub fn parse_credential(table: toml::Table) -> Result<BotCredentialConfig, Problem> {
+    let c: BotCredentialConfig = parse_table(table)?;
+    not_empty("app_id", &c.app_id)?;
+    if let Some(tenant) = &c.tenant_id {
+        not_empty("tenant_id", tenant)?;
+    }
+    Ok(c)
+}
+
+/// Reads `[[destinations]] kind = "teams_bot"`.
+///
+/// Errors: unknown keys; `service_url` not an http(s) URL; empty `conversation_id`;
+/// `decision_ttl_seconds = 0`; `max_card_version` not `MAJOR.MINOR` or below 1.4 (the
+/// buttons are `Action.Execute`, Adaptive Cards 1.4+).
+pub fn parse_destination(table: toml::Table) -> Result<BotDestinationConfig, Problem> {
+    let raw: RawDestination = parse_table(table)?;
+    not_empty("conversation_id", &raw.conversation_id)?;
+    let decision_ttl = match raw.decision_ttl_seconds {
+        Some(0) => {
+            return Err(Problem::new(
+                "decision_ttl_seconds",
+                "must be at least 1 (how long the Approve / Reject buttons stay valid)",
+            ))
+        }
+        Some(s) => Duration::from_secs(s),
+        None => DEFAULT_DECISION_TTL,
+    };
+    let max_card_version = match raw.max_card_version.as_deref() {
+        None => DEFAULT_MAX_CARD_VERSION,
+        Some(text) => match CardVersion::parse(text) {
+            Some(v) if v >= card_minimum() => v,
+            _ => {
+                return Err(Problem::new(
+                    "max_card_version",
+                    format!("{text:?}: must be \"1.4\" or later as MAJOR.MINOR (the Approve / Reject buttons are Action.Execute, Adaptive Cards 1.4+)"),
+                ))
+            }
+        },
+    };
+    Ok(BotDestinationConfig {
+        service_url: raw.service_url,
+        conversation_id: raw.conversation_id,
+        decision_ttl,
+        max_card_version,
+    })
+}
+
+/// Reads `[[sources]] kind = "teams_bot"`.
+///
+/// Errors: unknown keys, an empty `issuer`.
+pub fn parse_source(table: toml::Table) -> Result<BotSourceConfig, Problem> {
+    let c: BotSourceConfig = parse_table(table)?;
+    not_empty("issuer", &c.issuer)?;
+    Ok(c)
+}
+
+/// The lowest card version with `Action.Execute`: 1.4.
+pub const fn card_minimum() -> CardVersion {
+    CardVersion { major: 1, minor: 4 }
+}
