@@ -51,7 +51,10 @@ fn start_error(text: &str) -> (PathBuf, String) {
 #[test]
 fn registry_lists_each_kind_once_in_order() {
     let kinds: Vec<&str> = ALL.iter().map(|k| k.kind).collect();
-    assert_eq!(kinds, ["sap_b1", "teams", "teams_bot", "twilio", "acumatica"]);
+    assert_eq!(
+        kinds,
+        ["sap_b1", "teams", "teams_bot", "twilio", "acumatica"]
+    );
 }
 
 #[tokio::test]
@@ -63,7 +66,10 @@ async fn printed_urls_and_credentials_work() {
     );
     let simulators = start_registered(ALL, Some(&path)).expect("start");
     let kinds: Vec<&str> = simulators.iter().map(|s| s.kind()).collect();
-    assert_eq!(kinds, ["sap_b1", "teams", "teams_bot", "twilio", "acumatica"]);
+    assert_eq!(
+        kinds,
+        ["sap_b1", "teams", "teams_bot", "twilio", "acumatica"]
+    );
     let printed = parse_printed(&render(&simulators));
     let (sap, teams) = (&printed["sap_b1"], &printed["teams"]);
     assert_eq!(sap["base_url"], simulators[0].base_url().as_str());
