@@ -20,11 +20,10 @@ const FAILING: &str = "+15005550012";
 /// An ordinary mobile number: delivered.
 const MOBILE: &str = "+4915123456789";
 
-/// The gateway configuration: the SAP source polling purchase invoices, an SMS destination to
-/// `to`, the receipts source (polling, no public URL) and the SAP Activities write-back.
-fn config(w: &World, to: &str) -> String {
+/// `[service]` and the two credentials (SAP and Twilio, both on the sandboxes) every
+/// configuration of this file starts with.
+fn frame(w: &World) -> String {
     let sap = w.env.sap.config();
-    let state = w.state_dir();
     format!(
         r#"
 [service]
@@ -45,6 +44,22 @@ account_sid = "{account}"
 auth_token = {{ env = "{TWILIO_AUTH_TOKEN_ENV}" }}
 base_url = "{twilio_url}"
 
+"#,
+        state = w.state_dir().display(),
+        sap_url = w.env.sap_url,
+        company = sap.company_db,
+        user = sap.username,
+        account = w.env.twilio.config().account_sid,
+        twilio_url = w.env.twilio_url,
+    )
+}
+
+/// The gateway configuration: the SAP source polling purchase invoices, an SMS destination to
+/// `to`, the receipts source (polling, no public URL) and the SAP Activities write-back.
+fn config(w: &World, to: &str) -> String {
+    frame(w)
+        + &format!(
+            r#"
 [[sources]]
 name = "acme"
 kind = "sap_b1"
@@ -90,14 +105,8 @@ Activity = "cn_Note"
 Notes = "SMS to {{{{ doc.To }}}}: {{{{ doc.MessageStatus }}}}"
 DocType = "18"
 DocEntry = "{{{{ doc.origin_key }}}}"
-"#,
-        state = state.display(),
-        sap_url = w.env.sap_url,
-        company = sap.company_db,
-        user = sap.username,
-        account = w.env.twilio.config().account_sid,
-        twilio_url = w.env.twilio_url,
-    )
+"#
+        )
 }
 
 /// A world with one purchase invoice in SAP and the gateway configured to text `to`.
@@ -215,27 +224,9 @@ fn a_failed_sms_is_one_sap_activity_and_one_failed_count() {
 #[test]
 fn the_overdue_call_is_made_once_per_invoice_across_kill_9_and_a_restart() {
     let w = World::default_with(GatewayToml::default());
-    let sap = w.env.sap.config();
-    let text = format!(
-        r#"
-[service]
-state_dir = "{state}"
-
-[[credentials]]
-name = "acme-sap"
-kind = "sap_b1"
-base_url = "{sap_url}"
-company_db = "{company}"
-username = "{user}"
-password = {{ env = "{SAP_PASSWORD_ENV}" }}
-
-[[credentials]]
-name = "twilio"
-kind = "twilio"
-account_sid = "{account}"
-auth_token = {{ env = "{TWILIO_AUTH_TOKEN_ENV}" }}
-base_url = "{twilio_url}"
-
+    let text = frame(&w)
+        + &format!(
+            r#"
 [[sources]]
 name = "acme"
 kind = "sap_b1"
@@ -257,14 +248,8 @@ source = "acme"
 entity = "OverdueInvoices"
 destination = "collections-call"
 template = {{ voice = "Invoice {{{{ doc.DocEntry }}}} is overdue." }}
-"#,
-        state = w.state_dir().display(),
-        sap_url = w.env.sap_url,
-        company = sap.company_db,
-        user = sap.username,
-        account = w.env.twilio.config().account_sid,
-        twilio_url = w.env.twilio_url,
-    );
+"#
+        );
     std::fs::write(&w.config_path, text).expect("write config");
     let overdue = |n: u64| {
         let due = time::OffsetDateTime::now_utc().date() - time::Duration::days(10);
