@@ -114,7 +114,9 @@ fn deb_contents_control_and_maintainer_scripts() {
         println!("SKIPPED: cargo deb or dpkg-deb is not installed (.ci/run installs cargo-deb)");
         return;
     }
-    let work = tempfile::tempdir().expect("tempdir");
+    // Scratch space beside the build (the package holds a ~40 MB binary, unpacked and
+    // installed twice): a small tmpfs `/tmp` on a CI machine cannot hold it.
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let deb1 = build_deb(work.path());
 
     // Contents: exactly these files (mode, path); directories are not listed.
