@@ -71,7 +71,7 @@ async fn login(sim: web::Data<AcumaticaSim>, body: web::Bytes) -> HttpResponse {
     if s.sessions.len() as u64 >= u64::from(s.config.api_users) {
         s.stats.login_limit_refusals += 1;
         return error(
-            500,
+            s.config.login_limit_status,
             "You have reached the API Login Limit. To continue, log out of the other sessions or \
              wait until they expire.",
         );

@@ -4,7 +4,7 @@
 //!
 //! | Route | Simulates |
 //! |---|---|
-//! | `POST /entity/auth/login` | `{"name","password","tenant","branch"?,"locale"?}` → 204 + `ASP.NET_SessionId`, `.ASPXAUTH` cookies; wrong credentials → 500 `PXException` "Invalid credentials"; every API user signed in → 500 "API Login Limit" |
+//! | `POST /entity/auth/login` | `{"name","password","tenant","branch"?,"locale"?}` → 204 + `ASP.NET_SessionId`, `.ASPXAUTH` cookies; wrong credentials → 500 `PXException` "Invalid credentials"; every API user signed in → `login_limit_status` (500 or 429) "API Login Limit" |
 //! | `POST /entity/auth/logout` | ends the session (seat freed) → 204 |
 //! | `GET /entity` | endpoints and versions offered (session required) |
 //! | `GET /entity/{endpoint}/{version}/{entity}` | bare JSON array of wrapped records in key order; `$filter` (only `LastModifiedDateTime gt\|ge datetimeoffset'…'`), `$top`, `$skip`, `$select`; other parameters or filter forms → 400; a version not offered → 404; no or idle session → 401 |
@@ -52,6 +52,10 @@ pub struct AcumaticaSandboxConfig {
     pub versions: Vec<String>,
     /// API users of the licence: sessions open at once (trial licence: 2).
     pub api_users: u32,
+    /// HTTP status of a sign-in refused with "API Login Limit": 500 (the `PXException` body
+    /// every refused sign-in has) or 429 (what the official C# client maps it to); the notes
+    /// mark the wire status unconfirmed, so both are simulated.
+    pub login_limit_status: u16,
     /// A session unused this long answers 401 and frees its seat; `None`: never by itself.
     pub idle_timeout: Option<Duration>,
     /// Where push notifications go (`http://127.0.0.1:…/inbound/acumatica/<source>`).
@@ -77,6 +81,7 @@ impl Default for AcumaticaSandboxConfig {
                 .map(String::from)
                 .to_vec(),
             api_users: 2,
+            login_limit_status: 500,
             idle_timeout: None,
             push_url: None,
             push_header: "X-MLC-Push".into(),

@@ -29,6 +29,9 @@ pub struct AcumaticaSettings {
     pub tenant: String,
     /// API users of the licence (sessions at once); default 2.
     pub api_users: u32,
+    /// Status of an "API Login Limit" refusal: 500 (default) or 429.
+    #[serde(deserialize_with = "login_limit_status")]
+    pub login_limit_status: u16,
     /// Idle timeout of a session, seconds; 0 = none. Default 600.
     pub idle_timeout_seconds: u64,
     /// Records generated per entity at start; default 3.
@@ -50,12 +53,23 @@ impl Default for AcumaticaSettings {
             password: d.password,
             tenant: d.tenant,
             api_users: d.api_users,
+            login_limit_status: d.login_limit_status,
             idle_timeout_seconds: 600,
             seed_records: 3,
             push_url: None,
             push_header: d.push_header,
             push_secret: d.push_secret,
         }
+    }
+}
+
+/// `login_limit_status`: 500 or 429, nothing else.
+fn login_limit_status<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    let status = u16::deserialize(deserializer)?;
+    if status == 500 || status == 429 {
+        Ok(status)
+    } else {
+        Err(serde::de::Error::custom(format!("must be 500 or 429, found {status}")))
     }
 }
 
@@ -67,6 +81,7 @@ fn start(settings: &SandboxSettings<'_>) -> Result<Box<dyn Simulator>, SandboxEr
         password: s.password.clone(),
         tenant: s.tenant.clone(),
         api_users: s.api_users,
+        login_limit_status: s.login_limit_status,
         idle_timeout: (s.idle_timeout_seconds > 0).then(|| Duration::from_secs(s.idle_timeout_seconds)),
         push_url: s.push_url.clone(),
         push_header: s.push_header.clone(),
@@ -106,8 +121,30 @@ impl Simulator for Running<AcumaticaSim> {
             row("endpoint", &c.endpoint),
             row("versions", c.versions.join(", ")),
             row("api_users", c.api_users),
+            row("login_limit_status", c.login_limit_status),
             row("push_header", &c.push_header),
             row("push_secret", &c.push_secret),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::settings::SandboxFile;
+
+    fn parse(text: &str) -> Result<AcumaticaSettings, String> {
+        let file = SandboxFile::parse(text, std::path::Path::new("sandbox.toml"), &[&SANDBOX]).map_err(|e| e.to_string())?;
+        file.settings(KIND).parse().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn login_limit_status_is_500_or_429() {
+        assert_eq!(parse("").expect("defaults").login_limit_status, 500);
+        assert_eq!(parse("[acumatica]\nlogin_limit_status = 429\n").expect("429").login_limit_status, 429);
+        assert_eq!(
+            parse("[acumatica]\nlogin_limit_status = 403\n").expect_err("403"),
+            "sandbox.toml:2: key acumatica.login_limit_status: must be 500 or 429, found 403"
+        );
     }
 }
