@@ -199,7 +199,7 @@ impl<'de> Deserialize<'de> for StartFrom {
     }
 }
 
-/// One polled entity: `{ name = "Bill", interval_seconds = 60 }`.
+/// One polled entity: `{ name = "Bill", interval_seconds = 60, expand = ["Details"] }`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntitySpec {
@@ -208,6 +208,11 @@ pub struct EntitySpec {
     /// `interval_seconds`: pause between two polls, >= 1, default 60.
     #[serde(default = "default_interval")]
     pub interval_seconds: u64,
+    /// `expand`: detail collections read with `$expand` (`["Details"]` for `Bill` and
+    /// `PurchaseOrder`), each at most once; default none (Acumatica sends detail lines only
+    /// when expanded).
+    #[serde(default)]
+    pub expand: Vec<String>,
 }
 
 fn default_interval() -> u64 {
@@ -273,10 +278,36 @@ fn default_overlap() -> u64 {
     DEFAULT_OVERLAP_SECONDS
 }
 
+/// Checks the `expand` list of `entities[i]` (an entity the connector knows): every name is a
+/// detail collection of the entity, none repeated.
+///
+/// Errors: the problem at `entities[i].expand[j]`.
+fn expand_names(i: usize, spec: &EntitySpec) -> Result<(), Problem> {
+    let offered = super::entity::entity(&spec.name).map_or(&[][..], |def| def.details);
+    for (j, name) in spec.expand.iter().enumerate() {
+        let key = format!("entities[{i}].expand[{j}]");
+        if !offered.contains(&name.as_str()) {
+            let known = if offered.is_empty() {
+                "none".to_string()
+            } else {
+                offered.join(", ")
+            };
+            return Err(Problem::new(
+                key,
+                format!("{} has no detail collection \"{name}\" (known: {known})", spec.name),
+            ));
+        }
+        if spec.expand[..j].contains(name) {
+            return Err(Problem::new(key, format!("\"{name}\" is already listed")));
+        }
+    }
+    Ok(())
+}
+
 /// Reads `[[sources]] kind = "acumatica"`.
 ///
 /// Errors: unknown keys, `page_size` outside 1..=1000, no entity, an unknown or repeated
-/// entity, a zero interval, an empty or invalid `push.header`, a `push.queries` entry naming
+/// entity, an `expand` name that is not a detail collection of its entity, a zero interval, an empty or invalid `push.header`, a `push.queries` entry naming
 /// an entity the source does not poll.
 pub fn parse_source(table: toml::Table) -> Result<AcumaticaSourceConfig, Problem> {
     let raw: RawSource = parse_table(table)?;
@@ -309,6 +340,7 @@ pub fn parse_source(table: toml::Table) -> Result<AcumaticaSourceConfig, Problem
                 "must be at least 1",
             ));
         }
+        expand_names(i, entity)?;
         if let Some(first) = raw.entities[..i].iter().position(|e| e.name == entity.name) {
             return Err(Problem::new(
                 format!("entities[{i}].name"),
@@ -405,5 +437,21 @@ mod tests {
             err.message,
             "unknown entity \"Invoice\" (one of PurchaseOrder, Bill, Check)"
         );
+    }
+
+    #[test]
+    fn expand_names_a_detail_collection_of_the_entity() {
+        let parse = |entities: &str| parse_source(toml::from_str(&format!("entities = {entities}")).expect("toml"));
+        let s = parse("[{ name = \"Bill\", expand = [\"Details\"] }, { name = \"Check\" }]").expect("expand");
+        assert_eq!(s.entities[0].expand, vec!["Details".to_string()]);
+        assert_eq!(s.entities[1].expand, Vec::<String>::new());
+        let err = parse("[{ name = \"Check\", expand = [\"Details\"] }]").expect_err("Check has none");
+        assert_eq!(err.key, "entities[0].expand[0]");
+        assert_eq!(err.message, "Check has no detail collection \"Details\" (known: none)");
+        let err = parse("[{ name = \"PurchaseOrder\", expand = [\"Details\", \"Lines\"] }]").expect_err("unknown");
+        assert_eq!(err.key, "entities[0].expand[1]");
+        assert_eq!(err.message, "PurchaseOrder has no detail collection \"Lines\" (known: Details)");
+        let err = parse("[{ name = \"Bill\", expand = [\"Details\", \"Details\"] }]").expect_err("repeated");
+        assert_eq!((err.key.as_str(), err.message.as_str()), ("entities[0].expand[1]", "\"Details\" is already listed"));
     }
 }

@@ -69,12 +69,18 @@ impl AcumaticaFixture {
 
     /// A source of the fixture's entity reading every record, `page_size` records a page.
     pub fn source_with(&self, auth: &AcumaticaAuthenticator, page_size: u32) -> AcumaticaSource {
+        self.source_expanding(auth, page_size, &[])
+    }
+
+    /// [`Self::source_with`] reading the detail collections `expand` too.
+    pub fn source_expanding(&self, auth: &AcumaticaAuthenticator, page_size: u32, expand: &[&str]) -> AcumaticaSource {
         let settings = AcumaticaSourceSettings {
             entity_root: auth.settings().entity_root().expect("entity root"),
             entity: self.entity,
             page_size,
             overlap: Duration::from_secs(60),
             start: StartFrom::Beginning,
+            expand: expand.iter().map(|e| e.to_string()).collect(),
         };
         AcumaticaSource::new(client(TIMEOUT), settings, manual_clock())
     }

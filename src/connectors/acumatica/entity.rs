@@ -17,12 +17,16 @@ pub struct EntityDef {
     pub fields: &'static [&'static str],
     /// Fields whose change makes a `status_changed` event.
     pub watched: &'static [&'static str],
+    /// Detail collections that `$expand` may name (`Details`); their lines come back only when
+    /// expanded.
+    pub details: &'static [&'static str],
 }
 
 /// The modification stamp every polled entity carries (an ISO 8601 date-time with offset).
 pub const LAST_MODIFIED: &str = "LastModifiedDateTime";
 
-/// `PurchaseOrder` (key `OrderNbr`), watched `Status` (routes pick `Open`).
+/// `PurchaseOrder` (key `OrderNbr`), watched `Status` (routes pick `Open`); detail collection
+/// `Details` (`PurchaseOrderDetail`: `LineNbr`, `InventoryID`, `OrderQty`, `UnitCost`, …).
 pub const PURCHASE_ORDER: EntityDef = EntityDef {
     name: "PurchaseOrder",
     key_fields: &["OrderNbr"],
@@ -40,10 +44,12 @@ pub const PURCHASE_ORDER: EntityDef = EntityDef {
         LAST_MODIFIED,
     ],
     watched: &["Status"],
+    details: &["Details"],
 };
 
 /// `Bill` (AP bill; key `Type` + `ReferenceNbr`), watched `Status` and `Hold` (routes pick
-/// `On Hold` / `Pending Approval`).
+/// `On Hold` / `Pending Approval`); detail collection `Details` (`BillDetail`: `InventoryID`,
+/// `Qty`, `UnitCost`, `ExtendedCost`, …).
 pub const BILL: EntityDef = EntityDef {
     name: "Bill",
     key_fields: &["Type", "ReferenceNbr"],
@@ -64,10 +70,11 @@ pub const BILL: EntityDef = EntityDef {
         LAST_MODIFIED,
     ],
     watched: &["Status", "Hold"],
+    details: &["Details"],
 };
 
 /// `Check` (AP payment; key `ReferenceNbr`), watched `Status` (routes pick `Released` /
-/// `Closed`).
+/// `Closed`); no detail collection is offered to `expand` (its applications are not read).
 pub const CHECK: EntityDef = EntityDef {
     name: "Check",
     key_fields: &["ReferenceNbr"],
@@ -83,6 +90,7 @@ pub const CHECK: EntityDef = EntityDef {
         LAST_MODIFIED,
     ],
     watched: &["Status"],
+    details: &[],
 };
 
 /// Every entity the source can poll.

@@ -125,6 +125,7 @@ impl AcumaticaSourceConfig {
                     page_size: self.page_size,
                     overlap: self.overlap(),
                     start: self.start_from,
+                    expand: spec.expand.clone(),
                 };
                 let source = AcumaticaSource::new(auth.client().clone(), settings, env.clock.clone());
                 Ok((Duration::from_secs(spec.interval_seconds), source))

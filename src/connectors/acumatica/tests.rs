@@ -281,3 +281,51 @@ async fn invalid_credentials_are_rejected() {
         other => panic!("expected Rejected, got {other:?}"),
     }
 }
+
+/// `expand = ["Details"]` sends `$expand=Details` and the bill's detail lines come back
+/// unwrapped into `Details`; without it the record has no `Details` at all (Acumatica sends
+/// details only when expanded).
+#[tokio::test]
+async fn details_are_read_only_when_expanded() {
+    let f = AcumaticaFixture::start(trial(), "Bill");
+    let key = f.sim.generate_next("Bill").expect("bill");
+    assert_eq!(key, "Bill:000001");
+    let auth = f.auth();
+    let handle = SessionHandle::new(auth.clone(), "acu", crate::connectors::kit::conformance::manual_clock(), Health::default());
+    let plain = bind_source(f.source_with(&auth, 10), handle.clone());
+    let expanded = bind_source(f.source_expanding(&auth, 10, &["Details"]), handle.clone());
+    assert_eq!(
+        expanded.first_page(None),
+        "Bill?%24select=ReferenceNbr%2CType%2CStatus%2CVendor%2CVendorRef%2CDate%2CDueDate%2CAmount%2CBalance%2CCurrencyID%2CHold%2CApprovedForPayment%2CDescription%2CLastModifiedDateTime&%24expand=Details&%24top=10&%24skip=0"
+    );
+    let without = plain.fetch(&plain.first_page(None)).await.expect("plain read");
+    assert_eq!(without.records.len(), 1);
+    assert_eq!(without.records[0].fields.get("Details"), None);
+    assert_eq!(without.records[0].fields["Amount"], serde_json::json!(100.0));
+    let with = expanded.fetch(&expanded.first_page(None)).await.expect("expanded read");
+    assert_eq!(with.records.len(), 1);
+    assert_eq!(with.records[0].key, key);
+    let record = &with.records[0].fields;
+    let mut details = record["Details"].clone();
+    let ids: Vec<Value> = details
+        .as_array_mut()
+        .expect("Details is an array")
+        .iter_mut()
+        .map(|line| line.as_object_mut().expect("line").remove("id").expect("line id"))
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1], "each line has its own id");
+    assert_eq!(
+        details,
+        serde_json::json!([
+            {"note": "", "InventoryID": "ITEM-A", "TransactionDescription": "ITEM-A for bill 1",
+             "Qty": 2.0, "UOM": "EA", "UnitCost": 25.0, "ExtendedCost": 50.0, "Amount": 50.0},
+            {"note": "", "InventoryID": "ITEM-B", "TransactionDescription": "ITEM-B for bill 1",
+             "Qty": 1.0, "UOM": "EA", "UnitCost": 50.0, "ExtendedCost": 50.0, "Amount": 50.0},
+        ])
+    );
+    let mut header = record.clone();
+    header.as_object_mut().expect("record").remove("Details");
+    assert_eq!(header, without.records[0].fields, "the header fields are the same either way");
+    handle.logout().await;
+}

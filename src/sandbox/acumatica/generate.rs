@@ -17,7 +17,8 @@ pub fn key_fields(entity: &str) -> Option<&'static [&'static str]> {
 }
 
 /// Record number `n` (0-based) of `entity` with plain values, without `LastModifiedDateTime`
-/// (the store stamps it): vendors cycle over three, amounts grow with `n`. Purchase orders
+/// (the store stamps it): vendors cycle over three, amounts grow with `n`; bills and purchase
+/// orders carry two `Details` lines ([`super::details::generate_lines`]). Purchase orders
 /// start `Open`, bills `On Hold` (`Hold` true), payments `Balanced`. `None` for an entity the
 /// sandbox does not serve.
 pub fn generate(entity: &str, n: u64) -> Option<Map<String, Value>> {
@@ -44,8 +45,11 @@ pub fn generate(entity: &str, n: u64) -> Option<Map<String, Value>> {
         }),
         _ => return None,
     };
-    match record {
-        Value::Object(map) => Some(map),
-        _ => None,
+    let Value::Object(mut map) = record else {
+        return None;
+    };
+    if let Some(lines) = super::details::generate_lines(entity, n, amount) {
+        map.insert("Details".into(), lines);
     }
+    Some(map)
 }

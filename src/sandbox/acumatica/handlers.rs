@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::generate::key_fields;
-use super::query;
+use super::{details, query};
 use super::state::{Session, State};
 use super::{AcumaticaFault, AcumaticaSim};
 
@@ -144,13 +144,20 @@ async fn endpoints(sim: web::Data<AcumaticaSim>, req: HttpRequest) -> HttpRespon
 }
 
 /// A plain record wrapped as the API sends it: `{"value": v}` per field, `{}` for null, with
-/// `id`, `rowNumber`, `note`, `custom` and `_links`; only `select`ed fields when given.
-fn wrap(row: usize, key: &str, fields: &Map<String, Value>, select: Option<&BTreeSet<String>>) -> Value {
+/// `id`, `rowNumber`, `note`, `custom` and `_links`; only `select`ed fields when given; a
+/// detail collection (an array) only when named in `expand`.
+fn wrap(row: usize, key: &str, fields: &Map<String, Value>, select: Option<&BTreeSet<String>>, expand: &BTreeSet<String>) -> Value {
     let mut out = Map::new();
     out.insert("id".into(), json!(format!("{:08x}-0000-0000-0000-{:012x}", row, key.len())));
     out.insert("rowNumber".into(), json!(row + 1));
     out.insert("note".into(), json!({"value": ""}));
     for (name, value) in fields {
+        if value.is_array() {
+            if expand.contains(name) {
+                out.insert(name.clone(), details::wrap_lines(key, value));
+            }
+            continue;
+        }
         if select.is_some_and(|s| !s.contains(name)) {
             continue;
         }
@@ -174,9 +181,11 @@ async fn list(sim: web::Data<AcumaticaSim>, req: HttpRequest, path: web::Path<(S
         }));
     }
     let records = s.records.get(&entity).cloned().unwrap_or_default();
-    let mut known: BTreeSet<String> = super::generate(&entity, 0).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    let mut known: BTreeSet<String> = super::generate(&entity, 0)
+        .map(|m| m.iter().filter(|(_, v)| !v.is_array()).map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
     known.insert("LastModifiedDateTime".into());
-    let q = match query::parse(req.query_string(), &known) {
+    let q = match query::parse(req.query_string(), &known, details::collections(&entity)) {
         Ok(q) => q,
         Err(message) => return HttpResponse::BadRequest().json(json!({"message": message})),
     };
@@ -193,7 +202,7 @@ async fn list(sim: web::Data<AcumaticaSim>, req: HttpRequest, path: web::Path<(S
         .skip(q.skip)
         .take(q.top.unwrap_or(usize::MAX))
         .enumerate()
-        .map(|(i, (key, fields))| wrap(i, key, fields, q.select.as_ref()))
+        .map(|(i, (key, fields))| wrap(i, key, fields, q.select.as_ref(), &q.expand))
         .collect();
     if s.take_fault(|f| matches!(f, AcumaticaFault::TruncatedList { entity: e } if *e == entity)).is_some() {
         let text = Value::Array(rows).to_string();

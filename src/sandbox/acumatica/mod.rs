@@ -7,7 +7,7 @@
 //! | `POST /entity/auth/login` | `{"name","password","tenant","branch"?,"locale"?}` → 204 + `ASP.NET_SessionId`, `.ASPXAUTH` cookies; wrong credentials → 500 `PXException` "Invalid credentials"; every API user signed in → `login_limit_status` (500 or 429) "API Login Limit" |
 //! | `POST /entity/auth/logout` | ends the session (seat freed) → 204 |
 //! | `GET /entity` | endpoints and versions offered (session required) |
-//! | `GET /entity/{endpoint}/{version}/{entity}` | bare JSON array of wrapped records in key order; `$filter` (only `LastModifiedDateTime gt\|ge datetimeoffset'…'`), `$top`, `$skip`, `$select`; other parameters or filter forms → 400; a version not offered → 404; no or idle session → 401 |
+//! | `GET /entity/{endpoint}/{version}/{entity}` | bare JSON array of wrapped records in key order; `$filter` (only `LastModifiedDateTime gt\|ge datetimeoffset'…'`), `$top`, `$skip`, `$select`, `$expand=Details` (bills and purchase orders; detail lines are sent only when expanded); other parameters or filter forms → 400; a version not offered → 404; no or idle session → 401 |
 //!
 //! Faithful to `/work/shared/api-notes/acumatica.md`; where it is silent the sandbox is strict
 //! and configurable: `api_users` (trial licence: 2), `idle_timeout` (`None`: sessions only end
@@ -16,6 +16,7 @@
 //! "AdditionalInfo"}` with the admin's header to a URL on 127.0.0.1, resending up to
 //! `push_attempts` (5) times on a non-2xx answer and `push_copies` times in all (duplicates).
 
+mod details;
 mod generate;
 mod handlers;
 mod push;

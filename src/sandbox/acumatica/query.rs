@@ -1,7 +1,7 @@
 //! The list query parameters the simulator understands — `$filter` on
-//! `LastModifiedDateTime gt|ge datetimeoffset'…'`, `$top`, `$skip`, `$select` (and `$expand`,
-//! `$custom` accepted and ignored) — and the refusal of everything else (400), as strict as
-//! the real API is documented.
+//! `LastModifiedDateTime gt|ge datetimeoffset'…'`, `$top`, `$skip`, `$select`, `$expand` (the
+//! entity's detail collections; `$custom` accepted and ignored) — and the refusal of
+//! everything else (400), as strict as the real API is documented.
 
 use std::collections::BTreeSet;
 
@@ -19,13 +19,17 @@ pub struct ListQuery {
     pub skip: usize,
     /// `$select` field names; `None`: every field.
     pub select: Option<BTreeSet<String>>,
+    /// `$expand` detail collections; empty: no details are sent.
+    pub expand: BTreeSet<String>,
 }
 
-/// Parse the query string of a list request; `known` are the entity's field names.
+/// Parse the query string of a list request; `known` are the entity's field names, `details`
+/// its detail collections.
 ///
 /// Errors: the 400 message for an unknown parameter, a `$filter` of another form, a
-/// non-numeric `$top`/`$skip`, or a `$select` naming an unknown field.
-pub fn parse(query: &str, known: &BTreeSet<String>) -> Result<ListQuery, String> {
+/// non-numeric `$top`/`$skip`, a `$select` naming an unknown field, or an `$expand` naming
+/// an unknown detail collection.
+pub fn parse(query: &str, known: &BTreeSet<String>, details: &[&str]) -> Result<ListQuery, String> {
     let mut q = ListQuery::default();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         match name.as_ref() {
@@ -39,7 +43,14 @@ pub fn parse(query: &str, known: &BTreeSet<String>) -> Result<ListQuery, String>
                 }
                 q.select = Some(fields);
             }
-            "$expand" | "$custom" => {}
+            "$expand" => {
+                let names: BTreeSet<String> = value.split(',').map(|n| n.trim().to_string()).collect();
+                if let Some(unknown) = names.iter().find(|n| !details.contains(&n.as_str())) {
+                    return Err(format!("$expand names an unknown detail \"{unknown}\""));
+                }
+                q.expand = names;
+            }
+            "$custom" => {}
             other => return Err(format!("unsupported query parameter \"{other}\"")),
         }
     }
@@ -85,12 +96,15 @@ mod tests {
         let q = parse(
             "%24filter=LastModifiedDateTime+gt+datetimeoffset%272024-12-18T17%3A07%3A45.433%2B00%3A00%27&%24top=2&%24skip=4&%24select=Status",
             &known,
+            &[],
         )
         .expect("query");
         assert_eq!(q.modified_after, Some((datetime!(2024-12-18 17:07:45.433 UTC), true)));
         assert_eq!((q.top, q.skip), (Some(2), 4));
-        assert!(parse("$filter=Status eq 'Open'", &known).unwrap_err().starts_with("unsupported $filter"));
-        assert_eq!(parse("$orderby=Status", &known).unwrap_err(), "unsupported query parameter \"$orderby\"");
-        assert_eq!(parse("$select=Amount", &known).unwrap_err(), "$select names an unknown field \"Amount\"");
+        assert!(parse("$filter=Status eq 'Open'", &known, &[]).unwrap_err().starts_with("unsupported $filter"));
+        assert_eq!(parse("$orderby=Status", &known, &[]).unwrap_err(), "unsupported query parameter \"$orderby\"");
+        assert_eq!(parse("$select=Amount", &known, &[]).unwrap_err(), "$select names an unknown field \"Amount\"");
+        assert_eq!(parse("$expand=Details", &known, &["Details"]).expect("expand").expand, ["Details".to_string()].into());
+        assert_eq!(parse("$expand=Lines", &known, &["Details"]).unwrap_err(), "$expand names an unknown detail \"Lines\"");
     }
 }
