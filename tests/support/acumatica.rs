@@ -89,12 +89,23 @@ impl Gateway {
     /// Write `toml` to `dir/gateway.toml` and start the binary on it with the password of
     /// `sandbox` in [`ACU_PASSWORD_ENV`].
     pub fn spawn(dir: &Path, toml: &str, sandbox: &AcuSandbox) -> Gateway {
+        Gateway::spawn_with(dir, toml, sandbox, &[])
+    }
+
+    /// [`Gateway::spawn`] with `extra_env` set for the child too.
+    pub fn spawn_with(
+        dir: &Path,
+        toml: &str,
+        sandbox: &AcuSandbox,
+        extra_env: &[(&str, &str)],
+    ) -> Gateway {
         let config_path = dir.join("gateway.toml");
         std::fs::write(&config_path, toml).expect("write config");
         let mut child = Command::new(BIN)
             .args(["run", "--config"])
             .arg(&config_path)
             .env(ACU_PASSWORD_ENV, sandbox.sim.config().password)
+            .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
