@@ -327,5 +327,16 @@ async fn details_are_read_only_when_expanded() {
     let mut header = record.clone();
     header.as_object_mut().expect("record").remove("Details");
     assert_eq!(header, without.records[0].fields, "the header fields are the same either way");
+    // `check` probes with the configured `$expand`: a collection the instance does not offer
+    // fails there (the configuration already refuses names the connector does not know).
+    let (session, _) = handle.get().await.expect("session");
+    let probe = f.source_expanding(&auth, 10, &["Details"]).probe(&session).await.expect("probe");
+    assert_eq!(probe, 1);
+    match f.source_expanding(&auth, 10, &["Lines"]).probe(&session).await {
+        Err(SourceError::Refused { reason }) => {
+            assert_eq!(reason, "GET Bill: HTTP 400: $expand names an unknown detail \"Lines\"")
+        }
+        other => panic!("expected Refused, got {other:?}"),
+    }
     handle.logout().await;
 }
