@@ -40,6 +40,8 @@ mod present;
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
+mod people_tests;
+#[cfg(test)]
 mod tests;
 
 pub use activity::{update_activity, BotSink};
