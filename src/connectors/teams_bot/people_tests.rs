@@ -38,6 +38,11 @@ struct PeopleRig {
 
 impl PeopleRig {
     fn start(graph_config: TeamsSandboxConfig, options: ApproverOptions, settings: PeopleSettings) -> PeopleRig {
+        PeopleRig::start_as(DESTINATION, graph_config, options, settings)
+    }
+
+    /// As [`PeopleRig::start`] for destination `destination` (its own metric series).
+    fn start_as(destination: &str, graph_config: TeamsSandboxConfig, options: ApproverOptions, settings: PeopleSettings) -> PeopleRig {
         let rig = Rig::start();
         let bot = rig.sim.config();
         let graph = TeamsSim::new(TeamsSandboxConfig { client_id: bot.app_id.clone(), client_secret: bot.app_password.clone(), ..graph_config });
@@ -63,7 +68,7 @@ impl PeopleRig {
         .expect("login base");
         let session = SessionHandle::new(token, "bot/directory", clock.clone(), Health::default());
         let directory = GraphDirectory::new(client(Duration::from_secs(1)), graph_served.root.clone(), session);
-        let people = People::new(DESTINATION, rig.temp.store.clone(), clock.clone(), Some(directory), settings);
+        let people = People::new(destination, rig.temp.store.clone(), clock.clone(), Some(directory), settings);
         let target = BotTarget {
             service_url: rig.served.root.clone(),
             conversation_id: CONVERSATION.into(),
@@ -276,6 +281,28 @@ async fn graph_users_answers_like_graph() {
     let (status, body) = get(&format!("v1.0/users/{JANE_ID}")).await;
     assert_eq!(status, 200);
     assert_eq!(body.as_object().map(|o| o.len()), Some(12));
+}
+
+#[actix_web::test]
+async fn graph_lookups_are_counted_by_destination_and_outcome() {
+    let metrics = crate::telemetry::metrics_handle();
+    let p = PeopleRig::start_as("approvals-metrics", TeamsSandboxConfig::default(), ApproverOptions::default(), PeopleSettings::default());
+    p.post(1, "B-1", JANE_UPN, "").await;
+    p.post(2, "B-2", JANE_UPN, "").await;
+    p.post(3, "B-3", "x@y.com", "").await;
+    p.graph.inject(TeamsFault::UserStatus { status: 503, retry_after_secs: None });
+    p.post(4, "B-4", "bob@contoso.com", "").await;
+    let rendered = metrics.render();
+    let mut lines: Vec<&str> = rendered.lines().filter(|l| l.starts_with("mlc_people_lookups_total{destination=\"approvals-metrics\"")).collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        vec![
+            "mlc_people_lookups_total{destination=\"approvals-metrics\",outcome=\"error\"} 1",
+            "mlc_people_lookups_total{destination=\"approvals-metrics\",outcome=\"not_found\"} 1",
+            "mlc_people_lookups_total{destination=\"approvals-metrics\",outcome=\"resolved\"} 1",
+        ]
+    );
 }
 
 #[test]
