@@ -79,7 +79,7 @@ impl PeopleRig {
         let book = CardBook::new(rig.temp.store.clone(), &bot.app_id);
         let inner = BotSink::new(client(Duration::from_secs(1)), target, key, book, clock);
         let sink = ApproverSink::new(inner, people, options);
-        PeopleRig { rig, graph, graph_served: graph_served, sink }
+        PeopleRig { rig, graph, graph_served, sink }
     }
 
     fn default() -> PeopleRig {
