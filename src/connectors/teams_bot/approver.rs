@@ -9,8 +9,8 @@
 //!    removed and a note with `mlc_approval.link` is added ([`super::fallback`]): the card
 //!    goes out without buttons.
 //!
-//! `mlc_approval.link` (optional, a URL string) is always removed before [`BotSink`] reads
-//! the binding. A lookup that cannot be made now returns its outcome (`Retry` / `Permanent`)
+//! `mlc_approval.link` (optional, an absolute http(s) URL; anything else is ignored) is
+//! always removed before [`BotSink`] reads the binding. A lookup that cannot be made now returns its outcome (`Retry` / `Permanent`)
 //! and nothing is posted. Cards without `mlc_approval` pass through untouched.
 
 use ml_connector_actors::store::OutboxEntry;
@@ -106,7 +106,7 @@ impl ApproverSink {
         let Some(approver) = text("approver") else {
             return Ok(None);
         };
-        let link = text(LINK_KEY);
+        let link = text(LINK_KEY).filter(|l| is_web_link(l));
         let route_name = text("approver_name");
         let who = self.people.resolve(&approver).await?;
         let mut payload = entry.payload.clone();
@@ -153,6 +153,12 @@ impl ApproverSink {
     }
 }
 
+/// Is `link` an absolute http(s) URL (what `Action.OpenUrl` opens)? Anything else is left
+/// off the card: Teams refuses a card whose `Action.OpenUrl` has no valid URL.
+pub fn is_web_link(link: &str) -> bool {
+    url::Url::parse(link).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
 fn binding_mut(card: &mut Json) -> Option<&mut Map<String, Json>> {
     card.get_mut(APPROVAL_KEY).and_then(Json::as_object_mut)
 }
@@ -170,5 +176,18 @@ impl Sink for ApproverSink {
 
     async fn find_existing(&self, entry: &OutboxEntry, token: &BearerToken) -> Lookup {
         self.inner.find_existing(entry, token).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_web_link;
+
+    #[test]
+    fn only_http_and_https_links_are_shown() {
+        assert_eq!(
+            ["https://erp.example/b?x=1", "http://b1.local/x", "javascript:alert(1)", "erp.example/b", ""].map(is_web_link),
+            [true, true, false, false, false]
+        );
     }
 }

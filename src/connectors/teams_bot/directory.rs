@@ -144,30 +144,27 @@ impl GraphDirectory {
         };
         let response = match self.client.get(url).header(AUTHORIZATION, auth).send().await {
             Ok(r) => r,
-            Err(e) => {
-                return DirectoryAnswer::Later {
-                    after: None,
-                    reason: format!("Microsoft Graph: {}", describe(&e)),
-                    throttled: false,
-                }
-            }
+            Err(e) => return transport(&e),
         };
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
         let body = match response.bytes().await {
             Ok(b) => b,
-            Err(e) => {
-                return DirectoryAnswer::Later {
-                    after: None,
-                    reason: format!("Microsoft Graph: {}", describe(&e)),
-                    throttled: false,
-                }
-            }
+            Err(e) => return transport(&e),
         };
         if status == 401 {
             self.session.invalidate(generation).await;
         }
         classify(status, after, &body)
+    }
+}
+
+/// A network error before or while reading the answer: try again later.
+fn transport(e: &reqwest::Error) -> DirectoryAnswer {
+    DirectoryAnswer::Later {
+        after: None,
+        reason: format!("Microsoft Graph: {}", describe(e)),
+        throttled: false,
     }
 }
 

@@ -16,7 +16,7 @@ use super::config::{parse_credential, parse_destination, DEFAULT_MAX_CARD_VERSIO
 use super::decision::DecisionKey;
 use super::directory::GraphDirectory;
 use super::people::{People, PeopleSettings};
-use super::people_check::cached_rows;
+use super::people_check::{cached_rows, static_rows};
 use super::tests::{Rig, CONVERSATION, DECISION_KEY};
 use crate::connectors::kit::conformance::{client, outbox_entry, serve, Served};
 use crate::connectors::teams::{EntraAppToken, EntraSettings, GRAPH_APP_SCOPE};
@@ -281,6 +281,28 @@ async fn graph_users_answers_like_graph() {
     let (status, body) = get(&format!("v1.0/users/{JANE_ID}")).await;
     assert_eq!(status, 200);
     assert_eq!(body.as_object().map(|o| o.len()), Some(12));
+}
+
+#[actix_web::test]
+async fn check_looks_static_approvers_up_now_and_names_the_permission_when_refused() {
+    let p = PeopleRig::default();
+    let emails = vec![JANE_UPN.to_string(), "x@y.com".to_string(), JANE_ID.to_string()];
+    let rows = static_rows("teams_bot:a", p.sink.people(), &emails).await;
+    let seen: Vec<(&str, bool, &str)> = rows.iter().map(|r| (r.target.as_str(), r.ok, r.detail.as_str())).collect();
+    let found = format!("Entra user {JANE_ID} (Jane Smith)");
+    assert_eq!(
+        seen,
+        vec![
+            ("approver jane@contoso.com (route)", true, found.as_str()),
+            ("approver x@y.com (route)", true, "WARNING: not found in Microsoft Entra ID; its cards are posted without buttons"),
+        ]
+    );
+    assert_eq!(p.graph.user_lookups(), 2);
+    let denied = PeopleRig::start(TeamsSandboxConfig { app_roles: String::new(), ..TeamsSandboxConfig::default() }, ApproverOptions::default(), PeopleSettings::default());
+    let rows = static_rows("teams_bot:a", denied.sink.people(), &emails[..1]).await;
+    assert_eq!(rows.len(), 1);
+    assert!(!rows[0].ok);
+    assert_eq!(rows[0].detail, "approver jane@contoso.com not looked up: Microsoft Graph 403 Authorization_RequestDenied: the bot's app registration may not read users; grant it the Microsoft Graph application permission User.Read.All (with admin consent)");
 }
 
 #[actix_web::test]
