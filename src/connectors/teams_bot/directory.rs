@@ -2,7 +2,9 @@
 //! Graph, with an app-only token of the bot's own app registration.
 //!
 //! Request: `GET {graph_base}v1.0/users/{upn}?$select=id,displayName,userPrincipalName,mail`
-//! with `Authorization: Bearer <token>`, the token from the client-credentials grant of the
+//! and, when no user has that UPN (404), `GET {graph_base}v1.0/users?$filter=mail eq
+//! '{e-mail}'&$select=…` (200 `{"value":[user]}`; empty: not found), each with
+//! `Authorization: Bearer <token>`, the token from the client-credentials grant of the
 //! `bot_framework` credential's app id and password in the customer's tenant
 //! (`[credentials.directory] tenant_id`), scope `https://graph.microsoft.com/.default`. The app
 //! needs the application permission `User.Read.All` with admin consent.
@@ -109,53 +111,118 @@ impl GraphDirectory {
     /// # Errors
     /// A text when `graph_base` cannot be a base URL.
     pub fn user_url(&self, upn: &str) -> Result<Url, String> {
+        self.users_url(Some(upn), None)
+    }
+
+    /// `{graph_base}v1.0/users?$filter=mail eq '{mail}'&$select=…`, quotes in `mail` doubled
+    /// as OData string literals require.
+    ///
+    /// # Errors
+    /// A text when `graph_base` cannot be a base URL.
+    pub fn mail_url(&self, mail: &str) -> Result<Url, String> {
+        let filter = format!("mail eq '{}'", mail.replace('\'', "''"));
+        self.users_url(None, Some(&filter))
+    }
+
+    fn users_url(&self, key: Option<&str>, filter: Option<&str>) -> Result<Url, String> {
         let mut url = self.graph_base.clone();
         url.path_segments_mut()
             .map_err(|()| format!("graph_base_url {} cannot be a base URL", self.graph_base))?
             .pop_if_empty()
-            .extend(["v1.0", "users", upn]);
-        url.query_pairs_mut().append_pair("$select", USER_SELECT);
+            .extend(["v1.0", "users"])
+            .extend(key);
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(f) = filter {
+                query.append_pair("$filter", f);
+            }
+            query.append_pair("$select", USER_SELECT);
+        }
         Ok(url)
     }
 
-    /// Look `upn` up (see the module docs for the answers).
-    pub async fn lookup(&self, upn: &str) -> DirectoryAnswer {
+    /// Look `email` up (see the module docs for the answers): as a UPN, and when no user has
+    /// that UPN, as a `mail` address (an ERP keeps the address people write to, which is not
+    /// always the sign-in name).
+    pub async fn lookup(&self, email: &str) -> DirectoryAnswer {
+        match self.get(self.user_url(email)).await {
+            Ok((200, body)) => found_user(&body),
+            Ok((404, _)) => match self.get(self.mail_url(email)).await {
+                Ok((200, body)) => found_in_list(&body),
+                Ok((status, body)) => classify(status, None, &body),
+                Err(answer) => answer,
+            },
+            Ok((status, body)) => classify(status, None, &body),
+            Err(answer) => answer,
+        }
+    }
+
+    /// GET `url` with a directory token: `(status, body)` for 200, 404 and the other answers
+    /// whose body [`classify`] reads; the [`DirectoryAnswer`] when there is no answer to read
+    /// (no token, network error) or it says "later" with `Retry-After`. A 401 drops the token.
+    async fn get(&self, url: Result<Url, String>) -> Result<(u16, Vec<u8>), DirectoryAnswer> {
+        let url = url.map_err(DirectoryAnswer::Refused)?;
         let (token, generation) = match self.session.get().await {
             Ok(t) => t,
             Err(AuthError::Rejected { reason }) => {
-                return DirectoryAnswer::Refused(format!(
+                return Err(DirectoryAnswer::Refused(format!(
                     "directory token refused by Microsoft Entra ID: {reason}"
-                ))
+                )))
             }
             Err(e) => {
-                return DirectoryAnswer::Later {
+                return Err(DirectoryAnswer::Later {
                     after: None,
                     reason: format!("directory token: {e}"),
                     throttled: false,
-                }
+                })
             }
         };
-        let url = match self.user_url(upn) {
-            Ok(u) => u,
-            Err(e) => return DirectoryAnswer::Refused(e),
-        };
         let Ok(auth) = token.header_value() else {
-            return DirectoryAnswer::Refused("directory token is not a valid header value".into());
+            return Err(DirectoryAnswer::Refused("directory token is not a valid header value".into()));
         };
-        let response = match self.client.get(url).header(AUTHORIZATION, auth).send().await {
-            Ok(r) => r,
-            Err(e) => return transport(&e),
-        };
+        let response = self
+            .client
+            .get(url)
+            .header(AUTHORIZATION, auth)
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
         let status = response.status().as_u16();
         let after = retry_after(response.headers());
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => return transport(&e),
-        };
+        let body = response.bytes().await.map_err(|e| transport(&e))?.to_vec();
         if status == 401 {
             self.session.invalidate(generation).await;
         }
-        classify(status, after, &body)
+        match status {
+            429 | 500..=599 => Err(classify(status, after, &body)),
+            _ => Ok((status, body)),
+        }
+    }
+}
+
+/// A 200 `GET /users/{upn}` body: the user.
+fn found_user(body: &[u8]) -> DirectoryAnswer {
+    classify(200, None, body)
+}
+
+/// A 200 `GET /users?$filter=mail eq '…'` body `{"value": [user, …]}`: the one user, or
+/// `NotFound` when none (or, impossible in one tenant, several) has the address.
+fn found_in_list(body: &[u8]) -> DirectoryAnswer {
+    #[derive(Deserialize)]
+    struct List {
+        value: Vec<Person>,
+    }
+    match serde_json::from_slice::<List>(body) {
+        Ok(List { value }) if value.len() == 1 => value
+            .into_iter()
+            .next()
+            .map_or(DirectoryAnswer::NotFound, DirectoryAnswer::Found),
+        Ok(_) => DirectoryAnswer::NotFound,
+        Err(e) => DirectoryAnswer::Later {
+            after: None,
+            reason: format!("Microsoft Graph 200: the user list is not {{\"value\": [...]}}: {e}"),
+            throttled: false,
+        },
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - An approver without `@` is an Entra object id and is used as is (no lookup).
 //! - An approver with `@` (an Acumatica Employee's `ContactInfo.Email`, a SAP B1 user's
-//!   e-mail) is looked up in Microsoft Graph ([`super::directory`]) and the answer cached in
+//!   e-mail) is looked up in Microsoft Graph ([`super::directory`]: as a UPN, then as a
+//!   `mail` address) and the answer cached in
 //!   the store's `connector_state`, namespace `teams_bot/people/<destination>`, key = the
 //!   e-mail in lower case (UPNs are case-insensitive), value = the JSON of [`CachedPerson`].
 //!   A found user is kept for `people_cache_seconds` (default 24 h), a "not found" for

@@ -127,6 +127,15 @@ async fn an_e_mail_approver_is_resolved_and_its_id_is_in_the_token_and_the_menti
 }
 
 #[actix_web::test]
+async fn an_approver_given_by_mail_address_rather_than_upn_is_found_by_mail() {
+    let p = PeopleRig::default();
+    assert_eq!(p.post(1, "B-1", "Jane.Smith@contoso.com", "").await, Outcome::Delivered { remote_id: "1:1".into() });
+    assert_eq!(p.card(0)["msteams"], mention(JANE_ID, "Jane Smith"));
+    assert_eq!(verbs(&p.card(0)), vec!["Action.Execute", "Action.Execute"]);
+    assert_eq!(p.graph.user_lookups(), 2);
+}
+
+#[actix_web::test]
 async fn a_cached_approver_is_not_looked_up_again_until_it_expires() {
     let settings = PeopleSettings { found_ttl: Duration::from_secs(60), not_found_ttl: Duration::from_secs(10) };
     let p = PeopleRig::start(TeamsSandboxConfig::default(), ApproverOptions::default(), settings);
@@ -157,9 +166,11 @@ async fn an_unknown_approver_gets_a_card_without_buttons_with_the_note_and_the_l
     assert_eq!(card.get("msteams"), None);
     let book = CardBook::new(p.rig.temp.store.clone(), &p.rig.sim.config().app_id);
     assert_eq!(book.get("B-1"), Ok(None));
-    // The "not found" is cached: a second card makes no second lookup, and check lists it.
+    // Looked up as a UPN (404), then as a mail address (empty list): two requests. The "not
+    // found" is cached: a second card makes no lookup, and check lists it.
+    assert_eq!(p.graph.user_lookups(), 2);
     p.post(2, "B-2", "X@Y.com", "").await;
-    assert_eq!(p.graph.user_lookups(), 1);
+    assert_eq!(p.graph.user_lookups(), 2);
     let rows = cached_rows("teams_bot:approvals-card", p.sink.people());
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].target.as_str(), rows[0].ok), ("approver x@y.com", true));
@@ -278,6 +289,11 @@ async fn graph_users_answers_like_graph() {
     assert_eq!(body["error"]["message"], "Resource 'jane.smith@contoso.com' does not exist or one of its queried reference-property objects are not present.");
     let (status, body) = get(&format!("v1.0/users/{JANE_ID}?$select=id,manager")).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("Request_BadRequest")));
+    let (status, body) = get("v1.0/users?$filter=mail%20eq%20'JANE.SMITH@contoso.com'&$select=id").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"@odata.context": format!("{root}v1.0/$metadata#users(id)"), "value": [{"id": JANE_ID}]}));
+    let (status, body) = get("v1.0/users?$filter=startswith(mail,'jane')").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("Request_UnsupportedQuery")));
     let (status, body) = get(&format!("v1.0/users/{JANE_ID}")).await;
     assert_eq!(status, 200);
     assert_eq!(body.as_object().map(|o| o.len()), Some(12));
@@ -297,7 +313,7 @@ async fn check_looks_static_approvers_up_now_and_names_the_permission_when_refus
             ("approver x@y.com (route)", true, "WARNING: not found in Microsoft Entra ID; its cards are posted without buttons"),
         ]
     );
-    assert_eq!(p.graph.user_lookups(), 2);
+    assert_eq!(p.graph.user_lookups(), 3);
     let denied = PeopleRig::start(TeamsSandboxConfig { app_roles: String::new(), ..TeamsSandboxConfig::default() }, ApproverOptions::default(), PeopleSettings::default());
     let rows = static_rows("teams_bot:a", denied.sink.people(), &emails[..1]).await;
     assert_eq!(rows.len(), 1);

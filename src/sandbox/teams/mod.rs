@@ -11,6 +11,7 @@
 //! | `POST /v1.0/chats/{chat}/messages`, `GET` same | Graph: send (`ChatMessage.Send`) / list (`Chat.Read`; last modified first, `$orderby=createdDateTime desc`) |
 //! | `GET  /v1.0/chats/{chat}` | Graph: the chat (`Chat.ReadBasic`) |
 //! | `GET  /v1.0/users/{id or userPrincipalName}?$select=…` | Graph: one user (app role `User.Read.All`; 404 `Request_ResourceNotFound`, 403 `Authorization_RequestDenied`) |
+//! | `GET  /v1.0/users?$filter=mail eq '…'&$select=…` | Graph: users by `mail` or `userPrincipalName` (other filters 400 `Request_UnsupportedQuery`) |
 //! | `POST /workflows/{flow_id}` (and `/workflows/{flow_id}/triggers/manual/paths/invoke`) | Teams Workflows webhook, 202; a card above 1.4 fails inside the run |
 //!
 //! Shapes follow `shared/api-notes/microsoft-teams.md` (learn.microsoft.com sources). Faults are
@@ -181,6 +182,13 @@ impl TeamsSim {
             },
         )));
 
+        let s = self.clone();
+        cfg.service(web::resource("/v1.0/users").route(web::get().to(
+            move |req: HttpRequest| {
+                let s = s.clone();
+                async move { users::list_users(&s, &req) }
+            },
+        )));
         let s = self.clone();
         cfg.service(web::resource("/v1.0/users/{key}").route(web::get().to(
             move |req: HttpRequest, path: web::Path<String>| {

@@ -1,4 +1,5 @@
-//! Graph `GET /v1.0/users/{id | userPrincipalName}`: one user of the directory.
+//! Graph `GET /v1.0/users/{id | userPrincipalName}`: one user of the directory, and
+//! `GET /v1.0/users?$filter=mail eq '…'` (or `userPrincipalName eq '…'`): a list.
 //!
 //! As strict as Graph ("Get user", learn.microsoft.com):
 //! - the key is the object id or the `userPrincipalName` (case-insensitive); **not** `mail`
@@ -82,6 +83,11 @@ pub(crate) fn get_user(sim: &TeamsSim, req: &HttpRequest, key: &str) -> HttpResp
     state.user_lookups += 1;
     let result = decide(&mut state, req, key);
     drop(state);
+    respond(req, now_ms, result)
+}
+
+/// 200 with `body` as Graph's JSON, or the error.
+fn respond(req: &HttpRequest, now_ms: i64, result: Result<Value, GraphError>) -> HttpResponse {
     match result {
         Ok(body) => {
             let request_id = guid();
@@ -95,7 +101,60 @@ pub(crate) fn get_user(sim: &TeamsSim, req: &HttpRequest, key: &str) -> HttpResp
     }
 }
 
-fn decide(state: &mut State, req: &HttpRequest, key: &str) -> Result<Value, GraphError> {
+/// `GET /v1.0/users?$filter=…`: the users matching `mail eq '…'` or `userPrincipalName eq
+/// '…'` (case-insensitive; `''` is a quote), all users without `$filter`, as
+/// `{"@odata.context", "value": [...]}`. Any other filter is 400 `Request_UnsupportedQuery`.
+pub(crate) fn list_users(sim: &TeamsSim, req: &HttpRequest) -> HttpResponse {
+    let mut state = sim.lock();
+    let now_ms = state.now_ms();
+    state.user_lookups += 1;
+    let result = (|| {
+        gate(&mut state, req)?;
+        let select = select(req)?;
+        let filter = query_value(req, "$filter").map(|f| parse_filter(&f)).transpose()?;
+        let base = origin(req);
+        let value: Vec<Value> = state
+            .users
+            .iter()
+            .filter(|u| match &filter {
+                None => true,
+                Some((property, wanted)) => {
+                    let have = if property == "mail" { u.mail.as_deref().unwrap_or_default() } else { u.user_principal_name.as_str() };
+                    have.eq_ignore_ascii_case(wanted)
+                }
+            })
+            .map(|u| Value::Object(render(u, select.as_deref())))
+            .collect();
+        let context = match &select {
+            Some(names) => format!("{base}/v1.0/$metadata#users({})", names.join(",")),
+            None => format!("{base}/v1.0/$metadata#users"),
+        };
+        Ok(json!({"@odata.context": context, "value": value}))
+    })();
+    drop(state);
+    respond(req, now_ms, result)
+}
+
+/// `(property, value)` of `mail eq '…'` / `userPrincipalName eq '…'`.
+fn parse_filter(filter: &str) -> Result<(String, String), GraphError> {
+    let unsupported = || {
+        GraphError::new(400, "Request_UnsupportedQuery", format!("Unsupported or invalid query filter clause specified: '{filter}'."))
+    };
+    let (property, rest) = filter.trim().split_once(' ').ok_or_else(unsupported)?;
+    let property = ["mail", "userPrincipalName"]
+        .into_iter()
+        .find(|p| p.eq_ignore_ascii_case(property))
+        .ok_or_else(unsupported)?;
+    let literal = rest.trim_start().strip_prefix("eq ").map(str::trim).ok_or_else(unsupported)?;
+    let inner = literal.strip_prefix('\'').and_then(|l| l.strip_suffix('\'')).ok_or_else(unsupported)?;
+    if inner.replace("''", "").contains('\'') {
+        return Err(unsupported());
+    }
+    Ok((property.to_string(), inner.replace("''", "'")))
+}
+
+/// Authentication, the permission check and a queued [`TeamsFault::UserStatus`].
+fn gate(state: &mut State, req: &HttpRequest) -> Result<(), GraphError> {
     let token = match bearer(req) {
         None => Err(GraphError::new(401, "InvalidAuthenticationToken", "Access token is empty.")),
         Some(t) => state.live_token(t).ok_or_else(GraphError::expired_token),
@@ -121,6 +180,11 @@ fn decide(state: &mut State, req: &HttpRequest, key: &str) -> Result<Value, Grap
             ..GraphError::new(status, code, "Please retry again later.")
         });
     }
+    Ok(())
+}
+
+fn decide(state: &mut State, req: &HttpRequest, key: &str) -> Result<Value, GraphError> {
+    gate(state, req)?;
     let select = select(req)?;
     let Some(user) = state
         .users
@@ -133,30 +197,36 @@ fn decide(state: &mut State, req: &HttpRequest, key: &str) -> Result<Value, Grap
             format!("Resource '{key}' does not exist or one of its queried reference-property objects are not present."),
         ));
     };
-    let all = user.properties();
     let base = origin(req);
+    let context = match &select {
+        Some(names) => format!("{base}/v1.0/$metadata#users({})/$entity", names.join(",")),
+        None => format!("{base}/v1.0/$metadata#users/$entity"),
+    };
     let mut body = Map::new();
-    match &select {
-        Some(names) => {
-            body.insert("@odata.context".into(), json!(format!("{base}/v1.0/$metadata#users({})/$entity", names.join(","))));
-            for name in names {
-                body.insert(name.clone(), all.get(name).cloned().unwrap_or(Value::Null));
-            }
-        }
-        None => {
-            body.insert("@odata.context".into(), json!(format!("{base}/v1.0/$metadata#users/$entity")));
-            body.extend(all);
-        }
-    }
+    body.insert("@odata.context".into(), json!(context));
+    body.extend(render(user, select.as_deref()));
     Ok(Value::Object(body))
+}
+
+/// The properties of `user` named in `select` (in that order), or the default set.
+fn render(user: &DirectoryUser, select: Option<&[String]>) -> Map<String, Value> {
+    let all = user.properties();
+    match select {
+        Some(names) => names.iter().map(|n| (n.clone(), all.get(n).cloned().unwrap_or(Value::Null))).collect(),
+        None => all,
+    }
+}
+
+/// The decoded value of query parameter `name`.
+fn query_value(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The `$select` property names (as Graph spells them), `None` without `$select`.
 fn select(req: &HttpRequest) -> Result<Option<Vec<String>>, GraphError> {
-    let Some(raw) = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "$select")
-        .map(|(_, v)| v.into_owned())
-    else {
+    let Some(raw) = query_value(req, "$select") else {
         return Ok(None);
     };
     let known = DirectoryUser {
@@ -183,6 +253,15 @@ fn select(req: &HttpRequest) -> Result<Option<Vec<String>>, GraphError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_on_mail_and_upn_are_read_and_others_refused() {
+        assert_eq!(parse_filter("mail eq 'o''neil@contoso.com'"), Ok(("mail".into(), "o'neil@contoso.com".into())));
+        assert_eq!(parse_filter("userprincipalname eq 'a@b.c'"), Ok(("userPrincipalName".into(), "a@b.c".into())));
+        for bad in ["startswith(mail,'a')", "mail eq a@b.c", "mail eq 'a'b'", "displayName eq 'Jane'"] {
+            assert_eq!(parse_filter(bad).map_err(|e| e.code), Err("Request_UnsupportedQuery".to_string()), "{bad}");
+        }
+    }
 
     #[test]
     fn given_and_surname_come_from_the_display_name() {
