@@ -128,6 +128,16 @@ async fn check_all(
                 .check(&d.name, session_of(&d.credential), &env)
                 .await,
         );
+        let routes = config
+            .routes
+            .iter()
+            .filter(|r| r.destination == d.name)
+            .collect();
+        rows.extend(
+            d.config
+                .check_routes(&d.name, session_of(&d.credential), &env, routes)
+                .await,
+        );
     }
     for session in sessions.values() {
         session.logout().await;

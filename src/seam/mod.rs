@@ -175,4 +175,15 @@ pub trait DestinationConfig: Debug + Send + Sync {
         session: Option<&'a dyn ManagedSession>,
         env: &'a BuildEnv,
     ) -> BoxFuture<'a, Vec<CheckRow>>;
+    /// `check` rows about what the routes to it ask of it (`routes`: the `[[routes]]` whose
+    /// `destination` is `name`), e.g. approvers named in their templates; default none.
+    fn check_routes<'a>(
+        &'a self,
+        _name: &'a str,
+        _session: Option<&'a dyn ManagedSession>,
+        _env: &'a BuildEnv,
+        _routes: Vec<&'a crate::routes::RouteSpec>,
+    ) -> BoxFuture<'a, Vec<CheckRow>> {
+        Box::pin(async { Vec::new() })
+    }
 }

@@ -12,6 +12,7 @@ use std::fmt;
 use ml_connector_actors::{AuthError, Authenticator, Login};
 
 use super::decision::DecisionKey;
+use super::directory::GraphDirectory;
 use crate::connectors::teams::{BearerToken, EntraAppToken, EntraSettings, InvalidBaseUrl};
 
 /// Scope of Bot Connector tokens.
@@ -20,11 +21,13 @@ pub const BOT_FRAMEWORK_SCOPE: &str = "https://api.botframework.com/.default";
 pub const BOT_FRAMEWORK_TENANT: &str = "botframework.com";
 
 /// The bot's token source plus what its destinations and endpoint share: the app id (the
-/// `aud` of inbound JWTs) and the decision key.
+/// `aud` of inbound JWTs), the decision key and, with `[credentials.directory]`, the
+/// directory its approvers are looked up in.
 pub struct BotToken {
     token: EntraAppToken,
     app_id: String,
     decision_key: DecisionKey,
+    directory: Option<GraphDirectory>,
 }
 
 impl fmt::Debug for BotToken {
@@ -33,6 +36,7 @@ impl fmt::Debug for BotToken {
             .field("app_id", &self.app_id)
             .field("token", &self.token)
             .field("decision_key", &self.decision_key)
+            .field("directory", &self.directory)
             .finish()
     }
 }
@@ -52,7 +56,20 @@ impl BotToken {
             app_id: settings.client_id.clone(),
             token: EntraAppToken::new(client, settings)?,
             decision_key,
+            directory: None,
         })
+    }
+
+    /// This bot, looking approvers up in `directory`.
+    #[must_use]
+    pub fn with_directory(mut self, directory: GraphDirectory) -> BotToken {
+        self.directory = Some(directory);
+        self
+    }
+
+    /// The directory approvers given by e-mail are looked up in, if configured.
+    pub fn directory(&self) -> Option<&GraphDirectory> {
+        self.directory.as_ref()
     }
 
     /// Entra settings of a bot: tenant `tenant_id` or [`BOT_FRAMEWORK_TENANT`], scope

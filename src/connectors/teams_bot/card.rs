@@ -4,7 +4,8 @@
 //! A route asks for buttons by rendering a top-level `"mlc_approval"` object into its
 //! Adaptive Card:
 //! `{"document": "<document key>", "version": "<document version>", "approver": "<Entra object
-//! id>", "approver_name": "<display name>"}`. The sink removes it, signs a decision token
+//! id>", "approver_name": "<display name>"}` (an e-mail / UPN approver and the optional
+//! `"link"` are settled before, by [`super::approver`]). The sink removes it, signs a decision token
 //! over it ([`super::decision`]) and appends two `Action.Execute` buttons, verbs `approve` and
 //! `reject`, `data` `{"mlc_decision": "<token>"}` (Universal Actions, Adaptive Cards 1.4+).
 //! A card without `mlc_approval` is posted as is (information only).

@@ -8,6 +8,9 @@
 //! app_password = { secret = "bot-app-password" }     # its client secret value
 //! # tenant_id = "contoso.onmicrosoft.com"            # single-tenant bots; default: botframework.com
 //! decision_key = { secret = "bot-decision-key" }     # HMAC-SHA256 key of the decision tokens
+//! # Approvers given by e-mail are looked up in Microsoft Graph with an app-only token of
+//! # this same app registration in the customer's tenant (needs User.Read.All):
+//! # directory = { tenant_id = "contoso.onmicrosoft.com" }  # graph_base_url optional
 //!
 //! [[destinations]]
 //! name = "ap-approvals"
@@ -15,6 +18,10 @@
 //! credential = "approvals-bot"
 //! service_url = "https://smba.trafficmanager.net/emea/"
 //! conversation_id = "19:abc@thread.tacv2;messageid=1616990032035"
+//! # inbound = true                          # false: no buttons, "Approve in <erp_name>: <link>"
+//! # erp_name = "Acumatica"                  # named in the notes of cards without buttons
+//! # people_cache_seconds = 86400            # how long a looked-up approver is kept
+//! # people_not_found_cache_seconds = 3600   # how long a "not found" is kept
 //!
 //! [[sources]]
 //! name = "approvals"
@@ -29,8 +36,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use super::approver::{ApproverOptions, DEFAULT_ERP_NAME};
+use super::people::PeopleSettings;
 use crate::connectors::teams::card::CardVersion;
-use crate::connectors::teams::ENTRA_LOGIN_BASE;
+use crate::connectors::teams::{ENTRA_LOGIN_BASE, GRAPH_BASE};
 use crate::secrets::SecretRef;
 use crate::seam::{parse_table, Problem};
 
@@ -69,6 +78,25 @@ pub struct BotCredentialConfig {
     /// `decision_key`: HMAC-SHA256 key signing the decision tokens in card buttons (at least
     /// 32 bytes; `ml-connector secret set NAME`).
     pub decision_key: SecretRef,
+    /// `directory`: where approvers given by e-mail are looked up; absent: approvers must be
+    /// Entra object ids.
+    #[serde(default)]
+    pub directory: Option<DirectoryConfig>,
+}
+
+/// `directory = { tenant_id, graph_base_url }` of a `bot_framework` credential: Microsoft
+/// Graph user lookups with a client-credentials token of the bot's own app registration
+/// (`app_id` / `app_password`) in `tenant_id`, scope `https://graph.microsoft.com/.default`.
+/// The app registration needs the application permission `User.Read.All` (admin consent).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryConfig {
+    /// `tenant_id`: the customer's tenant (GUID or verified domain). Required even for a
+    /// single-tenant bot's own tenant: Graph tokens are never issued by `botframework.com`.
+    pub tenant_id: String,
+    /// `graph_base_url`: Graph root, default `https://graph.microsoft.com/`.
+    #[serde(default = "default_graph_base_url", deserialize_with = "crate::seam::base_url")]
+    pub graph_base_url: Url,
 }
 
 /// `[[destinations]] kind = "teams_bot"`, checked.
@@ -84,6 +112,12 @@ pub struct BotDestinationConfig {
     pub decision_ttl: Duration,
     /// `max_card_version`: highest Adaptive Card version sent; default `"1.5"`.
     pub max_card_version: CardVersion,
+    /// `inbound` (default `true`) and `erp_name` (default `"the ERP"`): see
+    /// [`ApproverOptions`].
+    pub approver: ApproverOptions,
+    /// `people_cache_seconds` (default 86400) and `people_not_found_cache_seconds` (default
+    /// 3600); 0 looks up on every card.
+    pub people: PeopleSettings,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +130,23 @@ struct RawDestination {
     decision_ttl_seconds: Option<u64>,
     #[serde(default)]
     max_card_version: Option<String>,
+    #[serde(default = "default_true")]
+    inbound: bool,
+    #[serde(default)]
+    erp_name: Option<String>,
+    #[serde(default)]
+    people_cache_seconds: Option<u64>,
+    #[serde(default)]
+    people_not_found_cache_seconds: Option<u64>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_graph_base_url() -> Url {
+    #[allow(clippy::expect_used)]
+    Url::parse(GRAPH_BASE).expect("GRAPH_BASE is a valid URL")
 }
 
 /// `[[sources]] kind = "teams_bot"` (the bot endpoint), checked.
@@ -162,6 +213,9 @@ pub fn parse_credential(table: toml::Table) -> Result<BotCredentialConfig, Probl
     if let Some(tenant) = &c.tenant_id {
         not_empty("tenant_id", tenant)?;
     }
+    if let Some(directory) = &c.directory {
+        not_empty("directory.tenant_id", &directory.tenant_id)?;
+    }
     Ok(c)
 }
 
@@ -169,7 +223,7 @@ pub fn parse_credential(table: toml::Table) -> Result<BotCredentialConfig, Probl
 ///
 /// Errors: unknown keys; `service_url` not an http(s) URL; empty `conversation_id`;
 /// `decision_ttl_seconds = 0`; `max_card_version` not `MAJOR.MINOR` or below 1.4 (the
-/// buttons are `Action.Execute`, Adaptive Cards 1.4+).
+/// buttons are `Action.Execute`, Adaptive Cards 1.4+); an empty `erp_name`.
 pub fn parse_destination(table: toml::Table) -> Result<BotDestinationConfig, Problem> {
     let raw: RawDestination = parse_table(table)?;
     not_empty("conversation_id", &raw.conversation_id)?;
@@ -195,11 +249,23 @@ pub fn parse_destination(table: toml::Table) -> Result<BotDestinationConfig, Pro
             }
         },
     };
+    let erp_name = raw.erp_name.unwrap_or_else(|| DEFAULT_ERP_NAME.to_string());
+    not_empty("erp_name", &erp_name)?;
+    let defaults = PeopleSettings::default();
+    let seconds = |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_secs);
     Ok(BotDestinationConfig {
         service_url: raw.service_url,
         conversation_id: raw.conversation_id,
         decision_ttl,
         max_card_version,
+        approver: ApproverOptions {
+            inbound: raw.inbound,
+            erp_name,
+        },
+        people: PeopleSettings {
+            found_ttl: seconds(raw.people_cache_seconds, defaults.found_ttl),
+            not_found_ttl: seconds(raw.people_not_found_cache_seconds, defaults.not_found_ttl),
+        },
     })
 }
 

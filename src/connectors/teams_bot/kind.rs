@@ -6,16 +6,21 @@ use std::time::Duration;
 
 use ml_connector_actors::boxed::{bind_sink, BoxFuture, DeliverySink, ManagedSession};
 use ml_connector_actors::inbound::Inbound;
-use ml_connector_actors::SessionHandle;
+use ml_connector_actors::{Health, SessionHandle};
 
 use super::activity::{BotSink, BotTarget};
+use super::approver::ApproverSink;
 use super::book::CardBook;
 use super::config::{self, BotCredentialConfig, BotDestinationConfig, BotSourceConfig};
 use super::decision::DecisionKey;
+use super::directory::GraphDirectory;
+use super::people::People;
+use super::people_check::{cached_rows, static_approvers, static_rows};
 use super::jwt::{BotJwtVerifier, JwtSettings};
 use super::present::DecisionPresenter;
 use super::{BotToken, TeamsBotInbound, DECISION_ENTITY};
-use crate::routes::{ChatFormat, PayloadShape, Presenter};
+use crate::connectors::teams::{EntraAppToken, EntraSettings, GRAPH_APP_SCOPE};
+use crate::routes::{ChatFormat, PayloadShape, Presenter, RouteSpec};
 use crate::seam::{
     typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind,
     DeliveryDefaults, DestinationConfig, DestinationKind, Pollers, Problem, SecretRefs,
@@ -60,13 +65,29 @@ impl BotCredentialConfig {
     pub fn authenticator(&self, name: &str, env: &BuildEnv) -> Result<BotToken, BuildError> {
         let fail = |e: String| BuildError(format!("credential {name}: {e}"));
         let key = DecisionKey::new(env.secret(&self.decision_key)?).map_err(fail)?;
+        let password = env.secret(&self.app_password)?;
         let settings = BotToken::settings(
             self.login_base_url.clone(),
             self.tenant_id.as_deref(),
             &self.app_id,
-            env.secret(&self.app_password)?,
+            password.clone(),
         );
-        BotToken::new(env.cloud.clone(), settings, key).map_err(|e| fail(e.to_string()))
+        let bot = BotToken::new(env.cloud.clone(), settings, key).map_err(|e| fail(e.to_string()))?;
+        let Some(directory) = &self.directory else {
+            return Ok(bot);
+        };
+        // The Graph token is the same app registration's, in the customer's tenant; its own
+        // session keeps it (a private readiness board: it logs in on the first lookup).
+        let graph = EntraSettings {
+            login_base: self.login_base_url.clone(),
+            tenant_id: directory.tenant_id.clone(),
+            client_id: self.app_id.clone(),
+            client_secret: password,
+            scope: GRAPH_APP_SCOPE.to_string(),
+        };
+        let token = EntraAppToken::new(env.cloud.clone(), graph).map_err(|e| fail(e.to_string()))?;
+        let session = SessionHandle::new(token, &format!("{name}/directory"), env.clock.clone(), Health::default());
+        Ok(bot.with_directory(GraphDirectory::new(env.cloud.clone(), directory.graph_base_url.clone(), session)))
     }
 }
 
@@ -141,10 +162,11 @@ impl DestinationConfig for BotDestinationConfig {
         };
         let book = CardBook::new(env.store.clone(), bot.app_id());
         let sink = BotSink::new(env.cloud.clone(), target, bot.decision_key().clone(), book, env.clock.clone());
+        let sink = ApproverSink::new(sink, self.people(name, bot, env), self.approver.clone());
         Ok(bind_sink(sink, handle))
     }
 
-    fn check<'a>(&'a self, name: &'a str, session: Option<&'a dyn ManagedSession>, _env: &'a BuildEnv) -> BoxFuture<'a, Vec<CheckRow>> {
+    fn check<'a>(&'a self, name: &'a str, session: Option<&'a dyn ManagedSession>, env: &'a BuildEnv) -> BoxFuture<'a, Vec<CheckRow>> {
         Box::pin(async move {
             let system = format!("teams_bot:{name}");
             let result = match bot_session(session, &format!("destination {name}")) {
@@ -155,8 +177,31 @@ impl DestinationConfig for BotDestinationConfig {
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };
-            vec![CheckRow::new(&system, "credential", result)]
+            let mut rows = vec![CheckRow::new(&system, "credential", result)];
+            if let Ok(handle) = bot_session(session, &format!("destination {name}")) {
+                rows.extend(cached_rows(&system, &self.people(name, handle.authenticator(), env)));
+            }
+            rows
         })
+    }
+
+    /// One row per literal e-mail approver in the routes' card templates, looked up now.
+    fn check_routes<'a>(&'a self, name: &'a str, session: Option<&'a dyn ManagedSession>, env: &'a BuildEnv, routes: Vec<&'a RouteSpec>) -> BoxFuture<'a, Vec<CheckRow>> {
+        Box::pin(async move {
+            let emails = static_approvers(&routes);
+            let Ok(handle) = bot_session(session, &format!("destination {name}")) else {
+                return Vec::new();
+            };
+            static_rows(&format!("teams_bot:{name}"), &self.people(name, handle.authenticator(), env), &emails).await
+        })
+    }
+}
+
+impl BotDestinationConfig {
+    /// The approvers of destination `name`: cached in the store, looked up in the bot's
+    /// directory.
+    pub fn people(&self, name: &str, bot: &BotToken, env: &BuildEnv) -> People {
+        People::new(name, env.store.clone(), env.clock.clone(), bot.directory().cloned(), self.people)
     }
 }
 

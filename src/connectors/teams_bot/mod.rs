@@ -12,22 +12,35 @@
 //!   [`activity::update_activity`] (`PUT …/activities/{activityId}`).
 //! - [`jwt`]: verification of the Bot Connector's JWT (OpenID metadata → JWKS, cached).
 //! - [`inbound`]: [`TeamsBotInbound`], the `/inbound/teams_bot/{name}` endpoint.
+//! - [`directory`], [`people`]: approvers given by e-mail / UPN looked up in Microsoft Graph
+//!   (`GET /v1.0/users/{upn}`) and cached; [`mention`]: the approver's @mention;
+//!   [`fallback`]: the card without buttons (approver not found, `inbound = false`);
+//!   [`approver`]: [`approver::ApproverSink`], the destination's sink doing all three in
+//!   front of [`BotSink`].
 //!
 //! Source: `api-notes/microsoft-teams.md` ("Bot Framework (approvals)").
 
 pub mod activity;
+pub mod approver;
 pub mod auth;
 pub mod book;
 pub mod card;
 pub mod config;
 pub mod decision;
+pub mod directory;
+pub mod fallback;
 pub mod inbound;
 pub mod jwt;
 pub mod kind;
+pub mod mention;
+pub mod people;
+pub mod people_check;
 mod present;
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod people_tests;
 #[cfg(test)]
 mod tests;
 

@@ -63,6 +63,12 @@ pub struct TeamsSandboxConfig {
     /// (`ChannelMessage.Send ChannelMessage.Read.All ChatMessage.Send Chat.Read`) plus
     /// `User.Read`.
     pub consented_scopes: String,
+    /// Space-separated application permissions (app roles) granted with admin consent; a
+    /// client-credentials token carries them as its `roles`. Graph checks them where an
+    /// app-only read needs one (`GET /users/{id | userPrincipalName}`: `User.Read.All`,
+    /// `User.ReadWrite.All`, `Directory.Read.All` or `Directory.ReadWrite.All`, else 403
+    /// `Authorization_RequestDenied`). Default `"User.Read.All"`.
+    pub app_roles: String,
     /// Order of `GET /teams/{id}/channels/{id}/messages` (Microsoft does not document it):
     /// newest created first, or most recently modified first (edits and reactions move a
     /// message up), like chats. Default [`ListOrder::LastModified`] (the harder one for a
@@ -103,6 +109,7 @@ impl Default for TeamsSandboxConfig {
             consented_scopes:
                 "ChannelMessage.Send ChannelMessage.Read.All ChatMessage.Send Chat.Read User.Read"
                     .to_string(),
+            app_roles: "User.Read.All".to_string(),
             channel_list_order: ListOrder::LastModified,
             workflows_max_card_version: (1, 4),
         }

@@ -190,7 +190,8 @@ fn decide(
                     format!("AADSTS1002012: The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
                 ));
             }
-            let access_token = issue_access_token(state, TokenKind::App, BTreeSet::new());
+            let roles = config.app_roles.split_whitespace().map(str::to_string).collect();
+            let access_token = issue_access_token(state, TokenKind::App, roles);
             state.stats.token_client_credentials += 1;
             Ok(json!({
                 "token_type": "Bearer",

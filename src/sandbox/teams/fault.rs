@@ -53,6 +53,15 @@ pub enum TeamsFault {
     /// `{"error": error, ...}`, with `Retry-After: {retry_after_secs}` when given; no token is
     /// issued. Entra documents throttling and outages only by status (`temporarily_unavailable`
     /// and `server_error` are the OAuth codes), so the code is the test's choice.
+    /// Next `GET /users/{id | userPrincipalName}` that passed authentication and the
+    /// permission check is answered with `status` (429 or a 5xx) and a Graph error body,
+    /// with `Retry-After: {retry_after_secs}` when given.
+    UserStatus {
+        /// HTTP status, e.g. 429, 503.
+        status: u16,
+        /// Seconds in the `Retry-After` header, if any.
+        retry_after_secs: Option<u64>,
+    },
     TokenStatus {
         /// HTTP status, e.g. 429, 500, 503.
         status: u16,

@@ -10,6 +10,8 @@
 //! | `GET  /v1.0/teams/{team}/channels/{channel}` | Graph: the channel (`Channel.ReadBasic.All`) |
 //! | `POST /v1.0/chats/{chat}/messages`, `GET` same | Graph: send (`ChatMessage.Send`) / list (`Chat.Read`; last modified first, `$orderby=createdDateTime desc`) |
 //! | `GET  /v1.0/chats/{chat}` | Graph: the chat (`Chat.ReadBasic`) |
+//! | `GET  /v1.0/users/{id or userPrincipalName}?$select=…` | Graph: one user (app role `User.Read.All`; 404 `Request_ResourceNotFound`, 403 `Authorization_RequestDenied`) |
+//! | `GET  /v1.0/users?$filter=mail eq '…'&$select=…` | Graph: users by `mail` or `userPrincipalName` (other filters 400 `Request_UnsupportedQuery`) |
 //! | `POST /workflows/{flow_id}` (and `/workflows/{flow_id}/triggers/manual/paths/invoke`) | Teams Workflows webhook, 202; a card above 1.4 fails inside the run |
 //!
 //! Shapes follow `shared/api-notes/microsoft-teams.md` (learn.microsoft.com sources). Faults are
@@ -32,6 +34,7 @@ mod records;
 mod standalone;
 mod state;
 mod summary;
+mod users;
 mod wire;
 mod workflows;
 
@@ -48,6 +51,7 @@ pub use super::server::SpawnedServer;
 pub use config::{ListOrder, PostFaultMix, TeamsSandboxConfig};
 pub use fault::TeamsFault;
 pub use records::{Delivered, FlowRun, StoredMessage, TeamsStats};
+pub use users::DirectoryUser;
 pub use standalone::{TeamsSettings, CHANNEL_ID, CHAT_ID, FLOW_ID, SANDBOX, TEAM_ID};
 
 use state::{State, Target};
@@ -178,6 +182,21 @@ impl TeamsSim {
             },
         )));
 
+        let s = self.clone();
+        cfg.service(web::resource("/v1.0/users").route(web::get().to(
+            move |req: HttpRequest| {
+                let s = s.clone();
+                async move { users::list_users(&s, &req) }
+            },
+        )));
+        let s = self.clone();
+        cfg.service(web::resource("/v1.0/users/{key}").route(web::get().to(
+            move |req: HttpRequest, path: web::Path<String>| {
+                let s = s.clone();
+                async move { users::get_user(&s, &req, &path) }
+            },
+        )));
+
         for pattern in [
             "/workflows/{flow_id}",
             "/workflows/{flow_id}/triggers/manual/paths/invoke",
@@ -191,6 +210,16 @@ impl TeamsSim {
                     })),
             );
         }
+    }
+
+    /// Add a user to the directory (`GET /v1.0/users/{id | userPrincipalName}`).
+    pub fn add_user(&self, user: DirectoryUser) {
+        self.lock().users.push(user);
+    }
+
+    /// User lookups answered so far (any status).
+    pub fn user_lookups(&self) -> u64 {
+        self.lock().user_lookups
     }
 
     /// Create (or keep) team `team_id` with channel `channel_id` (ids like `"19:abc@thread.tacv2"`).

@@ -1,6 +1,6 @@
 //! The `teams` entry of the sandbox registry: settings of the `[teams]` table and the
 //! [`Simulator`] view of a running [`TeamsSim`] (Entra ID token endpoint, Graph chatMessage,
-//! Workflows webhook on one port).
+//! Graph users with one approver, Workflows webhook on one port).
 
 use std::time::Duration;
 
@@ -24,6 +24,11 @@ pub const CHANNEL_ID: &str = "19:finance@thread.tacv2";
 pub const CHAT_ID: &str = "19:cfo@thread.v2";
 /// Flow id of the sandbox Workflows webhook.
 pub const FLOW_ID: &str = "ops-flow";
+/// The directory user of the sandbox (`GET /v1.0/users/{upn}`): an approver for Bot
+/// Framework approval cards given by e-mail.
+pub const APPROVER_UPN: &str = "jane.smith@contoso.com";
+/// Entra object id of [`APPROVER_UPN`].
+pub const APPROVER_ID: &str = "0c6f1c2e-5b1d-4a4a-9b9b-5a4d7e1f0001";
 
 /// The `[teams]` table of the sandbox file. Every key is optional.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -104,6 +109,12 @@ fn start(settings: &SandboxSettings<'_>) -> Result<Box<dyn Simulator>, SandboxEr
     sim.add_team_channel(&s.team_id, &s.channel_id);
     sim.add_chat(&s.chat_id);
     sim.add_workflow(&s.flow_id);
+    sim.add_user(super::DirectoryUser {
+        id: APPROVER_ID.to_string(),
+        user_principal_name: APPROVER_UPN.to_string(),
+        display_name: "Jane Smith".to_string(),
+        mail: Some(APPROVER_UPN.to_string()),
+    });
     let (url, server) = spawn(sim.clone(), s.port).map_err(|e| settings.start_error(e))?;
     Ok(Box::new(Standalone {
         running: Running::new(sim, url, server),

@@ -24,7 +24,8 @@ pub(crate) struct AccessToken {
     pub kind: TokenKind,
     pub expires_at_ms: i64,
     /// Delegated Graph permissions it carries (short names, e.g. `ChannelMessage.Send`);
-    /// empty for app tokens (their application permissions are not modelled).
+    /// for app tokens the application permissions (`roles`, e.g. `User.Read.All`), checked
+    /// only by the user lookups.
     pub scopes: BTreeSet<String>,
 }
 
@@ -143,6 +144,10 @@ pub(crate) struct State {
     pub tenant_window: VecDeque<Instant>,
     /// Posts stored so far (numbering of [`super::config::PostFaultMix`]).
     pub posts_stored: u64,
+    /// The directory's users (`GET /users/{id | userPrincipalName}`).
+    pub users: Vec<super::users::DirectoryUser>,
+    /// User lookups answered (any status).
+    pub user_lookups: u64,
 }
 
 impl State {
@@ -164,6 +169,8 @@ impl State {
             subscribers: Vec::new(),
             tenant_window: VecDeque::new(),
             posts_stored: 0,
+            users: Vec::new(),
+            user_lookups: 0,
         };
         state.refresh_token_issued_ms = state.now_ms();
         state

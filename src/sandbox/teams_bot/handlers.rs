@@ -148,6 +148,30 @@ fn has_execute(card: &Json) -> bool {
     }
 }
 
+/// Does every `msteams.entities` mention of `card` have a non-empty `text` that occurs in
+/// a TextBlock's `text` of the card body? (Teams renders a card mention only there.)
+fn mentions_shown(card: &Json) -> bool {
+    let mut texts: Vec<&str> = Vec::new();
+    let mut stack: Vec<&Json> = vec![&card["body"]];
+    while let Some(node) = stack.pop() {
+        match node {
+            Json::Array(items) => stack.extend(items),
+            Json::Object(map) => {
+                if map.get("type").and_then(Json::as_str) == Some("TextBlock") {
+                    texts.extend(map.get("text").and_then(Json::as_str));
+                }
+                stack.extend(map.values());
+            }
+            _ => {}
+        }
+    }
+    let entities = card["msteams"]["entities"].as_array().map(Vec::as_slice).unwrap_or_default();
+    entities.iter().filter(|e| e["type"] == "mention").all(|e| {
+        let text = e["text"].as_str().unwrap_or_default();
+        !text.is_empty() && e["mentioned"]["id"].is_string() && texts.iter().any(|t| t.contains(text))
+    })
+}
+
 /// The card of a message activity with one Adaptive Card attachment, or the message of the
 /// 400 `BadArgument` answer.
 fn card_of(state: &State, body: &[u8]) -> Result<Json, &'static str> {
@@ -170,6 +194,10 @@ fn card_of(state: &State, body: &[u8]) -> Result<Json, &'static str> {
     }
     if has_execute(card) && version < (1, 4) {
         return Err(bad("Action.Execute needs AdaptiveCard version 1.4"));
+    }
+    // Teams renders a card mention only where its `<at>…</at>` text occurs in the card.
+    if !mentions_shown(card) {
+        return Err(bad("Mention text does not occur in the card (msteams.entities)"));
     }
     Ok(card.clone())
 }
