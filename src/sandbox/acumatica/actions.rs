@@ -14,6 +14,7 @@
 //! not say whether a refused release fails at the POST or in the operation: the sandbox fails
 //! in the operation (the stricter case: the client must read the status to learn it).
 //!
+//! [`AcumaticaSim::hang_next_release`] carries a release out and loses its answer.
 //! [`AcumaticaSim::hold_reads`] holds every `GET` of one record until released, so a test can
 //! kill a gateway after a decision reached it and before it touched the bill.
 
@@ -67,6 +68,8 @@ pub(crate) struct ActionState {
     held_now: u32,
     /// `PUT`s received (any outcome).
     puts: u32,
+    /// The next `ReleaseBill` is carried out at once, then answered after this delay.
+    hang_next_release: Option<Duration>,
 }
 
 impl AcumaticaSim {
@@ -98,6 +101,13 @@ impl AcumaticaSim {
     /// Hold (`true`) or let go (`false`) every `GET` of one record.
     pub fn hold_reads(&self, hold: bool) {
         self.lock().actions.hold_reads = hold;
+    }
+
+    /// The next `POST …/ReleaseBill` is carried out at once (the bill released, or the
+    /// operation failed), then its 202 is held back for `delay` (longer than a client's
+    /// timeout: the answer is lost).
+    pub fn hang_next_release(&self, delay: Duration) {
+        self.lock().actions.hang_next_release = Some(delay);
     }
 
     /// `GET`s of one record held right now.
@@ -321,7 +331,13 @@ async fn release(
     *s.actions.release_calls.entry(key.clone()).or_default() += 1;
     let id = uuid_like(&mut s);
     let polls_left = s.actions.release_polls.unwrap_or(1);
-    s.actions.operations.insert(id.clone(), Operation { bill: key, polls_left, done: None });
+    let hang = s.actions.hang_next_release.take();
+    let done = hang.map(|_| finish_release(&mut s, &key));
+    s.actions.operations.insert(id.clone(), Operation { bill: key, polls_left, done });
+    drop(s);
+    if let Some(delay) = hang {
+        tokio::time::sleep(delay).await;
+    }
     HttpResponse::Accepted()
         .append_header((header::LOCATION, format!("/entity/{endpoint}/{version}/Bill/ReleaseBill/status/{id}")))
         .finish()
