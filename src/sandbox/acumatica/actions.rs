@@ -14,7 +14,8 @@
 //! not say whether a refused release fails at the POST or in the operation: the sandbox fails
 //! in the operation (the stricter case: the client must read the status to learn it).
 //!
-//! [`AcumaticaSim::hang_next_release`] carries a release out and loses its answer.
+//! Faults [`AcumaticaFault::ThrottleWrite`] and [`AcumaticaFault::HangWrite`] apply to the
+//! next `PUT`. [`AcumaticaSim::hang_next_release`] carries a release out and loses its answer.
 //! [`AcumaticaSim::hold_reads`] holds every `GET` of one record until released, so a test can
 //! kill a gateway after a decision reached it and before it touched the bill.
 
@@ -28,7 +29,7 @@ use serde_json::{json, Map, Value};
 use super::generate::key_fields;
 use super::handlers::{error, session, wrap};
 use super::state::State;
-use super::AcumaticaSim;
+use super::{AcumaticaFault, AcumaticaSim};
 
 /// Fields a client may not write.
 const READ_ONLY: &[&str] = &["Status", "Balance", "LastModifiedDateTime"];
@@ -68,6 +69,8 @@ pub(crate) struct ActionState {
     held_now: u32,
     /// `PUT`s received (any outcome).
     puts: u32,
+    /// Requests of these routes refused with 401 (no or a dead session).
+    unauthorized: u32,
     /// The next `ReleaseBill` is carried out at once, then answered after this delay.
     hang_next_release: Option<Duration>,
 }
@@ -81,6 +84,11 @@ impl AcumaticaSim {
     /// `PUT`s received in all (any outcome).
     pub fn puts(&self) -> u32 {
         self.lock().actions.puts
+    }
+
+    /// Requests to `PUT`, `GET` by key, `ReleaseBill` and its status refused with 401.
+    pub fn unauthorized_requests(&self) -> u32 {
+        self.lock().actions.unauthorized
     }
 
     /// Make the release of bill `key` fail (`true`) or succeed again (`false`).
@@ -127,6 +135,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
 /// 401 without a session, 404 for an endpoint/version/entity not served.
 fn gate(s: &mut State, req: &HttpRequest, endpoint: &str, version: &str, entity: &str) -> Option<HttpResponse> {
     if session(s, req).is_none() {
+        s.actions.unauthorized += 1;
         return Some(HttpResponse::Unauthorized().json(json!({"message": "You are not logged in."})));
     }
     if endpoint != s.config.endpoint || !s.config.versions.iter().any(|v| v == version) || key_fields(entity).is_none() {
@@ -175,6 +184,16 @@ pub(super) async fn put(
         return refused;
     }
     s.actions.puts += 1;
+    let fault = s.take_fault(|f| matches!(f, AcumaticaFault::ThrottleWrite { .. } | AcumaticaFault::HangWrite { .. }));
+    if let Some(AcumaticaFault::ThrottleWrite { retry_after_secs }) = fault {
+        let mut answer = error(429, "API request limit exceeded.");
+        answer.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_secs));
+        return answer;
+    }
+    let hang = match fault {
+        Some(AcumaticaFault::HangWrite { delay }) => Some(delay),
+        _ => None,
+    };
     let Ok(Value::Object(wrapped)) = serde_json::from_slice::<Value>(&body) else {
         return error(400, "The request is invalid.");
     };
@@ -239,6 +258,10 @@ pub(super) async fn put(
     }
     restamp(&mut s, &mut record);
     s.records.entry(entity.clone()).or_default().insert(key.clone(), record.clone());
+    drop(s);
+    if let Some(delay) = hang {
+        tokio::time::sleep(delay).await;
+    }
     HttpResponse::Ok().json(wrap(0, &key, &record, None))
 }
 

@@ -118,6 +118,10 @@ pub enum AcumaticaFault {
     },
     /// The next list of `entity` is answered 200 with a truncated JSON body.
     TruncatedList { entity: String },
+    /// The next `PUT` is answered 429 with `Retry-After` seconds, nothing stored.
+    ThrottleWrite { retry_after_secs: u64 },
+    /// The next `PUT` is stored, then its answer is held back for `delay`.
+    HangWrite { delay: Duration },
 }
 
 /// The Acumatica simulator; clones share one state.
