@@ -30,6 +30,8 @@ mod present;
 mod conformance;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod update_tests;
 
 pub use activity::{update_activity, BotSink};
 pub use auth::{BotToken, BOT_FRAMEWORK_SCOPE, BOT_FRAMEWORK_TENANT};

@@ -95,3 +95,35 @@ pub fn parse_action(table: toml::Table) -> Result<AcumaticaActionConfig, Problem
         timeout: Duration::from_secs_f64(raw.action_timeout_seconds),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<AcumaticaActionConfig, Problem> {
+        parse_action(toml::from_str(text).expect("toml"))
+    }
+
+    #[test]
+    fn defaults_release_every_second_for_two_minutes() {
+        assert_eq!(
+            parse(""),
+            Ok(AcumaticaActionConfig { on_approve: OnApprove::Release, poll: Duration::from_secs(1), timeout: Duration::from_secs(120) })
+        );
+        assert_eq!(
+            parse("on_approve = \"remove_hold\"\naction_poll_seconds = 0.25\naction_timeout_seconds = 30").map(|c| (c.on_approve, c.poll, c.timeout)),
+            Ok((OnApprove::RemoveHold, Duration::from_millis(250), Duration::from_secs(30)))
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert_eq!(parse("action_poll_seconds = 0").map_err(|p| p.key), Err("action_poll_seconds".to_string()));
+        assert_eq!(
+            parse("action_poll_seconds = 5\naction_timeout_seconds = 2"),
+            Err(Problem::new("action_timeout_seconds", "must be between action_poll_seconds (5) and 3600, found 2"))
+        );
+        assert_eq!(parse("on_approve = \"pay\"").map_err(|p| p.key), Err("on_approve".to_string()));
+        assert_eq!(parse("entity = \"Bill\"").map_err(|p| p.key), Err("entity".to_string()));
+    }
+}
