@@ -404,7 +404,7 @@ mod tests {
         assert_eq!(err.key, "entities[1].name");
         assert_eq!(
             err.message,
-            "unknown entity \"Invoice\" (one of PurchaseOrder, Bill, Check)"
+            "unknown entity \"Invoice\" (one of PurchaseOrder, Bill, Check, ActionOutcome)"
         );
     }
 }
