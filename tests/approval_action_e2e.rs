@@ -130,7 +130,10 @@ impl Rig {
         let w = World::default_with(Default::default());
         let acu = AcumaticaSim::new(AcumaticaSandboxConfig::default());
         acu.generate_next("Bill").expect("bill 000001");
-        let bot = BotSim::new(BotSandboxConfig { rate_limits: false, ..BotSandboxConfig::default() });
+        let bot = BotSim::new(BotSandboxConfig {
+            rate_limits: false,
+            ..BotSandboxConfig::default()
+        });
         let (acu_url, acu_server) = acumatica::spawn(acu.clone(), 0).expect("acumatica sandbox");
         let (bot_url, bot_server) = teams_bot::spawn(bot.clone(), 0).expect("bot sandbox");
         let port = free_port();
@@ -141,13 +144,24 @@ impl Rig {
             .replace("@BOT_URL@", bot_url.as_str())
             .replace("@APP_ID@", &bot.config().app_id);
         std::fs::write(&w.config_path, config).expect("write config");
-        Rig { w, acu, bot, bot_url, port, _servers: (acu_server, bot_server) }
+        Rig {
+            w,
+            acu,
+            bot,
+            bot_url,
+            port,
+            _servers: (acu_server, bot_server),
+        }
     }
 
     fn spawn(&self) -> Child {
         let acu = self.acu.config().password;
         let bot = self.bot.config().app_password;
-        self.w.spawn_binary(&[(ACU_PASSWORD_ENV, &acu), (BOT_PASSWORD_ENV, &bot), (DECISION_KEY_ENV, DECISION_KEY)])
+        self.w.spawn_binary(&[
+            (ACU_PASSWORD_ENV, &acu),
+            (BOT_PASSWORD_ENV, &bot),
+            (DECISION_KEY_ENV, DECISION_KEY),
+        ])
     }
 
     /// Wait for the approval card; the `data` of its Approve button.
@@ -162,7 +176,11 @@ impl Rig {
     /// Press `verb` on the posted card as Jane: the gateway's HTTP status.
     fn tap(&self, verb: &str, data: Value) -> u16 {
         let tap = Tap {
-            endpoint: url::Url::parse(&format!("http://127.0.0.1:{}/inbound/teams_bot/approvals", self.port)).expect("url"),
+            endpoint: url::Url::parse(&format!(
+                "http://127.0.0.1:{}/inbound/teams_bot/approvals",
+                self.port
+            ))
+            .expect("url"),
             app_id: self.bot.config().app_id,
             service_url: self.bot_url.to_string(),
             conversation_id: CONVERSATION.into(),
@@ -173,14 +191,21 @@ impl Rig {
             from_name: "Jane Smith".into(),
             forgery: Forgery::None,
         };
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         let client = reqwest::Client::new();
         runtime.block_on(tap.send(&client)).expect("tap sent").0
     }
 
     /// Card updates whose text contains `text`.
     fn updates_saying(&self, text: &str) -> usize {
-        self.bot.card_updates().iter().filter(|(_, card)| card.to_string().contains(text)).count()
+        self.bot
+            .card_updates()
+            .iter()
+            .filter(|(_, card)| card.to_string().contains(text))
+            .count()
     }
 
     fn bill(&self, field: &str) -> Value {
@@ -189,7 +214,9 @@ impl Rig {
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }
 
@@ -200,15 +227,24 @@ fn approve_releases_once_and_updates_the_card_once() {
     let data = rig.card_buttons();
     assert_eq!(rig.tap("approve", data), 200);
     let released = "Approved by Jane Smith — bill 000001 released in Acumatica.";
-    let updated = wait_until(Duration::from_secs(30), || rig.updates_saying(released) == 1);
+    let updated = wait_until(Duration::from_secs(30), || {
+        rig.updates_saying(released) == 1
+    });
     std::thread::sleep(Duration::from_millis(2500));
     stop(child);
     assert!(updated, "the card says the bill was released");
     assert_eq!(rig.updates_saying(released), 1, "one outcome update");
     assert_eq!(rig.acu.release_calls(BILL), 1);
-    assert_eq!((rig.bill("Status"), rig.bill("Hold")), (Value::from("Open"), Value::from(false)));
+    assert_eq!(
+        (rig.bill("Status"), rig.bill("Hold")),
+        (Value::from("Open"), Value::from(false))
+    );
     let activity = &rig.bot.activities()[0];
-    assert!(activity.card.to_string().contains(released), "the final card: {}", activity.card);
+    assert!(
+        activity.card.to_string().contains(released),
+        "the final card: {}",
+        activity.card
+    );
     assert_eq!(rig.bot.activities().len(), 1, "no new card was posted");
 }
 
@@ -227,16 +263,28 @@ fn kill_dash_nine_between_the_tap_and_the_action_acts_once_after_restart() {
     child.kill().expect("kill -9");
     let _ = child.wait();
     rig.acu.hold_reads(false);
-    assert_eq!((rig.acu.release_calls(BILL), rig.acu.puts()), (0, 0), "nothing written before the kill");
+    assert_eq!(
+        (rig.acu.release_calls(BILL), rig.acu.puts()),
+        (0, 0),
+        "nothing written before the kill"
+    );
     let child = rig.spawn();
     let released = "Approved by Jane Smith — bill 000001 released in Acumatica.";
-    let updated = wait_until(Duration::from_secs(40), || rig.updates_saying(released) == 1);
+    let updated = wait_until(Duration::from_secs(40), || {
+        rig.updates_saying(released) == 1
+    });
     std::thread::sleep(Duration::from_millis(2500));
     stop(child);
-    assert!(updated, "after the restart the card says the bill was released");
+    assert!(
+        updated,
+        "after the restart the card says the bill was released"
+    );
     assert_eq!(rig.acu.release_calls(BILL), 1);
     assert_eq!(rig.updates_saying(released), 1, "one final card");
-    assert_eq!((rig.bill("Status"), rig.bill("Hold")), (Value::from("Open"), Value::from(false)));
+    assert_eq!(
+        (rig.bill("Status"), rig.bill("Hold")),
+        (Value::from("Open"), Value::from(false))
+    );
 }
 
 #[test]
@@ -252,7 +300,10 @@ fn a_failing_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once() {
     stop(child);
     assert!(updated, "the card says the release failed");
     assert_eq!(rig.acu.release_calls(BILL), 1);
-    assert_eq!((rig.bill("Status"), rig.bill("Hold")), (Value::from("On Hold"), Value::from(true)));
+    assert_eq!(
+        (rig.bill("Status"), rig.bill("Hold")),
+        (Value::from("On Hold"), Value::from(true))
+    );
     let (store, _) = ml_connector::commands::open_state(&rig.w.config()).expect("store");
     let letters = store.dead_letters(100).expect("dead letters");
     assert_eq!(letters.len(), 1);
@@ -266,7 +317,9 @@ fn reject_writes_nothing_and_the_card_says_rejected() {
     let data = rig.card_buttons();
     assert_eq!(rig.tap("reject", data), 200);
     let rejected = "Rejected by Jane Smith — bill 000001 stays on hold.";
-    let updated = wait_until(Duration::from_secs(30), || rig.updates_saying(rejected) == 1);
+    let updated = wait_until(Duration::from_secs(30), || {
+        rig.updates_saying(rejected) == 1
+    });
     stop(child);
     assert!(updated, "the card says rejected");
     assert_eq!((rig.acu.puts(), rig.acu.release_calls(BILL)), (0, 0));
@@ -278,7 +331,13 @@ fn a_bill_edited_after_the_card_is_not_touched_and_the_card_says_out_of_date() {
     let rig = Rig::start();
     let child = rig.spawn();
     let data = rig.card_buttons();
-    rig.acu.update("Bill", BILL, &[("Description", Value::from("amount corrected"))]).expect("edit");
+    rig.acu
+        .update(
+            "Bill",
+            BILL,
+            &[("Description", Value::from("amount corrected"))],
+        )
+        .expect("edit");
     assert_eq!(rig.tap("approve", data), 200);
     let stale = "Approved by Jane Smith, but bill 000001 changed in Acumatica after this card was posted: the card is out of date and nothing was done.";
     let updated = wait_until(Duration::from_secs(30), || rig.updates_saying(stale) == 1);

@@ -45,7 +45,8 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
     let text = std::fs::read_to_string(config_path)
         .map_err(|e| format!("{}: {e}", config_path.display()))?;
     let approvals = Arc::new(ApprovalSandbox::start().map_err(|e| e.to_string())?);
-    let mut doc: toml::Table = toml::from_str(&env.point_config(&text)?).map_err(|e| e.to_string())?;
+    let mut doc: toml::Table =
+        toml::from_str(&env.point_config(&text)?).map_err(|e| e.to_string())?;
     approvals.point(&mut doc);
     let pointed = toml::to_string(&doc).map_err(|e| e.to_string())?;
     // Env references are resolved when the gateway starts, not at load: one load is enough.
@@ -67,7 +68,10 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
         &key,
     )?;
     approvals.seed_secrets(
-        config.credentials.iter().map(|c| (c.kind, c.config.secret_refs())),
+        config
+            .credentials
+            .iter()
+            .map(|c| (c.kind, c.config.secret_refs())),
         &store,
         &key,
     )?;
@@ -82,7 +86,10 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
         env.teams_url
     );
     println!("  simulated Twilio  {}", env.twilio_url);
-    println!("  simulated Acumatica  {}   simulated Bot Framework  {}", approvals.acumatica_url, approvals.bot_url);
+    println!(
+        "  simulated Acumatica  {}   simulated Bot Framework  {}",
+        approvals.acumatica_url, approvals.bot_url
+    );
     println!("  gateway metrics   http://{listen}/metrics   health  http://{listen}/health/ready");
     println!("  creating about {rate} document(s) per second in SAP; Ctrl-C to stop\n");
 

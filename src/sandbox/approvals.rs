@@ -56,7 +56,13 @@ impl ApprovalSandbox {
         let bot = BotSim::new(BotSandboxConfig::default());
         let (acumatica_url, a) = acumatica::spawn(acumatica.clone(), 0)?;
         let (bot_url, b) = teams_bot::spawn(bot.clone(), 0)?;
-        Ok(ApprovalSandbox { acumatica, acumatica_url, bot, bot_url, _servers: (a, b) })
+        Ok(ApprovalSandbox {
+            acumatica,
+            acumatica_url,
+            bot,
+            bot_url,
+            _servers: (a, b),
+        })
     }
 
     /// `doc` (a parsed configuration) with the `acumatica` and `bot_framework` credentials,
@@ -66,10 +72,29 @@ impl ApprovalSandbox {
         let bot = self.bot.config();
         let metadata = format!("{}v1/.well-known/openidconfiguration", self.bot_url);
         for (list, kind, values) in [
-            ("credentials", "acumatica", vec![("base_url", self.acumatica_url.to_string())]),
-            ("credentials", "bot_framework", vec![("login_base_url", self.bot_url.to_string()), ("app_id", bot.app_id.clone())]),
-            ("destinations", "teams_bot", vec![("service_url", self.bot_url.to_string())]),
-            ("sources", "teams_bot", vec![("openid_metadata_url", metadata.clone())]),
+            (
+                "credentials",
+                "acumatica",
+                vec![("base_url", self.acumatica_url.to_string())],
+            ),
+            (
+                "credentials",
+                "bot_framework",
+                vec![
+                    ("login_base_url", self.bot_url.to_string()),
+                    ("app_id", bot.app_id.clone()),
+                ],
+            ),
+            (
+                "destinations",
+                "teams_bot",
+                vec![("service_url", self.bot_url.to_string())],
+            ),
+            (
+                "sources",
+                "teams_bot",
+                vec![("openid_metadata_url", metadata.clone())],
+            ),
         ] {
             let Some(entries) = doc.get_mut(list).and_then(|v| v.as_array_mut()) else {
                 continue;
@@ -94,7 +119,11 @@ impl ApprovalSandbox {
             ("bot_framework", "decision_key") => {
                 use rand::Rng;
                 let mut rng = rand::rng();
-                Some((0..64).map(|_| format!("{:x}", rng.random_range(0..16u8))).collect())
+                Some(
+                    (0..64)
+                        .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+                        .collect(),
+                )
             }
             _ => None,
         }
@@ -110,7 +139,9 @@ impl ApprovalSandbox {
     ) -> Result<(), String> {
         for (kind, refs) in credentials {
             for (field, reference) in refs {
-                if let (Some(value), SecretRef::Secret(name)) = (self.secret_value(kind, &field), reference) {
+                if let (Some(value), SecretRef::Secret(name)) =
+                    (self.secret_value(kind, &field), reference)
+                {
                     crate::secrets::set(&name, &value, key, store).map_err(|e| e.to_string())?;
                 }
             }
@@ -120,7 +151,11 @@ impl ApprovalSandbox {
 
     fn bill_line(&self) -> String {
         let bill = self.acumatica.record("Bill", BILL).unwrap_or_default();
-        let text = |name: &str| bill.get(name).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).unwrap_or_default();
+        let text = |name: &str| {
+            bill.get(name)
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .unwrap_or_default()
+        };
         format!(
             "bill {} · {} · {} {} · Status {} · Hold {}",
             text("ReferenceNbr"),
@@ -149,11 +184,16 @@ impl ApprovalSandbox {
     /// bill released. Returns whether the outcome arrived.
     pub fn play(&self, listen: &str, stop: &AtomicBool) -> bool {
         println!("  Acumatica ▸ {}", self.bill_line());
-        if !Self::wait(stop, Duration::from_secs(60), || !self.bot.activities().is_empty()) {
+        if !Self::wait(stop, Duration::from_secs(60), || {
+            !self.bot.activities().is_empty()
+        }) {
             return false;
         }
         let card = self.bot.activities()[0].card.clone();
-        println!("  Teams  ◂ approval card  \"{}\"  [Approve] [Reject]", last_line(&card));
+        println!(
+            "  Teams  ◂ approval card  \"{}\"  [Approve] [Reject]",
+            last_line(&card)
+        );
         std::thread::sleep(Duration::from_secs(2));
         let tap = Tap {
             endpoint: match Url::parse(&format!("http://{listen}/inbound/teams_bot/{BOT_SOURCE}")) {
@@ -176,19 +216,32 @@ impl ApprovalSandbox {
             .map_err(|e| e.to_string())
             .and_then(|rt| rt.block_on(tap.send(&reqwest::Client::new())));
         match answer {
-            Ok((status, body)) => println!("  Teams  ▸ Jane Smith taps Approve → HTTP {status}, \"{}\"", last_line(&body["value"])),
+            Ok((status, body)) => println!(
+                "  Teams  ▸ Jane Smith taps Approve → HTTP {status}, \"{}\"",
+                last_line(&body["value"])
+            ),
             Err(e) => {
                 println!("  Teams  ▸ the tap did not reach the gateway: {e}");
                 return false;
             }
         }
         let done = Self::wait(stop, Duration::from_secs(60), || {
-            self.bot.card_updates().iter().any(|(_, card)| last_line(card).contains("in Acumatica"))
+            self.bot
+                .card_updates()
+                .iter()
+                .any(|(_, card)| last_line(card).contains("in Acumatica"))
         });
         if done {
             let outcome = self.bot.activities()[0].card.clone();
-            println!("  Teams  ◂ card updated in place  \"{}\"", last_line(&outcome));
-            println!("  Acumatica ▸ {} · ReleaseBill calls: {}", self.bill_line(), self.acumatica.release_calls(BILL));
+            println!(
+                "  Teams  ◂ card updated in place  \"{}\"",
+                last_line(&outcome)
+            );
+            println!(
+                "  Acumatica ▸ {} · ReleaseBill calls: {}",
+                self.bill_line(),
+                self.acumatica.release_calls(BILL)
+            );
         }
         done
     }

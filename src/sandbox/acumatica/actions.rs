@@ -178,24 +178,37 @@ pub(super) async fn put(
     path: web::Path<(String, String, String)>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (endpoint, version, entity) = path.into_inner();
+    let (answer, hang) = put_now(&sim, &req, path.into_inner(), &body);
+    if let Some(delay) = hang {
+        tokio::time::sleep(delay).await;
+    }
+    answer
+}
+
+/// The `PUT` under the lock: the answer and how long to hold it back.
+fn put_now(
+    sim: &AcumaticaSim,
+    req: &HttpRequest,
+    (endpoint, version, entity): (String, String, String),
+    body: &[u8],
+) -> (HttpResponse, Option<Duration>) {
     let mut s = sim.lock();
-    if let Some(refused) = gate(&mut s, &req, &endpoint, &version, &entity) {
-        return refused;
+    if let Some(refused) = gate(&mut s, req, &endpoint, &version, &entity) {
+        return (refused, None);
     }
     s.actions.puts += 1;
     let fault = s.take_fault(|f| matches!(f, AcumaticaFault::ThrottleWrite { .. } | AcumaticaFault::HangWrite { .. }));
     if let Some(AcumaticaFault::ThrottleWrite { retry_after_secs }) = fault {
         let mut answer = error(429, "API request limit exceeded.");
         answer.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_secs));
-        return answer;
+        return (answer, None);
     }
     let hang = match fault {
         Some(AcumaticaFault::HangWrite { delay }) => Some(delay),
         _ => None,
     };
-    let Ok(Value::Object(wrapped)) = serde_json::from_slice::<Value>(&body) else {
-        return error(400, "The request is invalid.");
+    let Ok(Value::Object(wrapped)) = serde_json::from_slice::<Value>(body) else {
+        return (error(400, "The request is invalid."), None);
     };
     let mut known: BTreeSet<String> =
         super::generate(&entity, 0).map(|m| m.keys().cloned().collect()).unwrap_or_default();
@@ -227,12 +240,12 @@ pub(super) async fn put(
     let Some(key) = State::key_of(&entity, &changes) else {
         let missing = key_fields(&entity).unwrap_or_default().join(", ");
         problems.push(("error".into(), format!("The key fields {missing} are required.")));
-        return unprocessable(wrapped, &problems);
+        return (unprocessable(wrapped, &problems), None);
     };
     let existing = s.records.get(&entity).and_then(|r| r.get(&key)).cloned();
     let header_is = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok()) == Some("*");
     if existing.is_none() && header_is(header::IF_MATCH) || existing.is_some() && header_is(header::IF_NONE_MATCH) {
-        return error(412, "The record does not satisfy the If-Match / If-None-Match condition.");
+        return (error(412, "The record does not satisfy the If-Match / If-None-Match condition."), None);
     }
     let mut record = existing.clone().unwrap_or_default();
     if existing.is_none() && !changes.get("Vendor").is_some_and(|v| v.is_string()) && entity == "Bill" {
@@ -245,7 +258,7 @@ pub(super) async fn put(
         }
     }
     if !problems.is_empty() {
-        return unprocessable(wrapped, &problems);
+        return (unprocessable(wrapped, &problems), None);
     }
     let status = match changes.get("Hold").and_then(Value::as_bool) {
         Some(true) => Some(ON_HOLD),
@@ -258,11 +271,7 @@ pub(super) async fn put(
     }
     restamp(&mut s, &mut record);
     s.records.entry(entity.clone()).or_default().insert(key.clone(), record.clone());
-    drop(s);
-    if let Some(delay) = hang {
-        tokio::time::sleep(delay).await;
-    }
-    HttpResponse::Ok().json(wrap(0, &key, &record, None))
+    (HttpResponse::Ok().json(wrap(0, &key, &record, None)), hang)
 }
 
 /// Set `LastModifiedDateTime` of `record` to a new stamp.
@@ -332,24 +341,37 @@ async fn release(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (endpoint, version) = path.into_inner();
-    let mut s = sim.lock();
-    if let Some(refused) = gate(&mut s, &req, &endpoint, &version, "Bill") {
-        return refused;
+    let (answer, hang) = release_now(&sim, &req, path.into_inner(), &body);
+    if let Some(delay) = hang {
+        tokio::time::sleep(delay).await;
     }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(400, "The request is invalid.");
+    answer
+}
+
+/// The `ReleaseBill` POST under the lock: the answer and how long to hold it back.
+fn release_now(
+    sim: &AcumaticaSim,
+    req: &HttpRequest,
+    (endpoint, version): (String, String),
+    body: &[u8],
+) -> (HttpResponse, Option<Duration>) {
+    let mut s = sim.lock();
+    if let Some(refused) = gate(&mut s, req, &endpoint, &version, "Bill") {
+        return (refused, None);
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return (error(400, "The request is invalid."), None);
     };
     let field = |name: &str| plain(&body["entity"][name]).and_then(|v| v.as_str().map(str::to_string));
     let (Some(kind), Some(number)) = (field("Type"), field("ReferenceNbr")) else {
-        return error(400, "The action needs entity.Type and entity.ReferenceNbr.");
+        return (error(400, "The action needs entity.Type and entity.ReferenceNbr."), None);
     };
     if !body["parameters"].is_object() {
-        return error(400, "The action needs a \"parameters\" object.");
+        return (error(400, "The action needs a \"parameters\" object."), None);
     }
     let key = format!("{kind}:{number}");
     if !s.records.get("Bill").is_some_and(|r| r.contains_key(&key)) {
-        return not_found("Bill");
+        return (not_found("Bill"), None);
     }
     *s.actions.release_calls.entry(key.clone()).or_default() += 1;
     let id = uuid_like(&mut s);
@@ -357,13 +379,10 @@ async fn release(
     let hang = s.actions.hang_next_release.take();
     let done = hang.map(|_| finish_release(&mut s, &key));
     s.actions.operations.insert(id.clone(), Operation { bill: key, polls_left, done });
-    drop(s);
-    if let Some(delay) = hang {
-        tokio::time::sleep(delay).await;
-    }
-    HttpResponse::Accepted()
+    let answer = HttpResponse::Accepted()
         .append_header((header::LOCATION, format!("/entity/{endpoint}/{version}/Bill/ReleaseBill/status/{id}")))
-        .finish()
+        .finish();
+    (answer, hang)
 }
 
 /// A new operation id shaped like a GUID.
