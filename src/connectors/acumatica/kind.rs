@@ -176,7 +176,7 @@ impl SourceConfig for AcumaticaSourceConfig {
         if let Some(spec) = self.entities.iter().find(|e| e.name == ACTION_OUTCOME) {
             let book = OutcomeBook::new(env.store.clone(), handle.name());
             let interval = Duration::from_secs(spec.interval_seconds);
-            pollers.push((config(interval), bind_source(OutcomeSource::new(book), handle.clone())));
+            pollers.push((config(interval), Arc::new(OutcomeSource::new(book))));
         }
         Ok(pollers)
     }

@@ -63,7 +63,8 @@ pub enum Call<T> {
     Retry { after: Option<Duration>, reason: String, throttled: bool },
     /// A write that may have been processed (answer lost, 5xx without an error body).
     Ambiguous(String),
-    /// Refused for good (422, other 4xx, 500 with Acumatica's error): its text.
+    /// Refused for good (422, other 4xx, 500 with Acumatica's error): its text. `status` 0:
+    /// refused before sending (a URL that cannot be built).
     Refused { status: u16, message: String },
 }
 

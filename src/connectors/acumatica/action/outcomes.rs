@@ -7,13 +7,15 @@
 //! key), position the same, fields [`outcome_record`]. The entity watches no field, so an
 //! outcome makes one `created` event and a repeat (after a restart) makes none. Pending rows
 //! are forgotten when the *next* page is fetched, i.e. after the poller committed the page
-//! that carried them.
+//! that carried them. It is a [`PollSource`] without a session: polling it never signs in
+//! (an Acumatica session holds one of the licence's API users).
 
-use ml_connector_actors::{Page, Record, Source, SourceError};
+use ml_connector_actors::boxed::{BoxFuture, PollSource};
+use ml_connector_actors::poller::CycleError;
+use ml_connector_actors::{Page, Record, SourceError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::super::auth::AcumaticaSession;
 use super::book::{ActionOutcome, OutcomeBook};
 
 /// Entity name of outcome records.
@@ -78,24 +80,12 @@ fn store_error(e: impl std::fmt::Display) -> SourceError {
     SourceError::Transient { reason: format!("outcome book unavailable: {e}"), retry_after: None }
 }
 
-impl Source for OutcomeSource {
-    type Credentials = AcumaticaSession;
-
-    fn entity(&self) -> &str {
-        ENTITY
-    }
-
-    /// None: one event per decision.
-    fn watched_fields(&self) -> &[String] {
-        &[]
-    }
-
-    /// Always from the first pending outcome (the cursor is not used).
-    fn first_page(&self, _cursor: Option<&str>) -> String {
-        String::new()
-    }
-
-    async fn fetch(&self, _session: &AcumaticaSession, page: &str) -> Result<Page, SourceError> {
+impl OutcomeSource {
+    /// One page: settle what the previous page carried, then read pending outcomes.
+    ///
+    /// Errors: a page reference that is not this source's JSON (`Malformed`), the store
+    /// (`Transient`).
+    pub async fn page(&self, page: &str) -> Result<Page, SourceError> {
         let page_ref: PageRef = if page.is_empty() {
             PageRef::default()
         } else {
@@ -120,5 +110,25 @@ impl Source for OutcomeSource {
             records: outcomes.iter().map(outcome_record).collect(),
             next: next.map(|n| serde_json::to_string(&n).unwrap_or_default()),
         })
+    }
+}
+
+impl PollSource for OutcomeSource {
+    fn entity(&self) -> &str {
+        ENTITY
+    }
+
+    /// None: one event per decision.
+    fn watched_fields(&self) -> &[String] {
+        &[]
+    }
+
+    /// Always from the first pending outcome (the cursor is not used).
+    fn first_page(&self, _cursor: Option<&str>) -> String {
+        String::new()
+    }
+
+    fn fetch<'a>(&'a self, page: &'a str) -> BoxFuture<'a, Result<Page, CycleError>> {
+        Box::pin(async move { self.page(page).await.map_err(CycleError::from) })
     }
 }

@@ -114,7 +114,9 @@ impl<T> Call<T> {
             Call::Gone(reason) => Err(Outcome::SessionGone { reason: format!("{what}: {reason}") }),
             Call::Retry { after, reason, throttled } => Err(Outcome::Retry { after, reason: format!("{what}: {reason}"), throttled }),
             Call::Ambiguous(reason) => Err(Outcome::Unknown { reason: format!("{what}: {reason}; the bill is read before anything is sent again") }),
-            Call::Refused { status, message } => Err(Outcome::Permanent { status: Some(status), reason: format!("{what}: {message}") }),
+            Call::Refused { status, message } => {
+                Err(Outcome::Permanent { status: (status != 0).then_some(status), reason: format!("{what}: {message}") })
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ml_connector_actors::clock::{Clock, ManualClock, SharedClock};
-use ml_connector_actors::{Authenticator, Lookup, Outcome, Sink, Source};
+use ml_connector_actors::{Authenticator, Lookup, Outcome, Sink};
 use serde_json::{json, Value};
 
 use super::super::conformance::AcumaticaFixture;
@@ -241,7 +241,7 @@ async fn outcomes_become_one_record_each() {
     let version = rig.version();
     rig.sink(OnApprove::Release).deliver(&rig.decision("approve", &version), &rig.session).await;
     let source = OutcomeSource::new(rig.book());
-    let page = source.fetch(&rig.session, "").await.expect("page");
+    let page = source.page("").await.expect("page");
     assert_eq!(page.records.len(), 1);
     let record = &page.records[0];
     assert_eq!(record.key, format!("000001@{version}"));
@@ -253,8 +253,8 @@ async fn outcomes_become_one_record_each() {
         "activity_id": "1:1", "destination": DESTINATION,
     }));
     let next = page.next.expect("a settling page");
-    assert_eq!(source.fetch(&rig.session, &next).await.expect("settle").records.len(), 0);
-    assert_eq!(source.fetch(&rig.session, "").await.expect("again").records.len(), 0, "settled outcomes are not read again");
+    assert_eq!(source.page(&next).await.expect("settle").records.len(), 0);
+    assert_eq!(source.page("").await.expect("again").records.len(), 0, "settled outcomes are not read again");
 }
 
 #[tokio::test]
