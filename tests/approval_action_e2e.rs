@@ -199,6 +199,18 @@ impl Rig {
         runtime.block_on(tap.send(&client)).expect("tap sent").0
     }
 
+    /// The gateway's `/metrics` text.
+    fn metrics(&self) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", self.port);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(async { reqwest::get(url).await?.text().await })
+            .expect("/metrics")
+    }
+
     /// Card updates whose text contains `text`.
     fn updates_saying(&self, text: &str) -> usize {
         self.bot
@@ -231,6 +243,7 @@ fn approve_releases_once_and_updates_the_card_once() {
         rig.updates_saying(released) == 1
     });
     std::thread::sleep(Duration::from_millis(2500));
+    let metrics = rig.metrics();
     stop(child);
     assert!(updated, "the card says the bill was released");
     assert_eq!(rig.updates_saying(released), 1, "one outcome update");
@@ -246,6 +259,14 @@ fn approve_releases_once_and_updates_the_card_once() {
         activity.card
     );
     assert_eq!(rig.bot.activities().len(), 1, "no new card was posted");
+    let counted: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("mlc_acumatica_action_total"))
+        .collect();
+    assert_eq!(
+        counted,
+        vec![r#"mlc_acumatica_action_total{destination="bill-actions",outcome="released"} 1"#]
+    );
 }
 
 #[test]
