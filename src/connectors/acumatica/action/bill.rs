@@ -59,11 +59,12 @@ pub enum Call<T> {
     Done(T),
     /// 401: the session is gone.
     Gone(String),
-    /// Not processed (429/408, connection refused, a read's 5xx or timeout): try later.
+    /// Not processed (429/408, connection refused, a read's 5xx — Acumatica's error body or
+    /// not — or timeout): try later.
     Retry { after: Option<Duration>, reason: String, throttled: bool },
     /// A write that may have been processed (answer lost, 5xx without an error body).
     Ambiguous(String),
-    /// Refused for good (422, other 4xx, 500 with Acumatica's error): its text. `status` 0:
+    /// Refused for good (422, other 4xx, a write's 500 with Acumatica's error): its text. `status` 0:
     /// refused before sending (a URL that cannot be built).
     Refused { status: u16, message: String },
 }
@@ -132,7 +133,7 @@ impl BillApi {
         match answer.status {
             401 => Call::Gone(described),
             429 | 408 => Call::Retry { after: retry_after(&answer.headers), reason: described, throttled: answer.status == 429 },
-            500 if ApiError::parse(&answer.body).is_some_and(|e| e.exception_message.is_some()) => {
+            500 if write && ApiError::parse(&answer.body).is_some_and(|e| e.exception_message.is_some()) => {
                 Call::Refused { status: 500, message: text }
             }
             500..=599 if write => Call::Ambiguous(described),
