@@ -100,6 +100,8 @@ pub(crate) struct State {
     pub(crate) sends: BTreeMap<String, VecDeque<Instant>>,
     pub(crate) rotated: bool,
     pub(crate) jwks_requests: usize,
+    /// Every accepted card update: activity id and the card it set, in arrival order.
+    pub(crate) card_updates: Vec<(String, Json)>,
 }
 
 /// The simulator; clones share one state.
@@ -128,6 +130,7 @@ impl BotSim {
                 sends: BTreeMap::new(),
                 rotated: false,
                 jwks_requests: 0,
+                card_updates: Vec::new(),
             })),
         }
     }
@@ -149,6 +152,12 @@ impl BotSim {
     /// Activities stored, in creation order.
     pub fn activities(&self) -> Vec<StoredActivity> {
         self.lock().activities.clone()
+    }
+
+    /// Every accepted card update (`PUT …/activities/{id}`): the activity id and the card it
+    /// set, in arrival order.
+    pub fn card_updates(&self) -> Vec<(String, Json)> {
+        self.lock().card_updates.clone()
     }
 
     /// Access tokens issued so far.
