@@ -232,7 +232,7 @@ fn plan(changes: &[Change<'_>], base: &Base, router: &dyn Router) -> Result<Plan
 /// keys.
 fn apply(
     txn: &WriteTransaction,
-    plan: Plan,
+    mut plan: Plan,
     now: UnixMillis,
     trace_limit: u64,
 ) -> Result<ChangeSummary, StoreError> {
@@ -244,12 +244,9 @@ fn apply(
     };
     {
         let mut snapshots = txn.open_table(SNAPSHOTS)?;
-        for (key, snap) in &plan.snapshots {
-            let snap = Snapshot {
-                changed_ms: now,
-                ..snap.clone()
-            };
-            snapshots.insert(key.as_str(), encode(&snap).as_slice())?;
+        for (key, snap) in &mut plan.snapshots {
+            snap.changed_ms = now;
+            snapshots.insert(key.as_str(), encode(&*snap).as_slice())?;
         }
     }
     if !plan.newly_seen.is_empty() {
