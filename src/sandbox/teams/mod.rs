@@ -10,6 +10,8 @@
 //! | `GET  /v1.0/teams/{team}/channels/{channel}` | Graph: the channel (`Channel.ReadBasic.All`) |
 //! | `POST /v1.0/chats/{chat}/messages`, `GET` same | Graph: send (`ChatMessage.Send`) / list (`Chat.Read`; last modified first, `$orderby=createdDateTime desc`) |
 //! | `GET  /v1.0/chats/{chat}` | Graph: the chat (`Chat.ReadBasic`) |
+//! | `POST /v1.0/subscriptions`, `PATCH`/`DELETE /v1.0/subscriptions/{id}` | Graph change-notification subscriptions: URLs validated with `validationToken`, lifecycle URL required beyond 1 h, `clientState` ≤ 128, expiry on the sandbox clock |
+//! | `GET  /v1.0/teams/{team}/channels/{channel}/messages/{message}/replies[/{reply}]` | Graph: replies ([`TeamsSim::post_reply`] stores one and notifies the subscriptions; `$expand=replies` on the channel list) |
 //! | `POST /workflows/{flow_id}` (and `/workflows/{flow_id}/triggers/manual/paths/invoke`) | Teams Workflows webhook, 202; a card above 1.4 fails inside the run |
 //!
 //! Shapes follow `shared/api-notes/microsoft-teams.md` (learn.microsoft.com sources). Faults are
@@ -29,8 +31,10 @@ mod entra;
 mod fault;
 mod graph;
 mod records;
+mod replies;
 mod standalone;
 mod state;
+mod subscriptions;
 mod summary;
 mod wire;
 mod workflows;
@@ -48,6 +52,7 @@ pub use super::server::SpawnedServer;
 pub use config::{ListOrder, PostFaultMix, TeamsSandboxConfig};
 pub use fault::TeamsFault;
 pub use records::{Delivered, FlowRun, StoredMessage, TeamsStats};
+pub use subscriptions::{NotificationAttempt, Subscription, MAX_CLIENT_STATE};
 pub use standalone::{TeamsSettings, CHANNEL_ID, CHAT_ID, FLOW_ID, SANDBOX, TEAM_ID};
 
 use state::{State, Target};
@@ -178,6 +183,8 @@ impl TeamsSim {
             },
         )));
 
+        self.configure_subscriptions(cfg);
+
         for pattern in [
             "/workflows/{flow_id}",
             "/workflows/{flow_id}/triggers/manual/paths/invoke",
@@ -191,6 +198,48 @@ impl TeamsSim {
                     })),
             );
         }
+    }
+
+    /// Mount `/v1.0/subscriptions[/{id}]` and the replies of channel messages.
+    fn configure_subscriptions(&self, cfg: &mut web::ServiceConfig) {
+        let s = self.clone();
+        cfg.service(
+            web::resource("/v1.0/subscriptions")
+                .app_data(web::PayloadConfig::new(PAYLOAD_LIMIT))
+                .route(web::post().to(move |req: HttpRequest, body: Bytes| subscriptions::create(s.clone(), req, body))),
+        );
+        let (sp, sd) = (self.clone(), self.clone());
+        cfg.service(
+            web::resource("/v1.0/subscriptions/{id}")
+                .route(web::patch().to(move |req: HttpRequest, id: web::Path<String>, body: Bytes| {
+                    let s = sp.clone();
+                    async move { subscriptions::renew(&s, &req, &id, &body) }
+                }))
+                .route(web::delete().to(move |req: HttpRequest, id: web::Path<String>| {
+                    let s = sd.clone();
+                    async move { subscriptions::delete(&s, &req, &id) }
+                })),
+        );
+        let s = self.clone();
+        cfg.service(web::resource("/v1.0/teams/{team}/channels/{channel}/messages/{message}/replies").route(web::get().to(
+            move |req: HttpRequest, path: web::Path<(String, String, String)>| {
+                let s = s.clone();
+                async move {
+                    let (team_id, channel_id, parent) = path.into_inner();
+                    replies::list(&s, &req, Target::Channel { team_id, channel_id }, &parent)
+                }
+            },
+        )));
+        let s = self.clone();
+        cfg.service(web::resource("/v1.0/teams/{team}/channels/{channel}/messages/{message}/replies/{reply}").route(web::get().to(
+            move |req: HttpRequest, path: web::Path<(String, String, String, String)>| {
+                let s = s.clone();
+                async move {
+                    let (team_id, channel_id, parent, reply) = path.into_inner();
+                    replies::get(&s, &req, Target::Channel { team_id, channel_id }, &parent, &reply)
+                }
+            },
+        )));
     }
 
     /// Create (or keep) team `team_id` with channel `channel_id` (ids like `"19:abc@thread.tacv2"`).
