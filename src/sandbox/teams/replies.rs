@@ -59,15 +59,7 @@ impl State {
         }
         let received_ms = self.now_ms();
         let id = self.next_message_id();
-        let posted = PostedMessage {
-            content_type: "text".into(),
-            content: text.to_string(),
-            attachments: Vec::new(),
-            mentions: Vec::new(),
-            subject: None,
-            importance: "normal".into(),
-            cards: Vec::new(),
-        };
+        let posted = text_message(text);
         let mut raw = chat_message(id, &target, &self.config, &posted);
         raw["replyToId"] = json!(parent_id);
         raw["from"]["user"]["displayName"] = json!(user);
@@ -87,6 +79,48 @@ impl State {
             },
         });
         Ok(id.to_string())
+    }
+}
+
+impl TeamsSim {
+    /// Store a text message in a channel as if the service account had posted it (no
+    /// notification, no rate limit): a parent for [`TeamsSim::post_reply`]. Its id, or
+    /// `None` for an unknown channel.
+    pub fn seed_message(&self, team_id: &str, channel_id: &str, text: &str) -> Option<String> {
+        let mut state = self.lock();
+        let target = Target::Channel {
+            team_id: team_id.to_string(),
+            channel_id: channel_id.to_string(),
+        };
+        state.conversation(&target)?;
+        let received_ms = state.now_ms();
+        let id = state.next_message_id();
+        let posted = text_message(text);
+        let raw = chat_message(id, &target, &state.config, &posted);
+        state.conversation_mut(&target)?.messages.push(StoredMessage {
+            id: id.to_string(),
+            created_ms: id,
+            last_modified_ms: id,
+            received_ms,
+            body_content_type: posted.content_type,
+            content: posted.content,
+            attachments: Vec::new(),
+            raw,
+        });
+        Some(id.to_string())
+    }
+}
+
+/// A plain-text message body.
+fn text_message(text: &str) -> PostedMessage {
+    PostedMessage {
+        content_type: "text".into(),
+        content: text.to_string(),
+        attachments: Vec::new(),
+        mentions: Vec::new(),
+        subject: None,
+        importance: "normal".into(),
+        cards: Vec::new(),
     }
 }
 

@@ -205,7 +205,10 @@ impl Inbound for TeamsRepliesInbound {
                 self.count("lifecycle", 1);
                 tracing::info!(source = %self.name, subscription = %item.subscription_id, event, "Graph lifecycle notification");
                 if let Some(lifecycle) = Lifecycle::parse(event) {
-                    self.book.request(lifecycle);
+                    self.book.request(lifecycle).map_err(|e| {
+                        tracing::error!(source = %self.name, error = %e, "lifecycle event could not be stored");
+                        refuse(503, "temporarily unable to store the lifecycle event; retry".into())
+                    })?;
                     nudges.push(Nudges::poller(&self.name, KEEPER_ENTITY));
                 }
                 continue;

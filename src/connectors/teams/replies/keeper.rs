@@ -138,8 +138,8 @@ impl SubscriptionKeeper {
     /// A 401 as "session gone" (re-queuing `pending`), anything else as the reason text.
     fn session_gone(&self, failure: &Failure, pending: Option<Lifecycle>) -> Option<SourceError> {
         (failure.status == Some(401)).then(|| {
-            if let Some(p) = pending {
-                self.book.request(p);
+            if let Err(e) = pending.map_or(Ok(()), |p| self.book.request(p)) {
+                tracing::error!(source = %self.book.name(), error = %e, "lifecycle event could not be queued again");
             }
             SourceError::SessionGone { reason: failure.reason.clone() }
         })
@@ -239,7 +239,11 @@ impl Source for SubscriptionKeeper {
     /// One check (see the module docs); an empty page. Errors: 401 → `SessionGone`; a failed
     /// creation or renewal → `Transient` (after the health component says why).
     async fn fetch(&self, token: &BearerToken, _page: &str) -> Result<Page, SourceError> {
-        let pending = self.book.take_pending();
+        let pending = self
+            .book
+            .take_pending()
+            .await
+            .map_err(|e| SourceError::Transient { reason: format!("reading queued lifecycle events: {e}"), retry_after: None })?;
         match self.decide(pending) {
             Action::Keep => {}
             Action::Renew(active) => self.renew(token, active, pending).await?,

@@ -1,7 +1,10 @@
 //! What the gateway knows of its subscription: id, expiry and `clientState`, kept in the
 //! store's connector state (namespace [`NAMESPACE`], key the source name) so notifications are
-//! still recognised after a restart, and shared in memory by the keeper and the inbound
-//! endpoint.
+//! still recognised after a restart. The keeper and the inbound endpoint each hold a
+//! [`SubscriptionBook`] of the source; the store is the truth between them: the endpoint
+//! re-reads it when a notification names a subscription it does not know yet, and lifecycle
+//! events travel from the endpoint to the keeper through it (namespace [`LIFECYCLE_NAMESPACE`]),
+//! so a `subscriptionRemoved` survives a restart.
 //!
 //! The `clientState` is a secret (whoever knows it can forge notifications): 32 random bytes,
 //! URL-safe base64 (43 characters, below Graph's 128), stored sealed with the gateway's secret
@@ -23,6 +26,8 @@ use crate::secrets::SecretKey;
 
 /// Connector-state namespace of the subscriptions.
 pub const NAMESPACE: &str = "teams_replies_subscription";
+/// Connector-state namespace of the lifecycle events waiting for the keeper.
+pub const LIFECYCLE_NAMESPACE: &str = "teams_replies_lifecycle";
 
 /// A lifecycle event waiting for the keeper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +46,13 @@ impl Lifecycle {
             "reauthorizationRequired" => Some(Lifecycle::Reauthorize),
             "subscriptionRemoved" => Some(Lifecycle::Removed),
             _ => None,
+        }
+    }
+
+    fn stored(self) -> &'static [u8] {
+        match self {
+            Lifecycle::Reauthorize => b"reauthorizationRequired",
+            Lifecycle::Removed => b"subscriptionRemoved",
         }
     }
 }
@@ -79,7 +91,6 @@ struct Shared {
     current: Option<Active>,
     /// The one replaced last: its notifications still in flight are accepted.
     previous: Option<Active>,
-    pending: Option<Lifecycle>,
     /// The last renewal failed: recreate at the next check.
     failed: bool,
 }
@@ -122,18 +133,46 @@ impl SubscriptionBook {
             key,
             shared: Arc::default(),
         };
-        if let Some(bytes) = book.store.get_state(NAMESPACE, name)? {
-            let loaded = serde_json::from_slice::<Persisted>(&bytes).ok().and_then(|p| {
-                let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p.client_state_sealed).ok()?;
-                let client_state = book.key.open(&book.aad(), &sealed).ok()?;
-                Some(Active { id: p.id, expires_ms: p.expires_ms, client_state })
-            });
-            match loaded {
-                Some(active) => book.lock().current = Some(active),
-                None => tracing::warn!(source = %name, "stored subscription unreadable; a new one will be created"),
-            }
-        }
+        book.lock().current = book.load()?;
         Ok(book)
+    }
+
+    /// The stored subscription; `None` when there is none or it cannot be opened (warning).
+    fn load(&self) -> Result<Option<Active>, StoreError> {
+        let Some(bytes) = self.store.get_state(NAMESPACE, &self.name)? else {
+            return Ok(None);
+        };
+        let loaded = serde_json::from_slice::<Persisted>(&bytes).ok().and_then(|p| {
+            let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p.client_state_sealed).ok()?;
+            let client_state = self.key.open(&self.aad(), &sealed).ok()?;
+            Some(Active { id: p.id, expires_ms: p.expires_ms, client_state })
+        });
+        if loaded.is_none() {
+            tracing::warn!(source = %self.name, "stored subscription unreadable; a new one will be created");
+        }
+        Ok(loaded)
+    }
+
+    /// Take the stored subscription as current when it is another one than the current
+    /// (which then becomes the previous one).
+    fn reload(&self) {
+        let loaded = match self.load() {
+            Ok(Some(loaded)) => loaded,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(source = %self.name, error = %e, "stored subscription unreadable");
+                return;
+            }
+        };
+        let mut shared = self.lock();
+        if shared.current.as_ref().is_some_and(|c| c.id == loaded.id) {
+            shared.current = Some(loaded);
+            return;
+        }
+        let old = shared.current.replace(loaded);
+        if old.is_some() {
+            shared.previous = old;
+        }
     }
 
     fn aad(&self) -> String {
@@ -209,22 +248,45 @@ impl SubscriptionBook {
         self.lock().failed
     }
 
-    /// Queue a lifecycle event for the keeper (a later `Removed` wins over `Reauthorize`).
-    pub fn request(&self, event: Lifecycle) {
-        let mut shared = self.lock();
-        if shared.pending != Some(Lifecycle::Removed) {
-            shared.pending = Some(event);
+    /// Queue a lifecycle event for the keeper, durably (a queued `Removed` is not replaced
+    /// by `Reauthorize`). Synchronous: one small store write.
+    ///
+    /// Errors: the store write failed.
+    pub fn request(&self, event: Lifecycle) -> Result<(), StoreError> {
+        let queued = self.store.get_state(LIFECYCLE_NAMESPACE, &self.name)?;
+        if event == Lifecycle::Reauthorize && queued.as_deref() == Some(Lifecycle::Removed.stored()) {
+            return Ok(());
         }
+        self.store.put_state(LIFECYCLE_NAMESPACE, &self.name, event.stored())
     }
 
-    /// The queued lifecycle event, removed.
-    pub fn take_pending(&self) -> Option<Lifecycle> {
-        self.lock().pending.take()
+    /// The queued lifecycle event, removed from the store.
+    ///
+    /// Errors: the store could not be read or written.
+    pub async fn take_pending(&self) -> Result<Option<Lifecycle>, StoreError> {
+        let (store, name) = (self.store.clone(), self.name.clone());
+        blocking(move || {
+            let Some(bytes) = store.get_state(LIFECYCLE_NAMESPACE, &name)? else {
+                return Ok(None);
+            };
+            store.delete_state(LIFECYCLE_NAMESPACE, &name)?;
+            Ok(std::str::from_utf8(&bytes).ok().and_then(Lifecycle::parse))
+        })
+        .await
     }
 
     /// Is `client_state` the `clientState` of subscription `subscription_id` (the current one
-    /// or the one before)? Compared in constant time.
+    /// or the one before)? Compared in constant time; an unknown id re-reads the store once
+    /// (the keeper may have just made it).
     pub fn verify(&self, subscription_id: &str, client_state: &str) -> bool {
+        if self.matches(subscription_id, client_state) {
+            return true;
+        }
+        self.reload();
+        self.matches(subscription_id, client_state)
+    }
+
+    fn matches(&self, subscription_id: &str, client_state: &str) -> bool {
         let shared = self.lock();
         let known = [shared.current.as_ref(), shared.previous.as_ref()]
             .into_iter()
