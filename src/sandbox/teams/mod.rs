@@ -40,6 +40,8 @@ mod wire;
 mod workflows;
 
 #[cfg(test)]
+mod subscription_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
