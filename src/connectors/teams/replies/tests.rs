@@ -379,3 +379,18 @@ async fn the_notification_endpoint_passes_the_inbound_contract() {
     check_inbound(&fixture).await;
     assert_eq!(fixture.endpoint().kind(), "teams_replies");
 }
+
+#[test]
+fn the_commented_example_in_example_toml_loads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+    let text = std::fs::read_to_string(&path).expect("example.toml");
+    let start = text.find("# [[sources]]\n# name = \"approval-replies\"").expect("the teams_replies example");
+    let block: String = text[start..]
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or("")))
+        .collect();
+    let config = crate::config::Config::parse(&format!("{text}\n{block}"), &path, &crate::connectors::REGISTRY).unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<&str> = config.sources.iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, vec!["sap_b1", "teams_replies"]);
+}
