@@ -57,28 +57,35 @@ impl State {
         if !parent_known {
             return Err(format!("no message {parent_id} in {team_id}/{channel_id}"));
         }
-        let received_ms = self.now_ms();
-        let id = self.next_message_id();
-        let posted = text_message(text);
-        let mut raw = chat_message(id, &target, &self.config, &posted);
-        raw["replyToId"] = json!(parent_id);
-        raw["from"]["user"]["displayName"] = json!(user);
-        raw["from"]["user"]["id"] = json!(format!("user-{user}"));
+        let mut message = self.text_message(&target, text);
+        message.raw["replyToId"] = json!(parent_id);
+        message.raw["from"]["user"]["displayName"] = json!(user);
+        message.raw["from"]["user"]["id"] = json!(format!("user-{user}"));
+        let id = message.id.clone();
         self.replies.push(StoredReply {
             target,
             parent_id: parent_id.to_string(),
-            message: StoredMessage {
-                id: id.to_string(),
-                created_ms: id,
-                last_modified_ms: id,
-                received_ms,
-                body_content_type: posted.content_type,
-                content: posted.content,
-                attachments: Vec::new(),
-                raw,
-            },
+            message,
         });
-        Ok(id.to_string())
+        Ok(id)
+    }
+
+    /// A new plain-text message of the service account in `target`, not stored yet.
+    fn text_message(&mut self, target: &Target, text: &str) -> StoredMessage {
+        let received_ms = self.now_ms();
+        let id = self.next_message_id();
+        let posted = text_body(text);
+        let raw = chat_message(id, target, &self.config, &posted);
+        StoredMessage {
+            id: id.to_string(),
+            created_ms: id,
+            last_modified_ms: id,
+            received_ms,
+            body_content_type: posted.content_type,
+            content: posted.content,
+            attachments: Vec::new(),
+            raw,
+        }
     }
 }
 
@@ -93,26 +100,15 @@ impl TeamsSim {
             channel_id: channel_id.to_string(),
         };
         state.conversation(&target)?;
-        let received_ms = state.now_ms();
-        let id = state.next_message_id();
-        let posted = text_message(text);
-        let raw = chat_message(id, &target, &state.config, &posted);
-        state.conversation_mut(&target)?.messages.push(StoredMessage {
-            id: id.to_string(),
-            created_ms: id,
-            last_modified_ms: id,
-            received_ms,
-            body_content_type: posted.content_type,
-            content: posted.content,
-            attachments: Vec::new(),
-            raw,
-        });
-        Some(id.to_string())
+        let message = state.text_message(&target, text);
+        let id = message.id.clone();
+        state.conversation_mut(&target)?.messages.push(message);
+        Some(id)
     }
 }
 
 /// A plain-text message body.
-fn text_message(text: &str) -> PostedMessage {
+fn text_body(text: &str) -> PostedMessage {
     PostedMessage {
         content_type: "text".into(),
         content: text.to_string(),

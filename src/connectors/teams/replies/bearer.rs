@@ -5,11 +5,20 @@
 use std::sync::Arc;
 
 use ml_connector_actors::boxed::{bind_source, ManagedSession, PollSource};
+use reqwest::header::{ACCEPT, AUTHORIZATION};
 use ml_connector_actors::{Source, SessionHandle};
 use url::Url;
 
 use crate::connectors::teams::{BearerToken, EntraAppToken, EntraDelegatedToken};
 use crate::seam::BuildError;
+
+/// A JSON request to Graph with `token`: `Authorization: Bearer …`, `Accept: application/json`.
+///
+/// Errors: a token that cannot be a header value.
+pub fn graph_request(client: &reqwest::Client, method: reqwest::Method, url: Url, token: &BearerToken) -> Result<reqwest::RequestBuilder, String> {
+    let auth = token.header_value().map_err(|e| e.to_string())?;
+    Ok(client.request(method, url).header(AUTHORIZATION, auth).header(ACCEPT, "application/json"))
+}
 
 /// Delegated permission reading channel messages and their replies.
 pub const READ_PERMISSION: &str = "ChannelMessage.Read.All";

@@ -11,8 +11,8 @@
 //!   [`Inbound::prepare`] and committed as a `Reply` record ([`super::record::reply_record`],
 //!   sender id `<subscriptionId>/<reply id>`) before the 202. A reply that cannot be read →
 //!   503 (Graph retries). Other items (top-level messages, `deleted`) are ignored.
-//! - Lifecycle items (`lifecycleEvent`): queued for the keeper ([`Lifecycle`]), whose poller is
-//!   nudged; 202.
+//! - Lifecycle items (`lifecycleEvent`) of the current subscription: queued for the keeper
+//!   ([`Lifecycle`], durably), whose poller is nudged; 202. Those of a replaced one are ignored.
 //! - Not POST → 405; a body that is not a notification → 400.
 
 use std::collections::HashMap;
@@ -22,11 +22,10 @@ use std::sync::Mutex;
 use ml_connector_actors::boxed::BoxFuture;
 use ml_connector_actors::inbound::{Accepted, Inbound, InboundChange, InboundReply, InboundRequest, Refusal};
 use ml_connector_actors::{Nudges, Record};
-use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde::Deserialize;
 use url::Url;
 
-use super::bearer::GraphSession;
+use super::bearer::{graph_request, GraphSession};
 use super::record::{reply_record, ReplyPath};
 use super::subscription::{Lifecycle, SubscriptionBook};
 use super::{ENTITY, KEEPER_ENTITY, NOTIFICATIONS};
@@ -123,15 +122,7 @@ impl TeamsRepliesInbound {
     async fn read_reply(&self, path: &ReplyPath) -> Result<Record, String> {
         let url: Url = endpoint(self.session.graph_base(), &path.segments(), "graph_base").map_err(|e| e.to_string())?;
         let token = self.session.token().await?;
-        let auth = token.header_value().map_err(|e| e.to_string())?;
-        let response = self
-            .client
-            .get(url)
-            .header(AUTHORIZATION, auth)
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
+        let response = graph_request(&self.client, reqwest::Method::GET, url, &token)?.send().await.map_err(|e| describe(&e))?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| describe(&e))?;
         if status != 200 {
@@ -204,6 +195,10 @@ impl Inbound for TeamsRepliesInbound {
             if let Some(event) = item.lifecycle_event.as_deref() {
                 self.count("lifecycle", 1);
                 tracing::info!(source = %self.name, subscription = %item.subscription_id, event, "Graph lifecycle notification");
+                if !self.book.is_current(&item.subscription_id) {
+                    tracing::info!(source = %self.name, subscription = %item.subscription_id, "lifecycle event of a replaced subscription; ignored");
+                    continue;
+                }
                 if let Some(lifecycle) = Lifecycle::parse(event) {
                     self.book.request(lifecycle).map_err(|e| {
                         tracing::error!(source = %self.name, error = %e, "lifecycle event could not be stored");

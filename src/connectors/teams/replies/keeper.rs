@@ -20,12 +20,12 @@ use std::time::Duration;
 
 use ml_connector_actors::clock::SharedClock;
 use ml_connector_actors::{Health, Page, Source, SourceError};
-use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use url::Url;
 
+use super::bearer::graph_request;
 use super::subscription::{new_client_state, Active, Lifecycle, SubscriptionBook};
 use super::{KEEPER_ENTITY, SUBSCRIPTION_OPS};
 use crate::connectors::kit::outbound::{describe, retry_after};
@@ -120,8 +120,7 @@ impl SubscriptionKeeper {
 
     async fn call(&self, token: &BearerToken, method: reqwest::Method, segments: &[&str], body: Option<Value>) -> Result<Value, Failure> {
         let url = endpoint(&self.settings.graph_base, segments, "graph_base").map_err(|e| Failure { status: None, reason: e.to_string(), retry_after: None })?;
-        let auth = token.header_value().map_err(|e| Failure { status: None, reason: e.to_string(), retry_after: None })?;
-        let mut request = self.client.request(method, url).header(AUTHORIZATION, auth).header(ACCEPT, "application/json");
+        let mut request = graph_request(&self.client, method, url, token).map_err(|reason| Failure { status: None, reason, retry_after: None })?;
         if let Some(body) = body {
             request = request.json(&body);
         }

@@ -12,10 +12,10 @@
 //! unreadable 200 → malformed.
 
 use ml_connector_actors::{Page, Source, SourceError};
-use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde::Deserialize;
 use url::Url;
 
+use super::bearer::graph_request;
 use super::record::reply_record;
 use super::ENTITY;
 use crate::connectors::kit::outbound::{describe, retry_after};
@@ -79,13 +79,9 @@ impl Source for RepliesSource {
             .ok()
             .filter(|u| same_origin(u, &self.graph_base))
             .ok_or_else(|| SourceError::Refused { reason: "page link is not on the configured Graph origin".into() })?;
-        let auth = token.header_value().map_err(|e| SourceError::Refused { reason: e.to_string() })?;
         let what = "GET channel messages with replies";
-        let response = self
-            .client
-            .get(url)
-            .header(AUTHORIZATION, auth)
-            .header(ACCEPT, "application/json")
+        let response = graph_request(&self.client, reqwest::Method::GET, url, token)
+            .map_err(|reason| SourceError::Refused { reason })?
             .send()
             .await
             .map_err(|e| SourceError::Transient { reason: format!("{what}: {}", describe(&e)), retry_after: None })?;

@@ -275,6 +275,13 @@ impl SubscriptionBook {
         .await
     }
 
+    /// Is `subscription_id` the stored (current) subscription? Re-reads the store, so a
+    /// lifecycle event of a subscription already replaced is told apart.
+    pub fn is_current(&self, subscription_id: &str) -> bool {
+        self.reload();
+        self.lock().current.as_ref().is_some_and(|c| c.id == subscription_id)
+    }
+
     /// Is `client_state` the `clientState` of subscription `subscription_id` (the current one
     /// or the one before)? Compared in constant time; an unknown id re-reads the store once
     /// (the keeper may have just made it).

@@ -245,6 +245,7 @@ async fn lifecycle_events_renew_or_recreate() {
     let rig = Rig::start(true, false);
     rig.check().await.expect("create");
     let first = rig.sim.subscriptions()[0].id.clone();
+    let first_state = rig.sim.subscriptions()[0].client_state.clone();
     assert_eq!(rig.sim.lifecycle(&first, "reauthorizationRequired").await, Ok(Some(202)));
     rig.check().await.expect("reauthorize");
     assert_eq!(rig.graph_requests("PATCH", "/v1.0/subscriptions"), 1);
@@ -257,6 +258,10 @@ async fn lifecycle_events_renew_or_recreate() {
     assert_ne!(subs[0].id, first);
     assert_eq!(rig.stored().expect("stored").id, subs[0].id);
     assert_eq!(rig.graph_requests("POST", "/v1.0/subscriptions"), 2);
+    // A late removal of the replaced subscription (genuine clientState) changes nothing.
+    let late = json!({"value": [{"subscriptionId": first, "clientState": first_state, "lifecycleEvent": "subscriptionRemoved", "tenantId": "contoso-tenant"}]});
+    let answer = http().post(rig.inbound_url()).json(&late).send().await.expect("POST");
+    assert_eq!(answer.status().as_u16(), 202);
     rig.check().await.expect("nothing queued");
     assert_eq!(rig.graph_requests("POST", "/v1.0/subscriptions"), 2);
     assert_eq!(rig.graph_requests("PATCH", "/v1.0/subscriptions"), 1);
