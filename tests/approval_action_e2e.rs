@@ -12,7 +12,9 @@ mod support;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use ml_connector::sandbox::acumatica::{self, AcumaticaSandboxConfig, AcumaticaSim, ReleaseRefusal};
+use ml_connector::sandbox::acumatica::{
+    self, AcumaticaSandboxConfig, AcumaticaSim, ReleaseRefusal,
+};
 use ml_connector::sandbox::teams_bot::{self, BotSandboxConfig, BotSim, Forgery, Tap};
 use ml_connector::sandbox::SpawnedServer;
 use serde_json::Value;
@@ -225,7 +227,8 @@ impl Rig {
 
     /// `mlc_polls_total` of `entity` with outcome `ok` (0 before the first poll).
     fn polls(&self, entity: &str) -> u64 {
-        let prefix = format!("mlc_polls_total{{source=\"acme-acu\",entity=\"{entity}\",outcome=\"ok\"}} ");
+        let prefix =
+            format!("mlc_polls_total{{source=\"acme-acu\",entity=\"{entity}\",outcome=\"ok\"}} ");
         self.try_metrics()
             .unwrap_or_default()
             .lines()
@@ -333,8 +336,13 @@ fn kill_dash_nine_between_the_tap_and_the_action_acts_once_after_restart() {
 
 /// A release Acumatica refuses (closed period) where `refusal` says: one ReleaseBill POST,
 /// the hold back on, the card says why, one dead letter.
-fn a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(refusal: ReleaseRefusal) {
-    let acu_config = AcumaticaSandboxConfig { release_refusal: refusal, ..AcumaticaSandboxConfig::default() };
+fn a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(
+    refusal: ReleaseRefusal,
+) {
+    let acu_config = AcumaticaSandboxConfig {
+        release_refusal: refusal,
+        ..AcumaticaSandboxConfig::default()
+    };
     let rig = Rig::start_with(acu_config, CONFIG);
     rig.acu.fail_release(BILL, true);
     let child = rig.spawn();
@@ -369,28 +377,43 @@ fn a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(refus
 
 #[test]
 fn a_release_refused_in_the_operation_leaves_the_bill_on_hold_and_dead_letters_once() {
-    a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(ReleaseRefusal::Operation);
+    a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(
+        ReleaseRefusal::Operation,
+    );
 }
 
 #[test]
 fn a_release_refused_at_the_post_with_422_leaves_the_bill_on_hold_and_dead_letters_once() {
-    a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(ReleaseRefusal::Request422);
+    a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(
+        ReleaseRefusal::Request422,
+    );
 }
 
 #[test]
 fn a_release_refused_at_the_post_with_500_leaves_the_bill_on_hold_and_dead_letters_once() {
-    a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(ReleaseRefusal::Request500);
+    a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(
+        ReleaseRefusal::Request500,
+    );
 }
 
 /// [`CONFIG`] with the `acumatica` source listing only `ActionOutcome` (and the route of
 /// bills to cards removed).
 fn outcomes_only_config() -> String {
-    let start = CONFIG.find("[[routes]]\nname = \"bills-for-approval\"").expect("bills route");
-    let end = start + CONFIG[start..].find("\n[[routes]]\nname = \"decisions-to-acumatica\"").expect("next route") + 1;
+    let start = CONFIG
+        .find("[[routes]]\nname = \"bills-for-approval\"")
+        .expect("bills route");
+    let end = start
+        + CONFIG[start..]
+            .find("\n[[routes]]\nname = \"decisions-to-acumatica\"")
+            .expect("next route")
+        + 1;
     let config = format!("{}{}", &CONFIG[..start], &CONFIG[end..]);
     let listed = r#"entities = [{ name = "Bill", interval_seconds = 1 }, { name = "ActionOutcome", interval_seconds = 1 }]"#;
     assert!(config.contains(listed));
-    config.replace(listed, r#"entities = [{ name = "ActionOutcome", interval_seconds = 1 }]"#)
+    config.replace(
+        listed,
+        r#"entities = [{ name = "ActionOutcome", interval_seconds = 1 }]"#,
+    )
 }
 
 /// The `ActionOutcome` poller reads the store only: its polls never sign in. The one sign-in
@@ -419,7 +442,11 @@ fn a_source_of_action_outcomes_only_never_signs_in_and_holds_no_seat_once_idle()
     assert_eq!(polls_of_bills, 0);
     let stats = rig.acu.stats();
     assert_eq!(
-        (stats.login_requests, stats.sessions_opened, stats.sessions_closed),
+        (
+            stats.login_requests,
+            stats.sessions_opened,
+            stats.sessions_closed
+        ),
         (1, 1, 1),
         "only the startup login, logged out when idle; no poll signed in"
     );
