@@ -68,6 +68,17 @@ pub enum ReleaseRefusal {
     Request500,
 }
 
+impl ReleaseRefusal {
+    /// The sandbox file's spelling: `operation`, `request_422`, `request_500`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseRefusal::Operation => "operation",
+            ReleaseRefusal::Request422 => "request_422",
+            ReleaseRefusal::Request500 => "request_500",
+        }
+    }
+}
+
 /// One long-running `ReleaseBill`.
 #[derive(Debug, Clone)]
 pub(crate) struct Operation {

@@ -129,7 +129,7 @@ impl Simulator for Running<AcumaticaSim> {
             row("login_limit_status", c.login_limit_status),
             row("push_header", &c.push_header),
             row("push_secret", &c.push_secret),
-            row("release_refusal", format!("{:?}", c.release_refusal)),
+            row("release_refusal", c.release_refusal.as_str()),
         ]
     }
 }
@@ -164,6 +164,7 @@ mod tests {
         ] {
             let parsed = parse(&format!("[acumatica]\nrelease_refusal = \"{text}\"\n")).expect(text);
             assert_eq!(parsed.release_refusal, expected);
+            assert_eq!(expected.as_str(), text);
         }
         assert_eq!(
             parse("[acumatica]\nrelease_refusal = \"request\"\n").expect_err("request"),

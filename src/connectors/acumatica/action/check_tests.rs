@@ -97,9 +97,11 @@ async fn check_with_wrong_credentials_says_so_and_reads_nothing() {
     let handle = SessionHandle::new(auth, "acu", manual_clock(), Health::default());
     let (env, _dir) = env();
     let rows = release().check(DESTINATION, Some(&handle), &env).await;
-    assert_eq!(rows.len(), 2, "{rows:?}");
-    assert_eq!((rows[0].target.as_str(), rows[0].ok), ("session", false));
-    assert_eq!(rows[1], row("on_approve", true, PLAN));
+    assert_eq!(rows, vec![row(
+        "session",
+        false,
+        "credentials rejected: wrong user name or password for user admin, tenant MyStore (HTTP 500: Error: Invalid credentials. Please try again.): run `ml-connector secret set conformance/password`",
+    ), row("on_approve", true, PLAN)]);
     assert_eq!(f.served.log.count(|_, path| path.starts_with("/entity/Default/")), 0);
 }
 
