@@ -2,15 +2,19 @@
 //! (issue 9), with the real binary against the Acumatica and Bot Framework simulators: a bill
 //! on hold is polled, its approval card posted; a simulated tap commits a `Decision`; the
 //! `acumatica_action` destination releases the bill; the `ActionOutcome` record updates the
-//! posted card in place. Also across a `kill -9` between the tap and the action, and for a
-//! release that fails in Acumatica.
+//! posted card in place. Also across a `kill -9` between the tap and the action, for a
+//! release that Acumatica refuses (in the operation, or at the POST with 422 or 500: the
+//! sandbox's `release_refusal`), and for an `acumatica` source listing only `ActionOutcome`
+//! (it reads the store: its polls never sign in; no seat held once the startup session idles out).
 
 mod support;
 
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use ml_connector::sandbox::acumatica::{self, AcumaticaSandboxConfig, AcumaticaSim};
+use ml_connector::sandbox::acumatica::{
+    self, AcumaticaSandboxConfig, AcumaticaSim, ReleaseRefusal,
+};
 use ml_connector::sandbox::teams_bot::{self, BotSandboxConfig, BotSim, Forgery, Tap};
 use ml_connector::sandbox::SpawnedServer;
 use serde_json::Value;
@@ -127,8 +131,13 @@ struct Rig {
 
 impl Rig {
     fn start() -> Rig {
+        Rig::start_with(AcumaticaSandboxConfig::default(), CONFIG)
+    }
+
+    /// The simulators with `acu_config`, the gateway configuration `config`.
+    fn start_with(acu_config: AcumaticaSandboxConfig, config: &str) -> Rig {
         let w = World::default_with(Default::default());
-        let acu = AcumaticaSim::new(AcumaticaSandboxConfig::default());
+        let acu = AcumaticaSim::new(acu_config);
         acu.generate_next("Bill").expect("bill 000001");
         let bot = BotSim::new(BotSandboxConfig {
             rate_limits: false,
@@ -137,7 +146,7 @@ impl Rig {
         let (acu_url, acu_server) = acumatica::spawn(acu.clone(), 0).expect("acumatica sandbox");
         let (bot_url, bot_server) = teams_bot::spawn(bot.clone(), 0).expect("bot sandbox");
         let port = free_port();
-        let config = CONFIG
+        let config = config
             .replace("@STATE@", &w.state_dir().display().to_string())
             .replace("@PORT@", &port.to_string())
             .replace("@ACU_URL@", acu_url.as_str())
@@ -201,6 +210,11 @@ impl Rig {
 
     /// The gateway's `/metrics` text.
     fn metrics(&self) -> String {
+        self.try_metrics().expect("/metrics")
+    }
+
+    /// The gateway's `/metrics` text, `None` while it does not answer.
+    fn try_metrics(&self) -> Option<String> {
         let url = format!("http://127.0.0.1:{}/metrics", self.port);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -208,7 +222,19 @@ impl Rig {
             .expect("runtime");
         runtime
             .block_on(async { reqwest::get(url).await?.text().await })
-            .expect("/metrics")
+            .ok()
+    }
+
+    /// `mlc_polls_total` of `entity` with outcome `ok` (0 before the first poll).
+    fn polls(&self, entity: &str) -> u64 {
+        let prefix =
+            format!("mlc_polls_total{{source=\"acme-acu\",entity=\"{entity}\",outcome=\"ok\"}} ");
+        self.try_metrics()
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Card updates whose text contains `text`.
@@ -308,9 +334,16 @@ fn kill_dash_nine_between_the_tap_and_the_action_acts_once_after_restart() {
     );
 }
 
-#[test]
-fn a_failing_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once() {
-    let rig = Rig::start();
+/// A release Acumatica refuses (closed period) where `refusal` says: one ReleaseBill POST,
+/// the hold back on, the card says why, one dead letter.
+fn a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(
+    refusal: ReleaseRefusal,
+) {
+    let acu_config = AcumaticaSandboxConfig {
+        release_refusal: refusal,
+        ..AcumaticaSandboxConfig::default()
+    };
+    let rig = Rig::start_with(acu_config, CONFIG);
     rig.acu.fail_release(BILL, true);
     let child = rig.spawn();
     let data = rig.card_buttons();
@@ -318,17 +351,106 @@ fn a_failing_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once() {
     let failed = "Release failed in Acumatica: Error: Document 000001 cannot be released: the financial period 01-2026 is closed in the AP module. The bill stays on hold.";
     let updated = wait_until(Duration::from_secs(30), || rig.updates_saying(failed) == 1);
     std::thread::sleep(Duration::from_millis(1500));
+    let metrics = rig.metrics();
     stop(child);
     assert!(updated, "the card says the release failed");
-    assert_eq!(rig.acu.release_calls(BILL), 1);
+    assert_eq!(rig.updates_saying(failed), 1, "one outcome update");
+    assert_eq!(rig.acu.release_calls(BILL), 1, "no second POST");
+    assert_eq!(rig.acu.puts(), 2, "hold off, hold back on");
     assert_eq!(
         (rig.bill("Status"), rig.bill("Hold")),
         (Value::from("On Hold"), Value::from(true))
+    );
+    let counted: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("mlc_acumatica_action_total"))
+        .collect();
+    assert_eq!(
+        counted,
+        vec![r#"mlc_acumatica_action_total{destination="bill-actions",outcome="failed"} 1"#]
     );
     let (store, _) = ml_connector::commands::open_state(&rig.w.config()).expect("store");
     let letters = store.dead_letters(100).expect("dead letters");
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].entry.destination, "bill-actions");
+}
+
+#[test]
+fn a_release_refused_in_the_operation_leaves_the_bill_on_hold_and_dead_letters_once() {
+    a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(
+        ReleaseRefusal::Operation,
+    );
+}
+
+#[test]
+fn a_release_refused_at_the_post_with_422_leaves_the_bill_on_hold_and_dead_letters_once() {
+    a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(
+        ReleaseRefusal::Request422,
+    );
+}
+
+#[test]
+fn a_release_refused_at_the_post_with_500_leaves_the_bill_on_hold_and_dead_letters_once() {
+    a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(
+        ReleaseRefusal::Request500,
+    );
+}
+
+/// [`CONFIG`] with the `acumatica` source listing only `ActionOutcome` (and the route of
+/// bills to cards removed).
+fn outcomes_only_config() -> String {
+    let start = CONFIG
+        .find("[[routes]]\nname = \"bills-for-approval\"")
+        .expect("bills route");
+    let end = start
+        + CONFIG[start..]
+            .find("\n[[routes]]\nname = \"decisions-to-acumatica\"")
+            .expect("next route")
+        + 1;
+    let config = format!("{}{}", &CONFIG[..start], &CONFIG[end..]);
+    let listed = r#"entities = [{ name = "Bill", interval_seconds = 1 }, { name = "ActionOutcome", interval_seconds = 1 }]"#;
+    assert!(config.contains(listed));
+    config.replace(
+        listed,
+        r#"entities = [{ name = "ActionOutcome", interval_seconds = 1 }]"#,
+    )
+}
+
+/// The `ActionOutcome` poller reads the store only: its polls never sign in. The one sign-in
+/// is the runtime's eager login of the credential at start (the session keepalive, shared
+/// with the `acumatica_action` destination); it hands its seat back after
+/// `idle_logout_seconds` (1 here) and no poll signs in again.
+#[test]
+fn a_source_of_action_outcomes_only_never_signs_in_and_holds_no_seat_once_idle() {
+    let config = outcomes_only_config().replace(
+        "tenant = \"MyStore\"\n",
+        "tenant = \"MyStore\"\nidle_logout_seconds = 1\n",
+    );
+    let rig = Rig::start_with(AcumaticaSandboxConfig::default(), &config);
+    let child = rig.spawn();
+    let idle = wait_until(Duration::from_secs(30), || {
+        rig.polls("ActionOutcome") >= 2 && rig.acu.stats().sessions_closed == 1
+    });
+    let polls_at_idle = rig.polls("ActionOutcome");
+    let polled_on = wait_until(Duration::from_secs(30), || {
+        rig.polls("ActionOutcome") >= polls_at_idle + 3
+    });
+    let polls_of_bills = rig.polls("Bill");
+    stop(child);
+    assert!(idle, "the startup session was logged out after idling");
+    assert!(polled_on, "the ActionOutcome poller ran three more cycles");
+    assert_eq!(polls_of_bills, 0);
+    let stats = rig.acu.stats();
+    assert_eq!(
+        (
+            stats.login_requests,
+            stats.sessions_opened,
+            stats.sessions_closed
+        ),
+        (1, 1, 1),
+        "only the startup login, logged out when idle; no poll signed in"
+    );
+    assert_eq!(rig.acu.open_sessions(), 0);
 }
 
 #[test]

@@ -162,6 +162,7 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
     if !scene.join().unwrap_or(false) {
         println!("\napproval scene: the card's outcome did not arrive before the demo ended");
     }
+    println!("\n{}", approvals.summary());
     println!("\ndemo finished: {created} document change(s) made in SAP, {shown} message(s), call(s) and SAP activities delivered");
     result
 }

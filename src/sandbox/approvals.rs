@@ -167,6 +167,25 @@ impl ApprovalSandbox {
         )
     }
 
+    /// The scene's final states, one line: `approval scene: bill … · Status … · Hold … ·
+    /// ReleaseBill calls N · cards posted N · card updates N (M with the outcome)`, counted by
+    /// the simulators (the tap's own update, "Approved by … at …", is one of the N; an
+    /// outcome update is one whose text says "in Acumatica").
+    pub fn summary(&self) -> String {
+        let updates = self.bot.card_updates();
+        let outcomes = updates
+            .iter()
+            .filter(|(_, card)| last_line(card).contains("in Acumatica"))
+            .count();
+        format!(
+            "approval scene: {} · ReleaseBill calls {} · cards posted {} · card updates {} ({outcomes} with the outcome)",
+            self.bill_line(),
+            self.acumatica.release_calls(BILL),
+            self.bot.activities().len(),
+            updates.len()
+        )
+    }
+
     /// Wait up to `limit` (or until `stop`) for `ready`.
     fn wait(stop: &AtomicBool, limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
         let start = Instant::now();

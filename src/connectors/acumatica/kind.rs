@@ -201,7 +201,8 @@ impl SourceConfig for AcumaticaSourceConfig {
     }
 
     /// One `GET <entity>?$top=1` per entity polled in Acumatica (`ActionOutcome` reads the
-    /// store only).
+    /// store only: a source listing nothing else signs in nowhere and answers one row
+    /// `ActionOutcome`).
     fn check<'a>(
         &'a self,
         name: &'a str,
@@ -218,6 +219,11 @@ impl SourceConfig for AcumaticaSourceConfig {
                 Ok(s) => s,
                 Err(e) => return vec![CheckRow::new(&system, "session", Err(e))],
             };
+            if sources.is_empty() {
+                // Only `ActionOutcome`: nothing is read in Acumatica, no licence seat is taken.
+                let detail = "read from the gateway's store only: no sign-in".to_string();
+                return vec![CheckRow::new(&system, ACTION_OUTCOME, Ok(detail))];
+            }
             let credentials = match handle.get().await {
                 Ok((c, _)) => c,
                 Err(e) => return vec![CheckRow::new(&system, "session", Err(e.to_string()))],

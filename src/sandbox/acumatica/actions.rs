@@ -7,12 +7,21 @@
 //! | `PUT /entity/{endpoint}/{version}/{entity}` | wrapped record, upsert by its key fields; `Hold` toggles `Status` `On Hold` ↔ `Balanced`; restamps `LastModifiedDateTime`; 200 with the record wrapped. 422 echoing the record with a top-level `error` and a per-field `error` for an unknown field, a read-only field (`Status`, `Balance`, `LastModifiedDateTime`), a `Hold` that is not a boolean, a `Hold` change on a released bill, or a new record without `Vendor`. `If-Match: *` on a missing record → 412; `If-None-Match: *` on an existing one → 412 |
 //! | `GET /entity/{endpoint}/{version}/{entity}/{key…}` | one wrapped record by its key fields in order (`Bill/Bill/000014`); no query accepted (400); unknown → 500 `NoEntitySatisfiesTheConditionException` |
 //! | `POST /entity/{endpoint}/{version}/Bill/ReleaseBill` | `{"entity":{"Type":{"value"},"ReferenceNbr":{"value"}},"parameters":{}}` → 202 + `Location: /entity/{endpoint}/{version}/Bill/ReleaseBill/status/<guid>` (counted per bill: [`AcumaticaSim::release_calls`]); unknown bill → 500 `NoEntitySatisfiesTheConditionException` |
-//! | `GET …/Bill/ReleaseBill/status/{guid}` | 202 while running ([`AcumaticaSim::set_release_polls`] answers, default 1), then 204 (bill `Status` `Open`, `Hold` false, restamped) or 500 `{"message","exceptionMessage","exceptionType"}` when the bill is on hold, already released, or marked with [`AcumaticaSim::fail_release`]; unknown guid → 404 |
+//! | `GET …/Bill/ReleaseBill/status/{guid}` | 202 while running ([`AcumaticaSim::set_release_polls`] answers, default 1), then 204 (bill `Status` `Open`, `Hold` false, restamped) or, with [`ReleaseRefusal::Operation`], 500 `{"message","exceptionMessage","exceptionType"}` when the bill is on hold, already released, or marked with [`AcumaticaSim::fail_release`]; unknown guid → 404 |
 //!
 //! The notes (`api-notes/acumatica.md`, "Actions") say an action answers 202 with a
 //! `Location` polled "every second: 202 still running, 204 done, anything else failed"; they do
-//! not say whether a refused release fails at the POST or in the operation: the sandbox fails
-//! in the operation (the stricter case: the client must read the status to learn it).
+//! not say whether a refused release fails at the POST or in the operation, so where it fails
+//! is the setting [`AcumaticaSandboxConfig::release_refusal`](super::AcumaticaSandboxConfig)
+//! (all three unconfirmed on the wire for actions):
+//! - `operation` (default): the POST answers 202, the status `GET` answers the 500;
+//! - `request_422`: the POST itself answers 422 with the notes' validation shape (the bill
+//!   echoed wrapped, with a top-level `"error"`: Acumatica's text);
+//! - `request_500`: the POST itself answers 500 with the notes' other error shape
+//!   `{"message","exceptionMessage","exceptionType":"PX.Data.PXException"}`.
+//!
+//! Either way a refused POST is counted in [`AcumaticaSim::release_calls`] and starts no
+//! operation.
 //!
 //! Faults [`AcumaticaFault::ThrottleWrite`] and [`AcumaticaFault::HangWrite`] apply to the
 //! next `PUT`. [`AcumaticaSim::hang_next_release`] carries a release out and loses its answer.
@@ -24,6 +33,7 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::generate::key_fields;
@@ -40,6 +50,34 @@ pub const BALANCED: &str = "Balanced";
 pub const ON_HOLD: &str = "On Hold";
 /// The status of a released, unpaid bill.
 pub const OPEN: &str = "Open";
+
+/// Where a refused `ReleaseBill` (bill on hold, already released, or marked with
+/// [`AcumaticaSim::fail_release`]) fails; the notes do not say (see the module docs). Sandbox
+/// file key `acumatica.release_refusal`: `"operation"`, `"request_422"` or `"request_500"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseRefusal {
+    /// The POST answers 202; the operation's status answers 500 with the exception.
+    #[default]
+    Operation,
+    /// The POST answers 422: the bill echoed wrapped with a top-level `"error"`.
+    #[serde(rename = "request_422")]
+    Request422,
+    /// The POST answers 500 `{"message","exceptionMessage","exceptionType"}`.
+    #[serde(rename = "request_500")]
+    Request500,
+}
+
+impl ReleaseRefusal {
+    /// The sandbox file's spelling: `operation`, `request_422`, `request_500`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseRefusal::Operation => "operation",
+            ReleaseRefusal::Request422 => "request_422",
+            ReleaseRefusal::Request500 => "request_500",
+        }
+    }
+}
 
 /// One long-running `ReleaseBill`.
 #[derive(Debug, Clone)]
@@ -374,15 +412,53 @@ fn release_now(
         return (not_found("Bill"), None);
     }
     *s.actions.release_calls.entry(key.clone()).or_default() += 1;
+    let hang = s.actions.hang_next_release.take();
+    if let Some(refused) = refused_request(&s, &key) {
+        return (refused, hang);
+    }
     let id = uuid_like(&mut s);
     let polls_left = s.actions.release_polls.unwrap_or(1);
-    let hang = s.actions.hang_next_release.take();
     let done = hang.map(|_| finish_release(&mut s, &key));
     s.actions.operations.insert(id.clone(), Operation { bill: key, polls_left, done });
     let answer = HttpResponse::Accepted()
         .append_header((header::LOCATION, format!("/entity/{endpoint}/{version}/Bill/ReleaseBill/status/{id}")))
         .finish();
     (answer, hang)
+}
+
+/// The POST's own refusal of releasing bill `key` under [`ReleaseRefusal::Request422`] or
+/// [`ReleaseRefusal::Request500`]; `None`: the POST is accepted (202).
+fn refused_request(s: &State, key: &str) -> Option<HttpResponse> {
+    let refusal = s.config.release_refusal;
+    if refusal == ReleaseRefusal::Operation {
+        return None;
+    }
+    let bill = s.records.get("Bill").and_then(|r| r.get(key))?;
+    let message = release_refusal(s, key, bill)?;
+    Some(match refusal {
+        ReleaseRefusal::Request422 => {
+            let mut body = wrap(0, key, bill, None, &BTreeSet::new());
+            if let Some(obj) = body.as_object_mut() {
+                obj.insert("error".into(), json!(message));
+            }
+            HttpResponse::UnprocessableEntity().json(body)
+        }
+        _ => error(500, &message),
+    })
+}
+
+/// Why bill `key` (stored as `bill`) cannot be released now; `None`: it can.
+fn release_refusal(s: &State, key: &str, bill: &Map<String, Value>) -> Option<String> {
+    let number = bill.get("ReferenceNbr").and_then(Value::as_str).unwrap_or_default();
+    if bill.get("Hold") == Some(&json!(true)) {
+        return Some(format!("Error: The document {number} is on hold and cannot be released."));
+    }
+    if bill.get("Status").and_then(Value::as_str) == Some(OPEN) {
+        return Some(format!("Error: The document {number} has already been released."));
+    }
+    s.actions.failing.contains(key).then(|| {
+        format!("Error: Document {number} cannot be released: the financial period 01-2026 is closed in the AP module.")
+    })
 }
 
 /// A new operation id shaped like a GUID.
@@ -428,21 +504,11 @@ async fn status(
 
 /// Release bill `key` now: `Status` `Open`, `Hold` false, restamped; or why not.
 fn finish_release(s: &mut State, key: &str) -> Result<(), String> {
-    let failing = s.actions.failing.contains(key);
     let Some(mut bill) = s.records.get("Bill").and_then(|r| r.get(key)).cloned() else {
         return Err("No entity satisfies the condition.".into());
     };
-    let number = bill.get("ReferenceNbr").and_then(Value::as_str).unwrap_or_default().to_string();
-    if bill.get("Hold") == Some(&json!(true)) {
-        return Err(format!("Error: The document {number} is on hold and cannot be released."));
-    }
-    if bill.get("Status").and_then(Value::as_str) == Some(OPEN) {
-        return Err(format!("Error: The document {number} has already been released."));
-    }
-    if failing {
-        return Err(format!(
-            "Error: Document {number} cannot be released: the financial period 01-2026 is closed in the AP module."
-        ));
+    if let Some(message) = release_refusal(s, key, &bill) {
+        return Err(message);
     }
     bill.insert("Status".into(), json!(OPEN));
     bill.insert("Hold".into(), json!(false));

@@ -35,7 +35,7 @@ use actix_web::web;
 use serde_json::{Map, Value};
 
 pub use super::server::SpawnedServer;
-pub use actions::{BALANCED, ON_HOLD, OPEN};
+pub use actions::{ReleaseRefusal, BALANCED, ON_HOLD, OPEN};
 pub use generate::{generate, ENTITIES};
 pub use push::PushReport;
 pub use standalone::{AcumaticaSettings, SANDBOX};
@@ -73,6 +73,9 @@ pub struct AcumaticaSandboxConfig {
     pub push_attempts: u32,
     /// Times each notification is sent (2: a duplicate delivery).
     pub push_copies: u32,
+    /// Where a refused `ReleaseBill` fails: in the operation (default) or at the POST with
+    /// 422 or 500; the notes do not say (see [`actions`]).
+    pub release_refusal: ReleaseRefusal,
 }
 
 impl Default for AcumaticaSandboxConfig {
@@ -93,6 +96,7 @@ impl Default for AcumaticaSandboxConfig {
             push_secret: "sandbox-push-secret".into(),
             push_attempts: 5,
             push_copies: 1,
+            release_refusal: ReleaseRefusal::Operation,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use super::{spawn, AcumaticaSandboxConfig, AcumaticaSim, ENTITIES};
+use super::{spawn, AcumaticaSandboxConfig, AcumaticaSim, ReleaseRefusal, ENTITIES};
 use crate::sandbox::{row, Running, SandboxError, SandboxKind, SandboxSettings, Simulator};
 
 /// Kind name: folder and sandbox file table.
@@ -42,6 +42,9 @@ pub struct AcumaticaSettings {
     pub push_header: String,
     /// Push header value.
     pub push_secret: String,
+    /// Where a refused `ReleaseBill` fails: `"operation"` (default), `"request_422"` or
+    /// `"request_500"` (the POST itself answers; see the simulator's `actions` module).
+    pub release_refusal: ReleaseRefusal,
 }
 
 impl Default for AcumaticaSettings {
@@ -59,6 +62,7 @@ impl Default for AcumaticaSettings {
             push_url: None,
             push_header: d.push_header,
             push_secret: d.push_secret,
+            release_refusal: d.release_refusal,
         }
     }
 }
@@ -86,6 +90,7 @@ fn start(settings: &SandboxSettings<'_>) -> Result<Box<dyn Simulator>, SandboxEr
         push_url: s.push_url.clone(),
         push_header: s.push_header.clone(),
         push_secret: s.push_secret.clone(),
+        release_refusal: s.release_refusal,
         ..AcumaticaSandboxConfig::default()
     });
     for (entity, _) in ENTITIES {
@@ -124,6 +129,7 @@ impl Simulator for Running<AcumaticaSim> {
             row("login_limit_status", c.login_limit_status),
             row("push_header", &c.push_header),
             row("push_secret", &c.push_secret),
+            row("release_refusal", c.release_refusal.as_str()),
         ]
     }
 }
@@ -145,6 +151,24 @@ mod tests {
         assert_eq!(
             parse("[acumatica]\nlogin_limit_status = 403\n").expect_err("403"),
             "sandbox.toml:2: key acumatica.login_limit_status: must be 500 or 429, found 403"
+        );
+    }
+
+    #[test]
+    fn release_refusal_is_operation_or_request_422_or_500() {
+        assert_eq!(parse("").expect("defaults").release_refusal, ReleaseRefusal::Operation);
+        for (text, expected) in [
+            ("operation", ReleaseRefusal::Operation),
+            ("request_422", ReleaseRefusal::Request422),
+            ("request_500", ReleaseRefusal::Request500),
+        ] {
+            let parsed = parse(&format!("[acumatica]\nrelease_refusal = \"{text}\"\n")).expect(text);
+            assert_eq!(parsed.release_refusal, expected);
+            assert_eq!(expected.as_str(), text);
+        }
+        assert_eq!(
+            parse("[acumatica]\nrelease_refusal = \"request\"\n").expect_err("request"),
+            "sandbox.toml:2: key acumatica.release_refusal: unknown variant `request`, expected one of `operation`, `request_422`, `request_500`"
         );
     }
 }

@@ -175,6 +175,28 @@ impl BillApi {
         }
     }
 
+    /// `GET Bill?$top=1` (the `check` probe; writes nothing): the bills read, 0 or 1. A
+    /// version that does not offer `Bill` answers 404 (api notes "Base", unconfirmed) →
+    /// `Refused`.
+    pub async fn probe(&self, session: &AcumaticaSession) -> Call<usize> {
+        let mut url = match self.bill_url(&[]) {
+            Ok(u) => u,
+            Err(message) => return Call::Refused { status: 0, message },
+        };
+        url.query_pairs_mut().append_pair("$top", "1");
+        let answer = match self.send(self.client.get(url), session, false).await {
+            Ok(a) => a,
+            Err(lost) => return lost.call(),
+        };
+        match answer.status {
+            200 => match serde_json::from_slice::<Vec<Value>>(&answer.body) {
+                Ok(bills) => Call::Done(bills.len()),
+                Err(e) => Call::Retry { after: None, reason: format!("the Bill list is not a JSON array: {e}"), throttled: false },
+            },
+            _ => Self::failure(&answer, false),
+        }
+    }
+
     /// `PUT Bill` with `If-Match: *` setting `Hold`: the bill as saved.
     pub async fn set_hold(&self, session: &AcumaticaSession, bill_type: &str, number: &str, hold: bool) -> Call<Bill> {
         let url = match self.bill_url(&[]) {

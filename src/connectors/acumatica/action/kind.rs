@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use ml_connector_actors::boxed::{bind_sink, BoxFuture, DeliverySink, ManagedSession};
 
-use super::super::AcumaticaAuthenticator;
-use super::bill::BillApi;
+use super::super::{AcumaticaAuthenticator, AcumaticaSession};
+use super::bill::{BillApi, Call};
 use super::book::OutcomeBook;
 use super::config::{self, AcumaticaActionConfig, OnApprove};
 use super::sink::ActionSink;
@@ -75,7 +75,9 @@ impl DestinationConfig for AcumaticaActionConfig {
         Ok(bind_sink(sink, handle))
     }
 
-    /// Logs in and says what an approval will do; writes nothing.
+    /// Rows (system `acumatica_action:<name>`): `session` (the credential signs in), `GET
+    /// Bill?$top=1` (the pinned endpoint version offers `Bill`; the fix when it does not),
+    /// `on_approve` (what an approval will do). Writes nothing.
     fn check<'a>(&'a self, name: &'a str, session: Option<&'a dyn ManagedSession>, _env: &'a BuildEnv) -> BoxFuture<'a, Vec<CheckRow>> {
         Box::pin(async move {
             let system = format!("acumatica_action:{name}");
@@ -83,7 +85,14 @@ impl DestinationConfig for AcumaticaActionConfig {
                 Ok(h) => h,
                 Err(e) => return vec![CheckRow::new(&system, "session", Err(e.to_string()))],
             };
-            let login = handle.get().await.map(|_| "logged in".to_string()).map_err(|e| e.to_string());
+            let mut rows = Vec::new();
+            match handle.get().await {
+                Ok((credentials, _)) => {
+                    rows.push(CheckRow::new(&system, "session", Ok("logged in".to_string())));
+                    rows.push(CheckRow::new(&system, "GET Bill?$top=1", self.probe(handle.authenticator(), &credentials).await));
+                }
+                Err(e) => rows.push(CheckRow::new(&system, "session", Err(e.to_string()))),
+            }
             let plan = match self.on_approve {
                 OnApprove::Release => format!(
                     "approve: PUT Bill Hold=false, then POST Bill/ReleaseBill polled every {} s for up to {} s; reject: nothing written",
@@ -92,7 +101,23 @@ impl DestinationConfig for AcumaticaActionConfig {
                 ),
                 OnApprove::RemoveHold => "approve: PUT Bill Hold=false; reject: nothing written".to_string(),
             };
-            vec![CheckRow::new(&system, "session", login), CheckRow::new(&system, "on_approve", Ok(plan))]
+            rows.push(CheckRow::new(&system, "on_approve", Ok(plan)));
+            rows
         })
+    }
+}
+
+impl AcumaticaActionConfig {
+    /// Whether the credential's pinned endpoint version offers `Bill`: `GET Bill?$top=1`.
+    async fn probe(&self, auth: &AcumaticaAuthenticator, session: &AcumaticaSession) -> Result<String, String> {
+        let settings = auth.settings();
+        let pinned = format!("{}/{}", settings.endpoint, settings.version);
+        let api = BillApi::new(auth.client().clone(), settings.entity_root()?);
+        match api.probe(session).await {
+            Call::Done(n) => Ok(format!("{pinned} offers Bill: read {n} bill(s)")),
+            Call::Refused { message, .. } | Call::Gone(message) | Call::Ambiguous(message) | Call::Retry { reason: message, .. } => Err(format!(
+                "{message}; {pinned} must offer Bill: pin a version that `GET /entity` lists (the credential's `version`)"
+            )),
+        }
     }
 }

@@ -26,6 +26,8 @@ pub mod sink;
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
+mod check_tests;
+#[cfg(test)]
 mod tests;
 
 pub use book::{ActionOutcome, OutcomeBook, OutcomeKind};

@@ -17,7 +17,7 @@ use super::config::{AcumaticaActionConfig, OnApprove};
 use super::outcomes::OutcomeSource;
 use super::sink::ActionSink;
 use crate::connectors::kit::conformance::{client, outbox_entry, TempStore};
-use crate::sandbox::acumatica::AcumaticaSandboxConfig;
+use crate::sandbox::acumatica::{AcumaticaSandboxConfig, ReleaseRefusal};
 
 /// Stored key of the bill every test acts on.
 const BILL: &str = "Bill:000001";
@@ -36,7 +36,13 @@ struct Rig {
 
 impl Rig {
     async fn start() -> Rig {
-        let f = AcumaticaFixture::start(AcumaticaSandboxConfig { api_users: 10, ..AcumaticaSandboxConfig::default() }, "Bill");
+        Rig::start_refusing(ReleaseRefusal::Operation).await
+    }
+
+    /// A rig whose simulator refuses a release as `refusal` says.
+    async fn start_refusing(release_refusal: ReleaseRefusal) -> Rig {
+        let config = AcumaticaSandboxConfig { api_users: 10, release_refusal, ..AcumaticaSandboxConfig::default() };
+        let f = AcumaticaFixture::start(config, "Bill");
         f.sim.generate_next("Bill");
         let session = f.auth().login().await.expect("login").credentials;
         Rig { f, temp: TempStore::open(), clock: Arc::new(ManualClock::new(1_795_255_200_000)), session }
@@ -157,9 +163,11 @@ async fn a_release_sent_without_answer_waits_then_fails_and_puts_the_hold_back()
     assert_eq!(rig.bill()["Hold"], json!(true));
 }
 
-#[tokio::test]
-async fn a_failing_release_puts_the_hold_back_and_is_permanent() {
-    let rig = Rig::start().await;
+/// A release refused by Acumatica (closed period) where `refusal` says: the hold goes back
+/// on, the outcome is `failed` with Acumatica's text, the delivery `Permanent`, a redelivery
+/// answers the same, and the POST is never sent twice.
+async fn a_refused_release_puts_the_hold_back_and_is_permanent(refusal: ReleaseRefusal) {
+    let rig = Rig::start_refusing(refusal).await;
     let version = rig.version();
     rig.f.sim.fail_release(BILL, true);
     let sink = rig.sink(OnApprove::Release);
@@ -176,6 +184,8 @@ async fn a_failing_release_puts_the_hold_back_and_is_permanent() {
     assert_eq!(rig.f.sim.puts(), 2, "hold off, hold back on");
     let recorded = rig.book().outcome(&format!("000001@{version}")).await.expect("store").expect("outcome");
     assert_eq!(recorded.outcome, OutcomeKind::Failed);
+    assert_eq!(recorded.detail, exception);
+    assert_eq!(recorded.bill_status, "On Hold");
     assert_eq!(
         recorded.message,
         "Release failed in Acumatica: Error: Document 000001 cannot be released: the financial period 01-2026 is closed in the AP module. The bill stays on hold."
@@ -183,6 +193,26 @@ async fn a_failing_release_puts_the_hold_back_and_is_permanent() {
     assert_eq!(sink.deliver(&entry, &rig.session).await, expected, "a redelivery answers the same");
     assert!(matches!(sink.find_existing(&entry, &rig.session).await, Lookup::Refused { .. }));
     assert_eq!(rig.f.sim.release_calls(BILL), 1);
+    assert_eq!(rig.erp_requests("POST"), 1, "one ReleaseBill POST in all");
+    assert_eq!(rig.f.sim.puts(), 2);
+    let status_reads = rig.f.served.log.count(|m, p| m == "GET" && p.contains("/Bill/ReleaseBill/status/"));
+    let expected_reads = if refusal == ReleaseRefusal::Operation { 2 } else { 0 };
+    assert_eq!(status_reads, expected_reads, "one 202, then the 500 (operation); none when the POST refused");
+}
+
+#[tokio::test]
+async fn a_release_refused_in_the_operation_puts_the_hold_back_and_is_permanent() {
+    a_refused_release_puts_the_hold_back_and_is_permanent(ReleaseRefusal::Operation).await;
+}
+
+#[tokio::test]
+async fn a_release_refused_at_the_post_with_422_puts_the_hold_back_and_is_permanent() {
+    a_refused_release_puts_the_hold_back_and_is_permanent(ReleaseRefusal::Request422).await;
+}
+
+#[tokio::test]
+async fn a_release_refused_at_the_post_with_500_puts_the_hold_back_and_is_permanent() {
+    a_refused_release_puts_the_hold_back_and_is_permanent(ReleaseRefusal::Request500).await;
 }
 
 #[tokio::test]
@@ -286,4 +316,19 @@ async fn the_simulator_refuses_what_acumatica_refuses() {
     // Unknown bill: 500 NoEntitySatisfiesTheCondition, read as "none".
     assert_eq!(api.get(&rig.session, "Bill", "999999").await, Call::Done(None));
     assert_eq!(rig.bill()["Hold"], json!(true));
+}
+
+#[tokio::test]
+async fn the_simulator_can_refuse_a_release_at_the_post() {
+    for (refusal, status) in [(ReleaseRefusal::Request422, 422), (ReleaseRefusal::Request500, 500)] {
+        let rig = Rig::start_refusing(refusal).await;
+        let api = rig.api();
+        assert_eq!(
+            api.release(&rig.session, "Bill", "000001").await,
+            Call::Refused { status, message: "Error: The document 000001 is on hold and cannot be released.".into() },
+            "{refusal:?}"
+        );
+        assert_eq!(rig.f.sim.release_calls(BILL), 1);
+        assert_eq!(rig.bill()["Hold"], json!(true));
+    }
 }
