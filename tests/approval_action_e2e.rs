@@ -293,6 +293,33 @@ fn approve_releases_once_and_updates_the_card_once() {
         counted,
         vec![r#"mlc_acumatica_action_total{destination="bill-actions",outcome="released"} 1"#]
     );
+    // The audit trail: one line for the decision, one for what it became in Acumatica.
+    let (store, _) = ml_connector::commands::open_state(&rig.w.config()).expect("store");
+    // Newest first: reversed into the order they were written.
+    let lines: Vec<(String, String)> = store
+        .audit_lines(100)
+        .expect("audit")
+        .into_iter()
+        .rev()
+        .filter(|l| l.kind.starts_with("approval_"))
+        .map(|l| (l.kind, l.detail))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0].0, "approval_decision");
+    let decision = lines[0].1.as_str();
+    let prefix = "approvals: approve of 000001@";
+    assert!(decision.starts_with(prefix), "{decision}");
+    let (version, rest) = decision[prefix.len()..]
+        .split_once(" by Jane Smith (aad-jane) at ")
+        .expect("approver and time in the decision line");
+    assert!(!version.is_empty() && rest.ends_with('Z'), "{decision}");
+    assert_eq!(
+        lines[1],
+        (
+            "approval_action".to_string(),
+            format!("bill-actions: approve of Bill 000001@{version} by Jane Smith: released")
+        )
+    );
 }
 
 #[test]

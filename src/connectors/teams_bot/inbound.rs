@@ -43,6 +43,9 @@ use super::decision::{DecisionClaims, DecisionError};
 use super::jwt::BotJwtVerifier;
 use super::DECISION_ENTITY;
 
+/// Audit kind of the line written for each committed decision.
+pub const DECISION_AUDIT: &str = "approval_decision";
+
 /// The bot endpoint of one `teams_bot` source.
 pub struct TeamsBotInbound {
     name: String,
@@ -187,6 +190,26 @@ impl TeamsBotInbound {
         })
     }
 
+    /// The audit line of a committed decision (a failure to write it is logged: the decision
+    /// itself is already durable as the `Decision` record).
+    async fn audit(&self, change: &InboundChange) {
+        let fields = &change.record.fields;
+        let text = |k: &str| fields[k].as_str().unwrap_or_default().to_string();
+        let line = format!(
+            "{}: {} of {} by {} ({}) at {}",
+            self.name,
+            text("verb"),
+            change.record.key,
+            text("approver_name"),
+            text("approver"),
+            text("decided_at")
+        );
+        let store = self.store.clone();
+        if let Err(e) = ml_connector_actors::blocking(move || store.audit(DECISION_AUDIT, &line)).await {
+            tracing::error!(source = %self.name, error = %e, "decision audit line not written");
+        }
+    }
+
     /// Mark the card row decided and replace the posted card in place.
     async fn settle(&self, change: &InboundChange) {
         let fields = &change.record.fields;
@@ -279,9 +302,13 @@ impl Inbound for TeamsBotInbound {
         }
     }
 
+    /// After the commit: one audit line per decision (kind [`DECISION_AUDIT`],
+    /// `"<source>: <verb> of <document>@<version> by <approver_name> (<approver id>) at
+    /// <decided_at>"`), then the card row is marked decided and the card replaced in place.
     fn committed<'a>(&'a self, changes: &'a [InboundChange]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             for change in changes {
+                self.audit(change).await;
                 self.settle(change).await;
             }
         })

@@ -15,6 +15,9 @@
 use ml_connector_actors::store::{blocking, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
+/// Audit kind of the line written when a decision's outcome is first recorded.
+pub const AUDIT_KIND: &str = "approval_action";
+
 /// What an approval decision became in Acumatica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -155,9 +158,30 @@ impl OutcomeBook {
 
     /// Record `outcome`: first in `pending` (for the poller), then in `outcomes`; recording
     /// it again writes the same rows. Errors: the store's.
+    ///
+    /// The first recording also writes one audit line of kind [`AUDIT_KIND`]:
+    /// `"<destination>: <verb> of <bill_type> <document>@<version> by <approver_name>:
+    /// <outcome>[: <detail>]"` (the audit trail of decisions; no secret is in any field).
     pub async fn record(&self, outcome: &ActionOutcome) -> Result<(), StoreError> {
+        let first = self.get::<ActionOutcome>("outcomes", &outcome.key).await?.is_none();
         self.put("pending", &outcome.key, outcome).await?;
-        self.put("outcomes", &outcome.key, outcome).await
+        self.put("outcomes", &outcome.key, outcome).await?;
+        if first {
+            let detail = if outcome.detail.is_empty() { String::new() } else { format!(": {}", outcome.detail) };
+            let line = format!(
+                "{}: {} of {} {}@{} by {}: {}{detail}",
+                outcome.destination,
+                outcome.verb,
+                outcome.bill_type,
+                outcome.document,
+                outcome.version,
+                outcome.approver_name,
+                outcome.outcome.as_str()
+            );
+            let store = self.store.clone();
+            blocking(move || store.audit(AUDIT_KIND, &line)).await?;
+        }
+        Ok(())
     }
 
     /// Up to `limit` outcomes not yet turned into records, in key order after `after`.
