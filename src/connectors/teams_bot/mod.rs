@@ -12,6 +12,8 @@
 //!   [`activity::update_activity`] (`PUT …/activities/{activityId}`).
 //! - [`jwt`]: verification of the Bot Connector's JWT (OpenID metadata → JWKS, cached).
 //! - [`inbound`]: [`TeamsBotInbound`], the `/inbound/teams_bot/{name}` endpoint.
+//! - [`reference`]: conversation references (personal chats, team channels) in
+//!   `connector_state`, saved / forgotten from the install activities read by [`install`].
 //! - [`directory`], [`people`]: approvers given by e-mail / UPN looked up in Microsoft Graph
 //!   (`GET /v1.0/users/{upn}`) and cached; [`mention`]: the approver's @mention;
 //!   [`fallback`]: the card without buttons (approver not found, `inbound = false`);
@@ -30,17 +32,21 @@ pub mod decision;
 pub mod directory;
 pub mod fallback;
 pub mod inbound;
+pub mod install;
 pub mod jwt;
 pub mod kind;
 pub mod mention;
 pub mod people;
 pub mod people_check;
 mod present;
+pub mod reference;
 
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
 mod people_tests;
+#[cfg(test)]
+mod reference_tests;
 #[cfg(test)]
 mod tests;
 
