@@ -172,8 +172,9 @@ impl BotSink {
         }
     }
 
-    /// The card to send and, for an approval card, the book row to write before sending.
-    fn prepare(&self, entry: &OutboxEntry) -> Result<Prepared, Outcome> {
+    /// The card to send and, for an approval card, the book row (posted at `service_url` in
+    /// `conversation_id`) to write before sending.
+    fn prepare(&self, entry: &OutboxEntry, service_url: &Url, conversation_id: &str) -> Result<Prepared, Outcome> {
         let permanent = |reason: String| Outcome::Permanent {
             status: None,
             reason,
@@ -204,8 +205,8 @@ impl BotSink {
         let row = CardRow {
             version: approval.version.clone(),
             dedupe_key: entry.dedupe_key.clone(),
-            service_url: self.target.service_url.to_string(),
-            conversation_id: self.target.conversation_id.clone(),
+            service_url: service_url.to_string(),
+            conversation_id: conversation_id.to_string(),
             activity_id: None,
             card,
             decided: None,
@@ -247,11 +248,11 @@ impl BotSink {
     }
 }
 
-impl Sink for BotSink {
-    type Credentials = BearerToken;
-
-    async fn deliver(&self, entry: &OutboxEntry, token: &BearerToken) -> Outcome {
-        let Prepared { card, summary, approval } = match self.prepare(entry) {
+impl BotSink {
+    /// Post `entry` in `conversation_id` at `service_url` instead of the target's (an
+    /// approver's 1:1 chat); outcomes as [`Sink::deliver`].
+    pub async fn deliver_to(&self, entry: &OutboxEntry, token: &BearerToken, service_url: &Url, conversation_id: &str) -> Outcome {
+        let Prepared { card, summary, approval } = match self.prepare(entry, service_url, conversation_id) {
             Ok(p) => p,
             Err(permanent) => return permanent,
         };
@@ -264,7 +265,7 @@ impl Sink for BotSink {
                 };
             }
         }
-        let url = match activities_url(&self.target.service_url, &self.target.conversation_id, None) {
+        let url = match activities_url(service_url, conversation_id, None) {
             Ok(u) => u,
             Err(reason) => return Outcome::Permanent { status: None, reason },
         };
@@ -312,6 +313,14 @@ impl Sink for BotSink {
         Outcome::Delivered {
             remote_id: activity_id,
         }
+    }
+}
+
+impl Sink for BotSink {
+    type Credentials = BearerToken;
+
+    async fn deliver(&self, entry: &OutboxEntry, token: &BearerToken) -> Outcome {
+        self.deliver_to(entry, token, &self.target.service_url, &self.target.conversation_id).await
     }
 
     async fn find_existing(&self, _entry: &OutboxEntry, _token: &BearerToken) -> Lookup {

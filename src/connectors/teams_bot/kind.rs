@@ -11,6 +11,8 @@ use ml_connector_actors::{Health, SessionHandle};
 use super::activity::{BotSink, BotTarget};
 use super::approver::ApproverSink;
 use super::book::CardBook;
+use super::chat::ApproverChats;
+use super::reference::ReferenceBook;
 use super::config::{self, BotCredentialConfig, BotDestinationConfig, BotSourceConfig};
 use super::decision::DecisionKey;
 use super::directory::GraphDirectory;
@@ -162,7 +164,11 @@ impl DestinationConfig for BotDestinationConfig {
         };
         let book = CardBook::new(env.store.clone(), bot.app_id());
         let sink = BotSink::new(env.cloud.clone(), target, bot.decision_key().clone(), book, env.clock.clone());
-        let sink = ApproverSink::new(sink, self.people(name, bot, env), self.approver.clone());
+        let mut sink = ApproverSink::new(sink, self.people(name, bot, env), self.approver.clone());
+        if let Some(chat) = &self.approver_chat {
+            let references = ReferenceBook::new(env.store.clone(), bot.app_id());
+            sink = sink.with_chats(ApproverChats::new(env.cloud.clone(), references, self.service_url.clone(), &chat.tenant_id, bot.app_id()));
+        }
         Ok(bind_sink(sink, handle))
     }
 

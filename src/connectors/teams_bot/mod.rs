@@ -18,7 +18,8 @@
 //!   (`GET /v1.0/users/{upn}`) and cached; [`mention`]: the approver's @mention;
 //!   [`fallback`]: the card without buttons (approver not found, `inbound = false`);
 //!   [`approver`]: [`approver::ApproverSink`], the destination's sink doing all three in
-//!   front of [`BotSink`].
+//!   front of [`BotSink`]; [`chat`]: the approver's 1:1 chat for `conversation =
+//!   "approver"` (stored reference, else `POST …/v3/conversations`).
 //!
 //! Source: `api-notes/microsoft-teams.md` ("Bot Framework (approvals)").
 
@@ -27,6 +28,7 @@ pub mod approver;
 pub mod auth;
 pub mod book;
 pub mod card;
+pub mod chat;
 pub mod config;
 pub mod decision;
 pub mod directory;
@@ -41,6 +43,8 @@ pub mod people_check;
 mod present;
 pub mod reference;
 
+#[cfg(test)]
+mod chat_tests;
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
