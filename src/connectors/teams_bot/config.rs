@@ -342,3 +342,27 @@ pub fn parse_source(table: toml::Table) -> Result<BotSourceConfig, Problem> {
 pub const fn card_minimum() -> CardVersion {
     CardVersion { major: 1, minor: 4 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn destination(extra: &str) -> Result<BotDestinationConfig, Problem> {
+        let text = format!("service_url = \"https://smba.trafficmanager.net/emea/\"\n{extra}");
+        parse_destination(toml::from_str(&text).expect("toml"))
+    }
+
+    #[test]
+    fn conversation_approver_needs_a_fallback_and_a_tenant_and_no_conversation_id() {
+        let ok = destination("conversation = \"approver\"\nfallback_conversation_id = \"19:f@thread.tacv2\"\ntenant_id = \"t-1\"").expect("valid");
+        assert_eq!((ok.conversation_id.as_str(), ok.approver_chat), ("19:f@thread.tacv2", Some(ApproverChatConfig { tenant_id: "t-1".into() })));
+        let key = |extra: &str| destination(extra).expect_err("invalid").key;
+        assert_eq!(key("conversation = \"approver\"\ntenant_id = \"t-1\""), "fallback_conversation_id");
+        assert_eq!(key("conversation = \"approver\"\nfallback_conversation_id = \"19:f@thread.tacv2\""), "tenant_id");
+        assert_eq!(key("conversation = \"approver\"\nconversation_id = \"19:c@thread.tacv2\""), "conversation_id");
+        assert_eq!(key("conversation = \"channel\"\nconversation_id = \"19:c@thread.tacv2\""), "conversation");
+        assert_eq!(key("conversation_id = \"19:c@thread.tacv2\"\ntenant_id = \"t-1\""), "tenant_id");
+        assert_eq!(key(""), "conversation_id");
+        assert_eq!(destination("conversation_id = \"19:c@thread.tacv2\"").expect("valid").approver_chat, None);
+    }
+}

@@ -42,6 +42,7 @@ pub mod people;
 pub mod people_check;
 mod present;
 pub mod reference;
+pub mod reference_check;
 
 #[cfg(test)]
 mod chat_tests;

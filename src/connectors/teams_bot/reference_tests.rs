@@ -101,3 +101,34 @@ async fn a_forged_install_is_refused_and_stores_nothing() {
     assert_eq!(rig.references().all().expect("references"), Vec::new());
     assert_eq!(rig.temp.store.audit_lines(usize::MAX).expect("audit").len(), 3);
 }
+
+#[actix_web::test]
+async fn check_warns_about_a_channel_the_bot_was_not_seen_in_until_it_is_added() {
+    use super::reference_check::channel_row;
+    use crate::seam::CheckRow;
+    let rig = Rig::start();
+    let thread = "19:approvals@thread.tacv2;messageid=1616990032035";
+    assert_eq!(
+        channel_row("teams_bot:d", &rig.references(), thread),
+        Some(CheckRow::new(
+            "teams_bot:d",
+            "channel 19:approvals@thread.tacv2",
+            Ok("WARNING: bot not seen in this channel yet (no install event stored); add the app to the team, or ignore if it was added before the gateway listened".into())
+        ))
+    );
+    let team = InstallScope::Team {
+        team_id: "19:general@thread.tacv2".into(),
+        team_name: "Finance".into(),
+        channel: Some(("19:approvals@thread.tacv2".into(), "Approvals".into())),
+    };
+    assert_eq!(rig.announce(&rig.installation(team, InstallEvent::ConversationUpdate, true, Forgery::None)).await, 200);
+    assert_eq!(
+        channel_row("teams_bot:d", &rig.references(), thread),
+        Some(CheckRow::new(
+            "teams_bot:d",
+            "channel 19:approvals@thread.tacv2",
+            Ok("bot added to team Finance channel Approvals (conversation reference stored)".into())
+        ))
+    );
+    assert_eq!(channel_row("teams_bot:d", &rig.references(), "a:1aad-jane"), None);
+}
