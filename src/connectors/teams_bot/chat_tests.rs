@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use ml_connector_actors::clock::SharedClock;
+use ml_connector_actors::store::OutboxEntry;
 use ml_connector_actors::{Outcome, Sink};
 use secrecy::SecretString;
 use serde_json::{json, Value as Json};
@@ -20,7 +21,8 @@ use super::people::{People, PeopleSettings};
 use super::reference::PersonalRef;
 use super::reference_tests::{personal, TENANT};
 use super::tests::{Rig, CONVERSATION, DECISION_KEY};
-use crate::connectors::kit::conformance::{client, outbox_entry};
+use crate::connectors::kit::conformance::{check_sink, client, outbox_entry, Lookups, SinkFixture};
+use crate::connectors::teams::BearerToken;
 use crate::sandbox::teams_bot::install::InstallEvent;
 use crate::sandbox::teams_bot::Forgery;
 
@@ -137,10 +139,108 @@ async fn an_unannounced_uninstall_forgets_the_chat_retries_and_then_falls_back()
     let c = ChatRig::start();
     c.jane_installs().await;
     c.rig.sim.uninstall_personal(JANE);
-    let first = c.post(1, "B-1").await;
-    assert!(matches!(first, Outcome::Retry { throttled: false, .. }), "{first:?}");
+    assert_eq!(
+        c.post(1, "B-1").await,
+        Outcome::Retry {
+            after: None,
+            reason: "Bot Connector 403 BotNotInConversationRoster: the bot may not post in this conversation: install the Teams app in the team or chat (and check the service_url region) (the approver's stored chat is forgotten; the next attempt opens it again or falls back)".into(),
+            throttled: false,
+        }
+    );
     assert_eq!(c.rig.references().personal(JANE).expect("reference"), None);
     assert_eq!(c.rig.sim.activities().len(), 0);
     assert_eq!(c.post(1, "B-1").await, Outcome::Delivered { remote_id: "1:1".into() });
     assert_eq!(c.rig.sim.activities_in(CONVERSATION).len(), 1);
+}
+
+/// The approver-chat sink on the sink contract, Jane's chat stored (every card goes there).
+impl SinkFixture for ChatRig {
+    type Sink = ApproverSink;
+
+    fn sink(&self) -> &ApproverSink {
+        &self.sink
+    }
+
+    async fn credentials(&self) -> BearerToken {
+        SinkFixture::credentials(&self.rig).await
+    }
+
+    fn refused_credentials(&self) -> Option<BearerToken> {
+        SinkFixture::refused_credentials(&self.rig)
+    }
+
+    fn entry(&self, n: u64) -> OutboxEntry {
+        self.rig.entry(n)
+    }
+
+    fn bad_entry(&self) -> OutboxEntry {
+        self.rig.bad_entry()
+    }
+
+    /// The activities in Jane's chat.
+    fn stored(&self) -> Vec<Option<String>> {
+        self.rig.sim.activities_in(JANE_CHAT).into_iter().map(|a| Some(a.id)).collect()
+    }
+
+    fn requests(&self) -> usize {
+        self.rig.requests()
+    }
+
+    fn throttle_next(&self) -> Duration {
+        self.rig.throttle_next()
+    }
+
+    fn hang_after_store_next(&self) {
+        self.rig.hang_after_store_next();
+    }
+
+    fn lookups(&self) -> Lookups {
+        Lookups::Unsupported
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        SinkFixture::secrets(&self.rig)
+    }
+}
+
+#[actix_web::test]
+async fn approver_chat_sink_passes_the_sink_contract() {
+    let c = ChatRig::start();
+    c.jane_installs().await;
+    check_sink(&c).await;
+    assert_eq!(c.rig.sim.activities_in(CONVERSATION).len(), 0);
+    assert_eq!(c.rig.sim.conversation_creations(), 0);
+}
+
+#[actix_web::test]
+async fn the_simulated_conversation_creation_is_as_strict_as_teams() {
+    let c = ChatRig::start();
+    let url = c.rig.served.root.join("v3/conversations").expect("url");
+    let token = c.rig.token().await;
+    let app = format!("28:{}", c.rig.sim.config().app_id);
+    let open = |body: Json| {
+        let (url, auth) = (url.clone(), token.header_value().expect("header"));
+        async move {
+            let answer = client(Duration::from_secs(1)).post(url).header("authorization", auth).json(&body).send().await.expect("answer");
+            let status = answer.status().as_u16();
+            (status, answer.json::<Json>().await.expect("json"))
+        }
+    };
+    let params = |member: &str, tenant: &str| json!({"isGroup": false, "bot": {"id": app}, "members": [{"id": member}], "tenantId": tenant, "channelData": {"tenant": {"id": tenant}}});
+    assert_eq!(
+        open(params(JANE, TENANT)).await,
+        (403, json!({"error": {"code": "BotNotInConversationRoster", "message": "The bot is not part of the conversation roster."}}))
+    );
+    c.rig.sim.install_personal(JANE);
+    assert_eq!(open(params(JANE, "other-tenant")).await.0, 400);
+    let mut group = params(JANE, TENANT);
+    group["isGroup"] = json!(true);
+    assert_eq!(open(group).await.0, 400);
+    let mut two = params(JANE, TENANT);
+    two["members"] = json!([{"id": JANE}, {"id": "aad-bob"}]);
+    assert_eq!(open(two).await.0, 400);
+    assert_eq!(c.rig.sim.conversation_creations(), 0);
+    assert_eq!(open(params(JANE, TENANT)).await, (201, json!({"id": JANE_CHAT})));
+    assert_eq!(open(params("29:aad-jane", TENANT)).await, (201, json!({"id": JANE_CHAT})));
+    assert_eq!(c.rig.sim.conversation_creations(), 2);
 }
