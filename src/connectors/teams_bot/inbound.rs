@@ -142,13 +142,13 @@ impl TeamsBotInbound {
     /// are rare), then answer 200.
     fn record_references(&self, activity: &Json) -> Result<Accepted, Refusal> {
         for change in changes(activity, self.session.authenticator().app_id()) {
-            let done = match &change {
-                ReferenceChange::Save(reference) => self.references.save(reference).map(|()| 1),
-                ReferenceChange::ForgetPersonal(aad) => self.references.forget_personal(aad).map(usize::from),
-                ReferenceChange::ForgetTeam(team) => self.references.forget_team(team),
+            let (done, what) = match &change {
+                ReferenceChange::Save(reference) => (self.references.save(reference).map(|()| 1), format!("saved {}", reference.key())),
+                ReferenceChange::ForgetPersonal(aad) => (self.references.forget_personal(aad).map(usize::from), format!("forgot user/{aad}")),
+                ReferenceChange::ForgetTeam(team) => (self.references.forget_team(team), format!("forgot the channels of team {team}")),
             };
             match done {
-                Ok(rows) => tracing::info!(source = %self.name, change = ?change, rows, "conversation reference updated"),
+                Ok(rows) => tracing::info!(source = %self.name, change = %what, rows, "conversation reference updated"),
                 Err(e) => {
                     tracing::error!(source = %self.name, error = %e, "conversation reference not stored; answering 503");
                     return Err(refuse(503, "temporarily unable to store the conversation reference; retry".into()));
