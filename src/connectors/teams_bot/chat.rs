@@ -11,7 +11,9 @@
 //!    reference (user id unknown) before the card is posted, and later cards reuse it.
 //! 3. Teams answers 403 (`BotNotInConversationRoster`: the app is not installed for the user;
 //!    also `BotDisabledByAdmin`, `ConversationBlockedByUser`) → [`ChatTarget::NotInstalled`]:
-//!    the card goes to the destination's fallback channel instead.
+//!    the card goes to the destination's fallback channel instead. A refusal is not
+//!    remembered: the next card for that approver asks again (they may have installed the
+//!    app meanwhile; one small request per card).
 //!
 //! Errors become delivery outcomes, before anything visible is posted: 401 → `SessionGone`;
 //! 429 → `Retry` (throttled, `Retry-After`); other 4xx → `Permanent`; 5xx, no answer, a
