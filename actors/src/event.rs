@@ -22,9 +22,11 @@ impl EventKind {
     }
 }
 
-/// A business event, ready for routing.
+/// A business event, ready for routing. `'r` is the lifetime of the record it was detected
+/// in: a poll or inbound commit routes the record in place (`fields` borrowed, no copy of a
+/// ~100-field document per event); trial renders and tests own theirs (`Event<'static>`).
 #[derive(Debug, Clone)]
-pub struct Event {
+pub struct Event<'r> {
     /// Name of the source from the configuration (the poller's `PollerConfig::source`, or the
     /// inbound change's `source`). Part of snapshot and event keys.
     pub source: String,
@@ -37,7 +39,7 @@ pub struct Event {
     /// Watched fields that changed: `(field, old value, new value)`; empty for `created`.
     pub changes: Vec<(String, serde_json::Value, serde_json::Value)>,
     /// The record as read.
-    pub fields: serde_json::Value,
+    pub fields: std::borrow::Cow<'r, serde_json::Value>,
     /// Dedupe key of the event: `source/entity/key/created` or
     /// `source/entity/key/status_changed/<revision>`.
     pub event_key: String,
@@ -60,12 +62,12 @@ pub trait Router: Send + Sync + 'static {
     /// A rendering failure is returned as `Err(reason)`; nothing of the page or inbound request
     /// is written (the poller keeps its cursor, an inbound sender gets 503 and retries).
     /// Called outside any store write transaction.
-    fn route(&self, event: &Event) -> Result<Vec<Intent>, String>;
+    fn route(&self, event: &Event<'_>) -> Result<Vec<Intent>, String>;
 
     /// Routes that could have taken this event but did not, with the reason (for the
     /// document's trace: `(route name, reason)`, e.g. ``("big-pos", "when `DocTotal > 1000` is
     /// false")``). Routes of other entities are left out. Default: none known.
-    fn skipped(&self, _event: &Event) -> Vec<(String, String)> {
+    fn skipped(&self, _event: &Event<'_>) -> Vec<(String, String)> {
         Vec::new()
     }
 }

@@ -396,6 +396,21 @@ pub fn measure(docs: usize, binary: &Path) -> Result<BenchReport, String> {
     )
 }
 
+/// Environment variable naming a command the gateway child runs under, split on whitespace,
+/// e.g. `MLC_BENCH_WRAP="valgrind --tool=callgrind --callgrind-out-file=/tmp/gw.%p"` to count
+/// the gateway's instructions (the peak RSS and CPU figures are then the wrapper's).
+pub const WRAP_ENV: &str = "MLC_BENCH_WRAP";
+
+/// The words of [`WRAP_ENV`]; `None` when unset or blank.
+fn wrapper_from_env() -> Option<Vec<String>> {
+    let words: Vec<String> = std::env::var(WRAP_ENV)
+        .ok()?
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    (!words.is_empty()).then_some(words)
+}
+
 /// Write `toml` as `<dir>/bench.toml` and start `binary run --config` on it with `vars` set.
 pub(crate) fn spawn_gateway(
     binary: &Path,
@@ -405,7 +420,15 @@ pub(crate) fn spawn_gateway(
 ) -> Result<Running, String> {
     let config = dir.join("bench.toml");
     std::fs::write(&config, toml).map_err(|e| e.to_string())?;
-    let child = Command::new(binary)
+    let mut command = match wrapper_from_env() {
+        Some(mut words) => {
+            let mut c = Command::new(words.remove(0));
+            c.args(words).arg(binary);
+            c
+        }
+        None => Command::new(binary),
+    };
+    let child = command
         .args(["run", "--config"])
         .arg(&config)
         .envs(vars)

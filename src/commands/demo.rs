@@ -1,7 +1,9 @@
 //! `ml-connector demo`: the sandbox (simulated SAP Business One, Microsoft Teams and Twilio)
 //! and the gateway in one process with `config/demo.toml`. Documents keep being created in the
 //! simulated SAP; each Teams message, SMS and call is printed as it lands, and each delivery
-//! receipt written back into SAP as an Activity. `/metrics` is live.
+//! receipt written back into SAP as an Activity. An approval scene runs alongside: a bill on
+//! hold in a simulated Acumatica gets a Teams approval card, a simulated tap approves it, the
+//! bill is released and the card updated in place. `/metrics` is live.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,6 +19,7 @@ use crate::app::Gateway;
 use crate::config::Config;
 use crate::connectors::REGISTRY;
 use crate::http::{self, HttpState};
+use crate::sandbox::approvals::ApprovalSandbox;
 use crate::sandbox::demo::{produce, seed_overdue_invoices, WORKFLOW_ENV};
 use crate::sandbox::env::SandboxEnv;
 use crate::sandbox::sap_b1::{SapSandboxConfig, SapSim};
@@ -41,9 +44,13 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
     std::env::set_var(WORKFLOW_ENV, env.workflow_url());
     let text = std::fs::read_to_string(config_path)
         .map_err(|e| format!("{}: {e}", config_path.display()))?;
+    let approvals = Arc::new(ApprovalSandbox::start().map_err(|e| e.to_string())?);
+    let mut doc: toml::Table =
+        toml::from_str(&env.point_config(&text)?).map_err(|e| e.to_string())?;
+    approvals.point(&mut doc);
+    let pointed = toml::to_string(&doc).map_err(|e| e.to_string())?;
     // Env references are resolved when the gateway starts, not at load: one load is enough.
-    let mut config = Config::parse(&env.point_config(&text)?, config_path, &REGISTRY)
-        .map_err(|e| e.to_string())?;
+    let mut config = Config::parse(&pointed, config_path, &REGISTRY).map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     config.service.state_dir = dir.path().to_path_buf();
     config.http.listen = listen
@@ -53,6 +60,14 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
         .map_err(|e| e.to_string())?;
     let key = SecretKey::load_or_create(dir.path()).map_err(|e| e.to_string())?;
     env.seed_secrets(
+        config
+            .credentials
+            .iter()
+            .map(|c| (c.kind, c.config.secret_refs())),
+        &store,
+        &key,
+    )?;
+    approvals.seed_secrets(
         config
             .credentials
             .iter()
@@ -71,6 +86,10 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
         env.teams_url
     );
     println!("  simulated Twilio  {}", env.twilio_url);
+    println!(
+        "  simulated Acumatica  {}   simulated Bot Framework  {}",
+        approvals.acumatica_url, approvals.bot_url
+    );
     println!("  gateway metrics   http://{listen}/metrics   health  http://{listen}/health/ready");
     println!("  creating about {rate} document(s) per second in SAP; Ctrl-C to stop\n");
 
@@ -101,6 +120,12 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
         let stop = stop.clone();
         let sap = env.sap.clone();
         std::thread::spawn(move || produce(&sap, rate, &stop))
+    };
+    let scene = {
+        let stop = stop.clone();
+        let approvals = approvals.clone();
+        let listen = listen.to_string();
+        std::thread::spawn(move || approvals.play(&listen, &stop))
     };
     let result = actix::System::new().block_on(async {
         let mut gateway = Gateway::launch(store.clone(), key.clone(), &config).await?;
@@ -134,6 +159,9 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
     stop.store(true, Ordering::SeqCst);
     let created = producer.join().unwrap_or(0);
     let shown = printer.join().unwrap_or(0);
+    if !scene.join().unwrap_or(false) {
+        println!("\napproval scene: the card's outcome did not arrive before the demo ended");
+    }
     println!("\ndemo finished: {created} document change(s) made in SAP, {shown} message(s), call(s) and SAP activities delivered");
     result
 }

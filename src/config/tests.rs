@@ -242,6 +242,8 @@ fn demo_toml_parses() {
             ("collections-call", "twilio_voice"),
             ("sap-audit", "sap_b1_record"),
             ("ops-flow", "teams_workflows"),
+            ("ap-approvals", "teams_bot"),
+            ("bill-actions", "acumatica_action"),
         ]
     );
     let channel = config.destination("finance-channel").expect("channel");
@@ -261,7 +263,7 @@ fn demo_toml_parses() {
             quiet_hours: None,
         }
     );
-    assert_eq!(config.routes.len(), 8);
+    assert_eq!(config.routes.len(), 11);
 }
 
 #[test]
@@ -304,7 +306,7 @@ fn bad_frames_name_file_line_and_key() {
     expect_error(
         &Doc::base().set("destinations[1].kind", "\"sms\""),
         "destinations[1].kind",
-        "unknown kind \"sms\" (known kinds: \"sap_b1_record\", \"teams_channel\", \"teams_chat\", \"teams_workflows\", \"teams_bot\", \"twilio_sms\", \"twilio_voice\")",
+        "unknown kind \"sms\" (known kinds: \"sap_b1_record\", \"teams_channel\", \"teams_chat\", \"teams_workflows\", \"teams_bot\", \"twilio_sms\", \"twilio_voice\", \"acumatica_action\")",
     );
     expect_error(
         &Doc::base().set("credentials[1].kind", "\"salesforce\""),

@@ -5,7 +5,7 @@ use ml_connector_actors::{Event, EventKind};
 use serde_json::Value as Json;
 
 /// The configured source name an event came from.
-pub(crate) fn source_of(event: &Event) -> &str {
+pub(crate) fn source_of<'e>(event: &'e Event<'_>) -> &'e str {
     &event.source
 }
 
@@ -18,14 +18,14 @@ pub(crate) fn make_event(
     kind: EventKind,
     changes: Vec<(String, Json, Json)>,
     fields: Json,
-) -> Event {
+) -> Event<'static> {
     Event {
         source: source.to_owned(),
         entity: entity.to_owned(),
         key: key.to_owned(),
         kind,
         changes,
-        fields,
+        fields: std::borrow::Cow::Owned(fields),
         event_key: format!("{source}/{entity}/{key}/{}", kind.as_str()),
     }
 }

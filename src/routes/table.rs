@@ -485,7 +485,12 @@ fn unused_key(
 }
 
 /// A typical event of the entity from the presenter's sample, for trial renders.
-fn sample_event(source: &str, entity: &str, kind: EventKind, presenter: &dyn Presenter) -> Event {
+fn sample_event(
+    source: &str,
+    entity: &str,
+    kind: EventKind,
+    presenter: &dyn Presenter,
+) -> Event<'static> {
     let changes = match kind {
         EventKind::Created => Vec::new(),
         EventKind::StatusChanged => presenter.sample_changes(entity),
@@ -535,14 +540,14 @@ mod tests {
         env(&destinations.iter().map(|d| (*d, HTML)).collect::<Vec<_>>())
     }
 
-    fn event(source: &str, entity: &str, kind: EventKind, total: f64) -> Event {
+    fn event(source: &str, entity: &str, kind: EventKind, total: f64) -> Event<'static> {
         let fields = json!({"DocEntry": 77, "DocNum": 1042, "CardCode": "V10000",
             "CardName": "Acme Supplies", "DocTotal": total, "DocCurrency": "EUR",
             "DocumentStatus": "bost_Open", "DocDueDate": "2026-12-01T00:00:00Z"});
         make_event(source, entity, "77", kind, vec![], fields)
     }
 
-    fn po(total: f64) -> Event {
+    fn po(total: f64) -> Event<'static> {
         event("acme", "PurchaseOrders", EventKind::Created, total)
     }
 
@@ -731,7 +736,7 @@ mod tests {
         let table = RouteTable::new(vec![crm], &env(&[("crm", PayloadShape::Record)]))
             .expect("the sample is open");
         let mut paid = po(1.0);
-        paid.fields["DocumentStatus"] = json!("bost_Paid");
+        paid.fields.to_mut()["DocumentStatus"] = json!("bost_Paid");
         assert_eq!(
             table.route(&paid).expect_err("miss"),
             "route `crm`: map field `Stage`: value `bost_Paid` is not in the lookup table \
@@ -746,7 +751,7 @@ mod tests {
         big.when = vec!["DocTotal >= 10000".into()];
         let table = RouteTable::new(vec![big], &html_env(&["finance"])).expect("valid");
         let mut over = po(10900.0);
-        over.fields["DocTotalFc"] = json!(9500.0);
+        over.fields.to_mut()["DocTotalFc"] = json!(9500.0);
         let intents = table.route(&over).expect("routes");
         assert_eq!(
             intents.len(),
@@ -758,7 +763,7 @@ mod tests {
             "Purchase order 1042 · Acme Supplies (V10000) · 9,500.00 EUR · Open · due 2026-12-01"
         );
         let mut under = po(9800.0);
-        under.fields["DocTotalFc"] = json!(10500.0);
+        under.fields.to_mut()["DocTotalFc"] = json!(10500.0);
         assert!(
             table.route(&under).expect("routes").is_empty(),
             "the filter does not read DocTotalFc"
@@ -960,7 +965,7 @@ mod tests {
         });
         let table = RouteTable::new(vec![r], &html_env(&["d"])).expect("sample has null Comments");
         let mut e = po(1.0);
-        e.fields["Comments"] = json!("urgent");
+        e.fields.to_mut()["Comments"] = json!("urgent");
         let err = table.route(&e).expect_err("money of text");
         assert!(err.starts_with("route `money`: summary template:"), "{err}");
     }

@@ -664,7 +664,7 @@ mod tests {
 
     /// Purchase order 1042 of source `acme` (DocEntry 77), open when created, closed after a
     /// status change.
-    fn po_event(kind: EventKind) -> Event {
+    fn po_event(kind: EventKind) -> Event<'static> {
         let (changes, status) = match kind {
             EventKind::Created => (vec![], "bost_Open"),
             EventKind::StatusChanged => (
@@ -828,7 +828,7 @@ mod tests {
         assert_eq!(closed["record"]["Stage"], "Closed Won");
         assert_eq!(closed["record"]["Open"], false);
         let mut paid = po_event(EventKind::Created);
-        paid.fields["DocumentStatus"] = json!("bost_Paid");
+        paid.fields.to_mut()["DocumentStatus"] = json!("bost_Paid");
         assert_eq!(
             record(&paid).expect("default")["record"]["Stage"],
             "Prospecting"
@@ -906,16 +906,17 @@ mod tests {
     fn payment_minimal_and_unpresented_records() {
         let mut event = po_event(EventKind::Created);
         event.entity = "IncomingPayments".into();
-        event.fields = json!({"DocEntry": 5, "DocNum": 12, "CardCode": "C20000",
+        event.fields =
+            std::borrow::Cow::Owned(json!({"DocEntry": 5, "DocNum": 12, "CardCode": "C20000",
             "CashSum": 100, "TransferSum": "1150.5", "DocCurrency": "USD",
-            "DocDate": "2026-01-02T00:00:00Z", "Cancelled": "tNO"});
+            "DocDate": "2026-01-02T00:00:00Z", "Cancelled": "tNO"}));
         assert_eq!(
             chat(ChatFormat::Html, &event)["summary"],
             "Incoming payment 12 · C20000 · 1,250.50 USD · due 2026-01-02"
         );
 
         event.entity = "Whatever".into();
-        event.fields = json!({});
+        event.fields = std::borrow::Cow::Owned(json!({}));
         let msg = chat(ChatFormat::Card, &event);
         assert_eq!(msg["summary"], "Whatever 77");
         assert_eq!(
@@ -951,7 +952,7 @@ mod tests {
     #[test]
     fn html_and_card_escape_hostile_names() {
         let mut event = po_event(EventKind::Created);
-        event.fields["CardName"] = json!("<script>alert(\"x\")</script> & Co\n\\");
+        event.fields.to_mut()["CardName"] = json!("<script>alert(\"x\")</script> & Co\n\\");
         let html = chat(ChatFormat::Html, &event);
         let html = html["html"].as_str().expect("html");
         assert!(!html.contains("<script>"), "{html}");

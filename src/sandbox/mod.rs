@@ -10,6 +10,7 @@
 //! then serves it, reads its `[<kind>]` table of the sandbox file and prints its
 //! [`Simulator::describe`] block. Nothing here imports the connectors.
 
+pub mod approvals;
 pub mod demo;
 pub mod env;
 pub mod server;

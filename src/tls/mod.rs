@@ -198,7 +198,19 @@ pub fn default_client(timeout: Duration) -> Result<reqwest::Client, TlsError> {
     http_client(&Trust::System, timeout)
 }
 
+/// The system's trust anchors, read once per process (reading and parsing the system bundle
+/// costs ~18 M instructions, and the gateway builds a client per credential and destination).
+/// A failure is not kept: the next client asks the system again.
 fn system_roots() -> Result<RootCertStore, TlsError> {
+    static ROOTS: std::sync::OnceLock<RootCertStore> = std::sync::OnceLock::new();
+    if let Some(roots) = ROOTS.get() {
+        return Ok(roots.clone());
+    }
+    let roots = load_system_roots()?;
+    Ok(ROOTS.get_or_init(|| roots).clone())
+}
+
+fn load_system_roots() -> Result<RootCertStore, TlsError> {
     let found = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(found.certs);

@@ -134,7 +134,7 @@ fn unchanged(previous: &Snapshot, c: &Change<'_>) -> bool {
 
 /// The event a record makes against its previous snapshot, with the new snapshot; `None` when
 /// no watched field changed.
-fn detect(previous: Option<&Snapshot>, c: &Change<'_>) -> Option<(Snapshot, Event)> {
+fn detect<'r>(previous: Option<&Snapshot>, c: &Change<'r>) -> Option<(Snapshot, Event<'r>)> {
     if previous.is_some_and(|p| unchanged(p, c)) {
         return None;
     }
@@ -170,7 +170,7 @@ fn detect(previous: Option<&Snapshot>, c: &Change<'_>) -> Option<(Snapshot, Even
         key: c.record.key.clone(),
         kind,
         changes,
-        fields: c.record.fields.clone(),
+        fields: std::borrow::Cow::Borrowed(&c.record.fields),
         event_key,
     };
     Some((current, event))
@@ -186,7 +186,9 @@ fn plan(changes: &[Change<'_>], base: &Base, router: &dyn Router) -> Result<Plan
         accepted: 0,
         repeated: 0,
     };
-    let mut overlay: HashMap<String, Snapshot> = HashMap::new();
+    // Snapshot key → index in `plan.snapshots` of the batch's latest snapshot of that record
+    // (a record seen twice in one batch is compared with its first sighting, not the store).
+    let mut overlay: HashMap<String, usize> = HashMap::new();
     let mut seen_now: HashSet<&str> = HashSet::new();
     for c in changes {
         if let Some(k) = &c.seen_key {
@@ -198,9 +200,10 @@ fn plan(changes: &[Change<'_>], base: &Base, router: &dyn Router) -> Result<Plan
         }
         plan.accepted += 1;
         let key = snapshot_key(c);
-        let previous = overlay
-            .get(&key)
-            .or_else(|| base.snapshots.get(&key).and_then(Option::as_ref));
+        let previous = match overlay.get(&key) {
+            Some(&at) => Some(&plan.snapshots[at].1),
+            None => base.snapshots.get(&key).and_then(Option::as_ref),
+        };
         let Some((snapshot, event)) = detect(previous, c) else {
             continue;
         };
@@ -219,7 +222,7 @@ fn plan(changes: &[Change<'_>], base: &Base, router: &dyn Router) -> Result<Plan
             revision: snapshot.revision,
             watched: snapshot.watched.clone(),
         });
-        overlay.insert(key.clone(), snapshot.clone());
+        overlay.insert(key.clone(), plan.snapshots.len());
         plan.snapshots.push((key, snapshot));
     }
     Ok(plan)
@@ -229,7 +232,7 @@ fn plan(changes: &[Change<'_>], base: &Base, router: &dyn Router) -> Result<Plan
 /// keys.
 fn apply(
     txn: &WriteTransaction,
-    plan: Plan,
+    mut plan: Plan,
     now: UnixMillis,
     trace_limit: u64,
 ) -> Result<ChangeSummary, StoreError> {
@@ -241,12 +244,9 @@ fn apply(
     };
     {
         let mut snapshots = txn.open_table(SNAPSHOTS)?;
-        for (key, snap) in &plan.snapshots {
-            let snap = Snapshot {
-                changed_ms: now,
-                ..snap.clone()
-            };
-            snapshots.insert(key.as_str(), encode(&snap).as_slice())?;
+        for (key, snap) in &mut plan.snapshots {
+            snap.changed_ms = now;
+            snapshots.insert(key.as_str(), encode(&*snap).as_slice())?;
         }
     }
     if !plan.newly_seen.is_empty() {

@@ -181,8 +181,13 @@ impl<'t> TraceWriter<'t> {
 
     /// Append `step` to `document`'s story.
     pub(crate) fn push(&mut self, document: &str, step: TraceStep) -> Result<(), StoreError> {
-        let n = match self.next.get(document) {
-            Some(n) => *n,
+        // The document's next line number: looked up in the table once per transaction,
+        // then counted here (no key allocation for a document already written to).
+        let n = match self.next.get_mut(document) {
+            Some(next) => {
+                *next += 1;
+                *next - 1
+            }
             None => {
                 let last = self
                     .lines
@@ -190,10 +195,10 @@ impl<'t> TraceWriter<'t> {
                     .next_back()
                     .transpose()?
                     .map_or(0, |(k, _)| k.value().1);
+                self.next.insert(document.to_string(), last + 2);
                 last + 1
             }
         };
-        self.next.insert(document.to_string(), n + 1);
         let line = TraceLine {
             at_ms: self.now,
             step,

@@ -14,7 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::entity::ENTITIES;
+use super::entity::SOURCE_ENTITIES;
 use crate::secrets::SecretRef;
 use crate::seam::{parse_table, Problem};
 use crate::tls::{Trust, TrustSpec};
@@ -203,7 +203,8 @@ impl<'de> Deserialize<'de> for StartFrom {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntitySpec {
-    /// `name`: `PurchaseOrder`, `Bill` or `Check`.
+    /// `name`: `PurchaseOrder`, `Bill`, `Check`, or `ActionOutcome` (the outcomes of the
+    /// `acumatica_action` destinations of the same credential).
     pub name: String,
     /// `interval_seconds`: pause between two polls, >= 1, default 60.
     #[serde(default = "default_interval")]
@@ -324,13 +325,13 @@ pub fn parse_source(table: toml::Table) -> Result<AcumaticaSourceConfig, Problem
         ));
     }
     for (i, entity) in raw.entities.iter().enumerate() {
-        if !ENTITIES.contains(&entity.name.as_str()) {
+        if !SOURCE_ENTITIES.contains(&entity.name.as_str()) {
             return Err(Problem::new(
                 format!("entities[{i}].name"),
                 format!(
                     "unknown entity \"{}\" (one of {})",
                     entity.name,
-                    ENTITIES.join(", ")
+                    SOURCE_ENTITIES.join(", ")
                 ),
             ));
         }
@@ -435,7 +436,7 @@ mod tests {
         assert_eq!(err.key, "entities[1].name");
         assert_eq!(
             err.message,
-            "unknown entity \"Invoice\" (one of PurchaseOrder, Bill, Check)"
+            "unknown entity \"Invoice\" (one of PurchaseOrder, Bill, Check, ActionOutcome)"
         );
     }
 

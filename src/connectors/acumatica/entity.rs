@@ -99,6 +99,13 @@ pub const ENTITY_DEFS: &[EntityDef] = &[PURCHASE_ORDER, BILL, CHECK];
 /// Their names, for configuration errors.
 pub const ENTITIES: &[&str] = &["PurchaseOrder", "Bill", "Check"];
 
+/// The entity of the outcomes of `acumatica_action` destinations (read from the store, not
+/// from Acumatica; see [`super::action::outcomes`]).
+pub const ACTION_OUTCOME: &str = "ActionOutcome";
+
+/// What a source may list in `entities`: the polled entities and [`ACTION_OUTCOME`].
+pub const SOURCE_ENTITIES: &[&str] = &["PurchaseOrder", "Bill", "Check", ACTION_OUTCOME];
+
 /// The entity called `name`.
 pub fn entity(name: &str) -> Option<&'static EntityDef> {
     ENTITY_DEFS.iter().find(|e| e.name == name)

@@ -10,7 +10,8 @@ use ml_connector_actors::{Cadence, PollerConfig, SessionHandle};
 
 use super::config::{self, AcumaticaCredentialConfig, AcumaticaSourceConfig};
 use super::endpoints::{offered, pinned_verdict};
-use super::entity::{entity, ENTITIES};
+use super::action::{OutcomeBook, OutcomeSource};
+use super::entity::{entity, ACTION_OUTCOME, SOURCE_ENTITIES};
 use super::present::AcumaticaPresenter;
 use super::{AcumaticaAuthenticator, AcumaticaPush, AcumaticaSettings, AcumaticaSource, AcumaticaSourceSettings};
 use crate::routes::Presenter;
@@ -106,8 +107,8 @@ impl SourceKind for AcumaticaSourceKind {
 }
 
 impl AcumaticaSourceConfig {
-    /// One [`AcumaticaSource`] per configured entity with its poll interval, reading with the
-    /// credential's client.
+    /// One [`AcumaticaSource`] per configured entity polled in Acumatica (all but
+    /// `ActionOutcome`) with its poll interval, reading with the credential's client.
     fn sources(
         &self,
         handle: &SessionHandle<AcumaticaAuthenticator>,
@@ -117,6 +118,7 @@ impl AcumaticaSourceConfig {
         let root = auth.settings().entity_root()?;
         self.entities
             .iter()
+            .filter(|spec| spec.name != ACTION_OUTCOME)
             .map(|spec| {
                 let def = entity(&spec.name).ok_or_else(|| format!("unknown entity {}", spec.name))?;
                 let settings = AcumaticaSourceSettings {
@@ -140,7 +142,7 @@ impl SourceConfig for AcumaticaSourceConfig {
     }
 
     fn known_entities(&self) -> &'static [&'static str] {
-        ENTITIES
+        SOURCE_ENTITIES
     }
 
     fn secret_refs(&self) -> SecretRefs {
@@ -164,16 +166,20 @@ impl SourceConfig for AcumaticaSourceConfig {
         let sources = self
             .sources(&handle, env)
             .map_err(|e| BuildError(format!("source {name}: {e}")))?;
-        Ok(sources
+        let config = |interval: Duration| PollerConfig {
+            source: name.to_string(),
+            cadence: Cadence::Every(interval),
+        };
+        let mut pollers: Pollers = sources
             .into_iter()
-            .map(|(interval, source)| {
-                let config = PollerConfig {
-                    source: name.to_string(),
-                    cadence: Cadence::Every(interval),
-                };
-                (config, bind_source(source, handle.clone()))
-            })
-            .collect())
+            .map(|(interval, source)| (config(interval), bind_source(source, handle.clone())))
+            .collect();
+        if let Some(spec) = self.entities.iter().find(|e| e.name == ACTION_OUTCOME) {
+            let book = OutcomeBook::new(env.store.clone(), handle.name());
+            let interval = Duration::from_secs(spec.interval_seconds);
+            pollers.push((config(interval), Arc::new(OutcomeSource::new(book))));
+        }
+        Ok(pollers)
     }
 
     fn inbound(
@@ -194,7 +200,8 @@ impl SourceConfig for AcumaticaSourceConfig {
         ))))
     }
 
-    /// One `GET <entity>?$top=1` per entity.
+    /// One `GET <entity>?$top=1` per entity polled in Acumatica (`ActionOutcome` reads the
+    /// store only).
     fn check<'a>(
         &'a self,
         name: &'a str,

@@ -10,12 +10,15 @@
 //!   `$top`/`$skip` paging in key order.
 //! - [`push`]: push notifications at `/inbound/acumatica/{source}` (header secret, dedupe by
 //!   notification `Id`, shared snapshots with polling).
+//! - [`action`]: `[[destinations]] kind = "acumatica_action"` (approval decisions become
+//!   bill actions exactly once) and the `ActionOutcome` entity of the source.
 //! - [`present`]: how records read in messages; [`wire`]: error bodies, wrapped fields, stamps.
 //!
 //! OAuth 2.0 (`/identity/connect/token`) is not implemented yet: cookie login only.
 //!
 //! Source: `/work/shared/api-notes/acumatica.md`.
 
+pub mod action;
 pub mod auth;
 pub mod config;
 pub mod endpoints;
@@ -37,10 +40,10 @@ pub use source::{AcumaticaSource, AcumaticaSourceSettings};
 
 use crate::seam::Connector;
 
-/// The `acumatica` connector: credential and source kinds.
+/// The `acumatica` connector: credential, source and `acumatica_action` destination kinds.
 pub const CONNECTOR: Connector = Connector {
     name: "acumatica",
     credentials: &[&kind::AcumaticaCredentialKind],
     sources: &[&kind::AcumaticaSourceKind],
-    destinations: &[],
+    destinations: &[&action::AcumaticaActionKind],
 };

@@ -24,6 +24,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -255,9 +256,30 @@ const ANCHOR_PAGE: &str = "\u{1f}anchor";
 /// Prefix of a payment recheck page: `"\u{1f}recheck\u{1f}<SAP page>\u{1f}<then>"`.
 const RECHECK_PREFIX: &str = "\u{1f}recheck\u{1f}";
 
-/// `YYYY-MM-DDTHH:MM:SS`, the stamp part of a position.
+/// `YYYY-MM-DDTHH:MM:SS`, the stamp part of a position: one allocation and one formatting
+/// pass (it runs for every record read, re-reads of the overlap window included).
 fn stamp_text(at: PrimitiveDateTime) -> String {
-    format!("{}T{}", format_date(at.date()), format_time(at.time()))
+    let mut text = String::with_capacity(STAMP_LEN);
+    push_stamp(&mut text, at.date(), at.time());
+    text
+}
+
+/// Length of a stamp (`YYYY-MM-DDTHH:MM:SS`) for years 0–9999.
+const STAMP_LEN: usize = 19;
+
+/// Append `YYYY-MM-DDTHH:MM:SS` to `out`.
+fn push_stamp(out: &mut String, date: Date, time: Time) {
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    );
 }
 
 fn parse_stamp(text: &str) -> Option<PrimitiveDateTime> {
@@ -779,10 +801,14 @@ impl SapSource {
                 Some(floor) => format!("{doc_entry:012}|{floor:012}"),
                 None => format!("{doc_entry:012}"),
             },
-            PollKind::UpdateStamp => format!(
-                "{}|{doc_entry:012}",
-                self.stamp_of(&fields, doc_entry, page)?
-            ),
+            PollKind::UpdateStamp => {
+                let (date, time) = self.stamp_of(&fields, doc_entry, page)?;
+                let mut position = String::with_capacity(STAMP_LEN + 13);
+                push_stamp(&mut position, date, time);
+                // Writing to a String cannot fail.
+                let _ = write!(position, "|{doc_entry:012}");
+                position
+            }
         };
         Ok(Record {
             key: doc_entry.to_string(),
@@ -791,13 +817,13 @@ impl SapSource {
         })
     }
 
-    /// `"YYYY-MM-DDTHH:MM:SS"` of a document's `UpdateDate`/`UpdateTime`.
+    /// A document's `UpdateDate`/`UpdateTime` (its stamp is [`push_stamp`] of them).
     fn stamp_of(
         &self,
         fields: &serde_json::Value,
         doc_entry: u64,
         page: &str,
-    ) -> Result<String, SourceError> {
+    ) -> Result<(Date, Time), SourceError> {
         let Some(date) = fields.get("UpdateDate").and_then(parse_update_date) else {
             return Err(self.malformed(
                 page,
@@ -810,13 +836,16 @@ impl SapSource {
                 format!("DocEntry {doc_entry}: UpdateTime missing or unreadable"),
             ));
         };
-        Ok(format!("{}T{}", format_date(date), format_time(time)))
+        Ok((date, time))
     }
 
     /// The version of a record read in full.
     fn version_of(&self, fields: &serde_json::Value, doc_entry: u64) -> Version {
         let stamp = match self.settings.kind {
-            PollKind::UpdateStamp => self.stamp_of(fields, doc_entry, "").unwrap_or_default(),
+            PollKind::UpdateStamp => self
+                .stamp_of(fields, doc_entry, "")
+                .map(|(date, time)| stamp_text(PrimitiveDateTime::new(date, time)))
+                .unwrap_or_default(),
             PollKind::DocEntry => String::new(),
         };
         Version::of(stamp, fields, &self.settings.watched_fields)

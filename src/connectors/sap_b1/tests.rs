@@ -31,7 +31,7 @@ impl Router for Recorder {
         self.0
             .lock()
             .expect("recorder")
-            .push((event.kind, event.key.clone(), event.fields.clone()));
+            .push((event.kind, event.key.clone(), event.fields.clone().into_owned()));
         Ok(vec![Intent {
             destination: "chat".into(),
             route: "all".into(),

@@ -163,8 +163,9 @@ impl Default for GraphSinkOptions {
 /// - 401 → `SessionGone` (the runtime refreshes the token once and sends again); but a
 ///   401/403 saying "application-only context" → `Permanent` (app-only tokens cannot post).
 /// - 403 → `Permanent` naming `ChannelMessage.Send` / `ChatMessage.Send`.
-/// - 400, 404, 413 and other 4xx → `Permanent` with the Graph `code: message`.
-/// - other 5xx → `Unknown`; connection failure before sending → `Retry`; timeout or reset →
+/// - 400, 404, 413 and other 4xx → `Permanent` with the Graph `code: message`, except 408.
+/// - 408 (request timed out: stored or not is unknown) and other 5xx → `Unknown`; connection
+///   failure before sending → `Retry`; timeout or reset →
 ///   `Unknown`; payload that is not a `TeamsMessage` → `Permanent { status: None }`.
 pub struct GraphSink {
     client: reqwest::Client,
@@ -325,7 +326,9 @@ impl GraphSink {
                     self.options.max_request_bytes
                 ),
             },
-            _ if (400..500).contains(&status) => Outcome::Permanent {
+            // 408 Request Timeout: the server gave up on the request; whether it was stored
+            // is not said, so it is ambiguous like a 5xx (the lookup runs before any resend).
+            _ if status != 408 && (400..500).contains(&status) => Outcome::Permanent {
                 status: Some(status),
                 reason: format!("Graph {status} {error}"),
             },
@@ -826,6 +829,8 @@ mod tests {
             outcome_for(Scripted::json(500, graph_error("InternalServerError", "x"))).await;
         assert!(matches!(o, Outcome::Unknown { .. }), "{o:?}");
         let o = outcome_for(Scripted::json(502, "")).await;
+        assert!(matches!(o, Outcome::Unknown { .. }), "{o:?}");
+        let o = outcome_for(Scripted::json(408, graph_error("RequestTimeout", "x"))).await;
         assert!(matches!(o, Outcome::Unknown { .. }), "{o:?}");
         let o = outcome_for(Scripted::json(201, "{}")).await;
         assert!(matches!(o, Outcome::Unknown { .. }), "{o:?}");

@@ -104,7 +104,8 @@ impl CredentialConfig for EntraCredentialConfig {
                     env.cloud.clone(),
                     self.settings(client_secret, &self.scope_app),
                 )
-                .map_err(invalid)?;
+                .map_err(invalid)?
+                .with_graph_base(self.graph_base_url.clone());
                 Ok(env.session(auth, name))
             }
         }

@@ -8,6 +8,8 @@
 //! - [`graph`]: [`GraphSink`] posts [`TeamsMessage`]s to a channel or chat with the delegated
 //!   token the runtime's session hands it (a 401 answers "session gone").
 //! - [`workflows`]: [`WorkflowsSink`] posts Adaptive Cards to a Workflows webhook.
+//! - [`replies`]: source kind `teams_replies`: replies to channel messages from a Graph
+//!   change-notification subscription, with a polling fallback.
 //! - [`marker`]: the per-entry marker that makes lookups after ambiguous failures possible.
 
 pub mod card;
@@ -20,6 +22,7 @@ pub mod kind;
 pub mod marker;
 pub mod message;
 pub mod problems;
+pub mod replies;
 mod response;
 pub mod token;
 pub mod truncate;
@@ -50,7 +53,7 @@ use crate::seam::Connector;
 pub const CONNECTOR: Connector = Connector {
     name: "teams",
     credentials: &[&kind::EntraCredentialKind],
-    sources: &[],
+    sources: &[&replies::kind::TeamsRepliesKind],
     destinations: &[
         &kind::TeamsChannelKind,
         &kind::TeamsChatKind,

@@ -158,6 +158,7 @@ pub trait RefreshTokenVault: Send + Sync {
 /// Expiry: [`Expiry::Absolute`] of `expires_in` seconds. Errors: see [`EntraDelegatedToken`].
 pub struct EntraAppToken {
     endpoint: TokenEndpoint,
+    graph_base: Url,
 }
 
 impl EntraAppToken {
@@ -166,7 +167,20 @@ impl EntraAppToken {
     pub fn new(client: reqwest::Client, settings: EntraSettings) -> Result<Self, InvalidBaseUrl> {
         Ok(Self {
             endpoint: TokenEndpoint::new(client, settings)?,
+            graph_base: default_graph_base(),
         })
+    }
+
+    /// The Graph root the token reads from (default `https://graph.microsoft.com/`; the
+    /// sandbox URL in tests), for sources reading with this credential.
+    pub fn with_graph_base(mut self, graph_base: Url) -> Self {
+        self.graph_base = graph_base;
+        self
+    }
+
+    /// The Graph root of [`EntraAppToken::with_graph_base`].
+    pub fn graph_base(&self) -> &Url {
+        &self.graph_base
     }
 }
 

@@ -13,6 +13,13 @@
 //! → `Permanent` naming the fix; 5xx (502 and 504 included: the post may have been made),
 //! timeout after sending → `Unknown`; connection failure before sending → `Retry`.
 //!
+//! Update in place: a card carrying a top-level `"mlc_update": {"activity_id": "…",
+//! "conversation_id"?: "…"}` (e.g. an `ActionOutcome` route naming the decided card) is not
+//! posted: it replaces that activity (`PUT …/activities/{activityId}`, 200 `{"id"}`) in this
+//! destination's conversation (another `conversation_id` → `Permanent`). The PUT is
+//! idempotent, so its lookup answers `NotFound` (sending it again is safe). An empty
+//! `activity_id` (the card's post was never confirmed) posts a new card instead.
+//!
 //! Lookups: the Bot Connector cannot list a conversation's activities (no GET of activities
 //! for bots), so `find_existing` answers [`Lookup::Unsupported`] and the destination's
 //! `on_unverifiable` policy decides what an ambiguous send becomes (dead letter by default, or
@@ -111,6 +118,30 @@ pub async fn update_activity(
     }
 }
 
+/// The card key naming the posted activity a card replaces (see the module docs).
+pub const UPDATE_KEY: &str = "mlc_update";
+
+/// Remove the card's `mlc_update` and answer the activity id to replace; `Ok(None)` without
+/// one or with an empty `activity_id`.
+///
+/// # Errors
+/// A text when `mlc_update` is not an object with a string `activity_id`, or names a
+/// `conversation_id` other than `conversation_id`.
+pub fn take_update(card: &mut Json, conversation_id: &str) -> Result<Option<String>, String> {
+    let Some(update) = card.as_object_mut().and_then(|c| c.remove(UPDATE_KEY)) else {
+        return Ok(None);
+    };
+    let id = update["activity_id"]
+        .as_str()
+        .ok_or_else(|| format!("card \"{UPDATE_KEY}\" has no string activity_id"))?;
+    match update["conversation_id"].as_str() {
+        Some(other) if !other.is_empty() && other != conversation_id => Err(format!(
+            "card \"{UPDATE_KEY}\" names conversation {other}, not this destination's {conversation_id}"
+        )),
+        _ => Ok(Some(id.to_string()).filter(|id| !id.is_empty())),
+    }
+}
+
 /// Where a [`BotSink`] posts and how it signs buttons.
 #[derive(Debug, Clone)]
 pub struct BotTarget {
@@ -132,6 +163,8 @@ struct Prepared {
     summary: Option<String>,
     /// For an approval card: its binding and the book row written before sending.
     approval: Option<(Approval, CardRow)>,
+    /// The activity this card replaces (`mlc_update`), if any.
+    update: Option<String>,
 }
 
 /// Posts approval cards to one conversation (see the module docs for outcomes).
@@ -184,13 +217,17 @@ impl BotSink {
         let mut card = message.card.ok_or_else(|| {
             permanent("outbox payload has no `card` (teams_bot destinations send Adaptive Cards)".into())
         })?;
+        let update = take_update(&mut card, conversation_id).map_err(permanent)?;
         let approval = card::take_approval(&mut card).map_err(permanent)?;
+        if update.is_some() && approval.is_some() {
+            return Err(permanent(format!("a card with \"{UPDATE_KEY}\" replaces a decided card and cannot carry buttons")));
+        }
         if let Some(problem) = card::version_problem(&card, approval.is_some(), self.target.max_card_version) {
             return Err(permanent(problem));
         }
         let summary = Some(message.summary).filter(|s| !s.is_empty());
         let Some(approval) = approval else {
-            return Ok(Prepared { card, summary, approval: None });
+            return Ok(Prepared { card, summary, approval: None, update });
         };
         let ttl = i64::try_from(self.target.decision_ttl.as_secs()).unwrap_or(i64::MAX);
         let claims = DecisionClaims {
@@ -211,7 +248,7 @@ impl BotSink {
             card,
             decided: None,
         };
-        Ok(Prepared { card: sent, summary, approval: Some((approval, row)) })
+        Ok(Prepared { card: sent, summary, approval: Some((approval, row)), update: None })
     }
 
     fn classify(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> Result<String, Outcome> {
@@ -252,7 +289,7 @@ impl BotSink {
     /// Post `entry` in `conversation_id` at `service_url` instead of the target's (an
     /// approver's 1:1 chat); outcomes as [`Sink::deliver`].
     pub async fn deliver_to(&self, entry: &OutboxEntry, token: &BearerToken, service_url: &Url, conversation_id: &str) -> Outcome {
-        let Prepared { card, summary, approval } = match self.prepare(entry, service_url, conversation_id) {
+        let Prepared { card, summary, approval, update } = match self.prepare(entry, service_url, conversation_id) {
             Ok(p) => p,
             Err(permanent) => return permanent,
         };
@@ -265,7 +302,7 @@ impl BotSink {
                 };
             }
         }
-        let url = match activities_url(service_url, conversation_id, None) {
+        let url = match activities_url(service_url, conversation_id, update.as_deref()) {
             Ok(u) => u,
             Err(reason) => return Outcome::Permanent { status: None, reason },
         };
@@ -274,12 +311,13 @@ impl BotSink {
                 reason: "bot token is not a valid header value".into(),
             };
         };
+        let method = if update.is_some() { reqwest::Method::PUT } else { reqwest::Method::POST };
         let sent = self
             .client
-            .post(url)
+            .request(method, url)
             .header(AUTHORIZATION, auth)
             .header(CONTENT_TYPE, "application/json")
-            .body(card_activity(&card, summary.as_deref(), None).to_string())
+            .body(card_activity(&card, summary.as_deref(), update.as_deref()).to_string())
             .send()
             .await;
         let response = match sent {
@@ -323,7 +361,11 @@ impl Sink for BotSink {
         self.deliver_to(entry, token, &self.target.service_url, &self.target.conversation_id).await
     }
 
-    async fn find_existing(&self, _entry: &OutboxEntry, _token: &BearerToken) -> Lookup {
-        Lookup::Unsupported
+    async fn find_existing(&self, entry: &OutboxEntry, _token: &BearerToken) -> Lookup {
+        let mut card = entry.payload["card"].clone();
+        match take_update(&mut card, &self.target.conversation_id) {
+            Ok(Some(_)) => Lookup::NotFound,
+            _ => Lookup::Unsupported,
+        }
     }
 }

@@ -15,8 +15,9 @@
 //! destination's fallback channel without buttons, with the note
 //! [`NoButtons::AppNotInstalled`]. A post refused with 403 in a stored chat (the app was
 //! uninstalled and the removal never arrived) forgets that chat and is retried (nothing was
-//! posted), so the next attempt opens or falls back. Cards without an approver go to the
-//! fallback channel.
+//! posted), so the next attempt opens or falls back. A card replacing a posted one
+//! (`mlc_update.conversation_id` a stored approver chat) goes to that chat; other cards
+//! without an approver go to the fallback channel.
 //!
 //! `mlc_approval.link` (optional, an absolute http(s) URL; anything else is ignored) is
 //! always removed before [`BotSink`] reads the binding. A lookup that cannot be made now returns its outcome (`Retry` / `Permanent`)
@@ -26,7 +27,7 @@ use ml_connector_actors::store::OutboxEntry;
 use ml_connector_actors::{Lookup, Outcome, Sink};
 use serde_json::{Map, Value as Json};
 
-use super::activity::BotSink;
+use super::activity::{BotSink, UPDATE_KEY};
 use super::card::APPROVAL_KEY;
 use super::chat::{ApproverChats, ChatTarget};
 use super::fallback::{add_note, NoButtons};
@@ -243,10 +244,19 @@ impl Sink for ApproverSink {
             Err(outcome) => return outcome,
         };
         let entry = settled.entry.as_ref().unwrap_or(entry);
-        match &settled.chat {
-            Some((id, ChatTarget::Chat { service_url, conversation_id })) => self.deliver_in_chat(entry, token, id, service_url, conversation_id).await,
-            _ => self.inner.deliver(entry, token).await,
+        if let Some((id, ChatTarget::Chat { service_url, conversation_id })) = &settled.chat {
+            return self.deliver_in_chat(entry, token, id, service_url, conversation_id).await;
         }
+        // A card replacing one posted in an approver's chat (`mlc_update.conversation_id`).
+        let replaced = entry.payload.pointer(&format!("/card/{UPDATE_KEY}/conversation_id")).and_then(Json::as_str);
+        if let (Some(chats), Some(conversation_id)) = (&self.chats, replaced.filter(|c| !c.is_empty())) {
+            match chats.stored_chat(conversation_id).await {
+                Ok(Some((id, service_url))) => return self.deliver_in_chat(entry, token, &id, &service_url, conversation_id).await,
+                Ok(None) => {}
+                Err(e) => return Outcome::Retry { after: None, reason: format!("conversation reference unreadable: {e}"), throttled: false },
+            }
+        }
+        self.inner.deliver(entry, token).await
     }
 
     async fn find_existing(&self, entry: &OutboxEntry, token: &BearerToken) -> Lookup {

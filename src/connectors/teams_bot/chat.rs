@@ -123,6 +123,21 @@ impl ApproverChats {
         Ok(ChatTarget::Chat { service_url: self.service_url.clone(), conversation_id })
     }
 
+    /// The stored chat `conversation_id` (a card replacing one posted there, `mlc_update`):
+    /// its Bot Connector base and the approver's Entra object id.
+    ///
+    /// # Errors
+    /// The store error as text.
+    pub async fn stored_chat(&self, conversation_id: &str) -> Result<Option<(String, Url)>, String> {
+        let (book, id) = (self.references.clone(), conversation_id.to_string());
+        let found = blocking(move || book.personal_by_conversation(&id).map_err(StoreError::Txn))
+            .await
+            .map_err(|e| e.to_string())?;
+        found
+            .map(|p| Url::parse(&p.service_url).map(|u| (p.aad_object_id, u)).map_err(|e| e.to_string()))
+            .transpose()
+    }
+
     /// Forget the stored chat of `aad_object_id` (Teams refused a post there: the app was
     /// uninstalled and the removal activity never arrived).
     ///

@@ -244,3 +244,21 @@ async fn the_simulated_conversation_creation_is_as_strict_as_teams() {
     assert_eq!(open(params("29:aad-jane", TENANT)).await, (201, json!({"id": JANE_CHAT})));
     assert_eq!(c.rig.sim.conversation_creations(), 2);
 }
+
+#[actix_web::test]
+async fn a_card_replacing_one_in_the_approvers_chat_is_put_in_that_chat() {
+    let c = ChatRig::start();
+    c.jane_installs().await;
+    assert_eq!(c.post(1, "B-1").await, Outcome::Delivered { remote_id: "1:1".into() });
+    let payload = json!({"summary": "Bill B-1 released", "card": {
+        "type": "AdaptiveCard", "version": "1.4",
+        "body": [{"type": "TextBlock", "text": "Bill B-1 released"}],
+        "mlc_update": {"activity_id": "1:1", "conversation_id": JANE_CHAT},
+    }});
+    let outcome = c.sink.deliver(&outbox_entry("approvals-card", 2, payload), &c.rig.token().await).await;
+    assert_eq!(outcome, Outcome::Delivered { remote_id: "1:1".into() });
+    let in_chat = c.rig.sim.activities_in(JANE_CHAT);
+    assert_eq!((in_chat.len(), in_chat[0].updates), (1, 1));
+    assert_eq!(in_chat[0].card["body"][0]["text"], "Bill B-1 released");
+    assert_eq!(c.rig.sim.activities_in(CONVERSATION).len(), 0);
+}

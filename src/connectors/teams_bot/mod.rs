@@ -54,6 +54,8 @@ mod people_tests;
 mod reference_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod update_tests;
 
 pub use activity::{update_activity, BotSink};
 pub use auth::{BotToken, BOT_FRAMEWORK_SCOPE, BOT_FRAMEWORK_TENANT};

@@ -138,6 +138,22 @@ impl ReferenceBook {
         }
     }
 
+    /// The stored personal chat whose conversation id is `conversation_id` (a scan of the
+    /// personal chats), if any.
+    ///
+    /// # Errors
+    /// The store error, or a row that does not parse, as text.
+    pub fn personal_by_conversation(&self, conversation_id: &str) -> Result<Option<PersonalRef>, String> {
+        for (key, bytes) in self.rows(USER_PREFIX)? {
+            match serde_json::from_slice(&bytes) {
+                Ok(Reference::Personal(p)) if p.conversation_id == conversation_id => return Ok(Some(p)),
+                Ok(_) => {}
+                Err(e) => return Err(format!("reference {key}: {e}")),
+            }
+        }
+        Ok(None)
+    }
+
     /// Forget the personal chat of `aad_object_id`, durably; `true` when it was stored.
     ///
     /// # Errors

@@ -71,11 +71,11 @@ async fn one_purchase_invoice_gives_one_sms_with_supplier_and_amount() {
         key: "512".into(),
         kind: EventKind::Created,
         changes: Vec::new(),
-        fields: json!({
+        fields: std::borrow::Cow::Owned(json!({
             "DocEntry": 512, "DocNum": 4711, "CardCode": "V10000", "CardName": "Acme Supplies",
             "DocDate": "2026-11-20", "DocDueDate": "2026-12-20", "DocTotal": 12500.0,
             "DocCurrency": "EUR", "DocumentStatus": "bost_Open", "Cancelled": "tNO",
-        }),
+        })),
         event_key: "acme/PurchaseInvoices/512/created".into(),
     };
     let intents = config.router.route(&event).expect("route");

@@ -23,11 +23,16 @@ pub fn mount(sim: &AcumaticaSim, cfg: &mut web::ServiceConfig) {
         .route("/entity/auth/login", web::post().to(login))
         .route("/entity/auth/logout", web::post().to(logout))
         .route("/entity", web::get().to(endpoints))
-        .route("/entity/{endpoint}/{version}/{entity}", web::get().to(list));
+        .service(
+            web::resource("/entity/{endpoint}/{version}/{entity}")
+                .route(web::get().to(list))
+                .route(web::put().to(super::actions::put)),
+        );
+    super::actions::mount(cfg);
 }
 
 /// The error body of the API: `{"message","exceptionMessage","exceptionType","stackTrace"}`.
-fn error(status: u16, exception: &str) -> HttpResponse {
+pub(super) fn error(status: u16, exception: &str) -> HttpResponse {
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default()).json(json!({
         "message": "An error has occurred.",
         "exceptionMessage": exception,
@@ -101,7 +106,7 @@ fn cookies(req: &HttpRequest) -> Vec<(String, String)> {
 
 /// The session id of a request whose `ASP.NET_SessionId` and `.ASPXAUTH` match a live
 /// session (idle ones are dropped first); refreshes its last use.
-fn session(s: &mut State, req: &HttpRequest) -> Option<String> {
+pub(super) fn session(s: &mut State, req: &HttpRequest) -> Option<String> {
     s.expire_idle();
     let jar = cookies(req);
     let get = |name: &str| jar.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
@@ -146,7 +151,7 @@ async fn endpoints(sim: web::Data<AcumaticaSim>, req: HttpRequest) -> HttpRespon
 /// A plain record wrapped as the API sends it: `{"value": v}` per field, `{}` for null, with
 /// `id`, `rowNumber`, `note`, `custom` and `_links`; only `select`ed fields when given; a
 /// detail collection (an array) only when named in `expand`.
-fn wrap(row: usize, key: &str, fields: &Map<String, Value>, select: Option<&BTreeSet<String>>, expand: &BTreeSet<String>) -> Value {
+pub(super) fn wrap(row: usize, key: &str, fields: &Map<String, Value>, select: Option<&BTreeSet<String>>, expand: &BTreeSet<String>) -> Value {
     let mut out = Map::new();
     out.insert("id".into(), json!(format!("{:08x}-0000-0000-0000-{:012x}", row, key.len())));
     out.insert("rowNumber".into(), json!(row + 1));

@@ -9,6 +9,8 @@
 //! | `GET /entity` | endpoints and versions offered (session required) |
 //! | `GET /entity/{endpoint}/{version}/{entity}` | bare JSON array of wrapped records in key order; `$filter` (only `LastModifiedDateTime gt\|ge datetimeoffset'…'`), `$top`, `$skip`, `$select`, `$expand=Details` (bills and purchase orders; detail lines are sent only when expanded); other parameters or filter forms → 400; a version not offered → 404; no or idle session → 401 |
 //!
+//! | `PUT`, `GET …/{key…}`, `POST …/Bill/ReleaseBill` | see [`actions`] |
+//!
 //! Faithful to `/work/shared/api-notes/acumatica.md`; where it is silent the sandbox is strict
 //! and configurable: `api_users` (trial licence: 2), `idle_timeout` (`None`: sessions only end
 //! by logout or [`AcumaticaSim::expire_sessions`]). Push notifications
@@ -16,6 +18,7 @@
 //! "AdditionalInfo"}` with the admin's header to a URL on 127.0.0.1, resending up to
 //! `push_attempts` (5) times on a non-2xx answer and `push_copies` times in all (duplicates).
 
+mod actions;
 mod details;
 mod generate;
 mod handlers;
@@ -32,6 +35,7 @@ use actix_web::web;
 use serde_json::{Map, Value};
 
 pub use super::server::SpawnedServer;
+pub use actions::{BALANCED, ON_HOLD, OPEN};
 pub use generate::{generate, ENTITIES};
 pub use push::PushReport;
 pub use standalone::{AcumaticaSettings, SANDBOX};
@@ -120,6 +124,10 @@ pub enum AcumaticaFault {
     },
     /// The next list of `entity` is answered 200 with a truncated JSON body.
     TruncatedList { entity: String },
+    /// The next `PUT` is answered 429 with `Retry-After` seconds, nothing stored.
+    ThrottleWrite { retry_after_secs: u64 },
+    /// The next `PUT` is stored, then its answer is held back for `delay`.
+    HangWrite { delay: Duration },
 }
 
 /// The Acumatica simulator; clones share one state.

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use super::actions::ActionState;
 use super::generate::key_fields;
 use super::{AcumaticaFault, AcumaticaSandboxConfig, AcumaticaStats};
 
@@ -35,6 +36,8 @@ pub(crate) struct State {
     pub notifications: u64,
     /// Session ids and auth cookies issued so far (for secret checks in tests).
     pub issued: Vec<String>,
+    /// Long-running actions and their knobs.
+    pub actions: ActionState,
 }
 
 impl State {
@@ -48,6 +51,7 @@ impl State {
             last_stamp: OffsetDateTime::UNIX_EPOCH,
             notifications: 0,
             issued: Vec::new(),
+            actions: ActionState::default(),
         }
     }
 

@@ -78,6 +78,22 @@ pub struct TeamsSandboxConfig {
     /// (or missing) card version is answered 202 and its run fails inside the flow, visible
     /// only in [`TeamsSim::workflow_runs`](super::TeamsSim::workflow_runs). Default `(1, 4)`.
     pub workflows_max_card_version: (u32, u32),
+    /// Longest subscription lifetime (`expirationDateTime` minus now) Graph accepts for a
+    /// Teams chatMessage resource with a `lifecycleNotificationUrl`. Documented as 4320 minutes
+    /// (3 days) for chatMessage, older pages say 60 minutes. Default 4320 minutes.
+    pub subscription_max_expiry: Duration,
+    /// Longest lifetime without a `lifecycleNotificationUrl` ("required ... when the
+    /// expirationDateTime value is set to greater than 1 hour"). Default 1 hour.
+    pub subscription_max_expiry_without_lifecycle: Duration,
+    /// Graph requires https notification and lifecycle URLs. Default `true`; tests serving
+    /// plain http on 127.0.0.1 turn it off.
+    pub subscription_require_https: bool,
+    /// How long a validation request (and each notification POST) may take before it counts as
+    /// failed. Graph: 10 s. Default 10 s.
+    pub validation_timeout: Duration,
+    /// POSTs per notification until one is answered 202 (Graph retries with back-off for up to
+    /// 4 hours; the sandbox retries at once). Default 3.
+    pub notification_attempts: u32,
 }
 
 /// Order of a message list.
@@ -112,6 +128,11 @@ impl Default for TeamsSandboxConfig {
             app_roles: "User.Read.All".to_string(),
             channel_list_order: ListOrder::LastModified,
             workflows_max_card_version: (1, 4),
+            subscription_max_expiry: Duration::from_secs(4320 * 60),
+            subscription_max_expiry_without_lifecycle: Duration::from_secs(3600),
+            subscription_require_https: true,
+            validation_timeout: Duration::from_secs(10),
+            notification_attempts: 3,
         }
     }
 }

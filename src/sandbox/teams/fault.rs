@@ -76,6 +76,16 @@ pub enum TeamsFault {
         /// How long the answer is held back.
         delay: Duration,
     },
+    /// Next `/v1.0/subscriptions` request with this method (`POST` create, `PATCH` renew,
+    /// `DELETE`) that passed authentication is answered with this Graph error; nothing changes.
+    Subscription {
+        /// `POST`, `PATCH` or `DELETE`.
+        method: String,
+        /// HTTP status, e.g. 403, 500, 503.
+        status: u16,
+        /// Graph `error.code`, e.g. `"ExtensionError"`.
+        code: String,
+    },
 }
 
 impl TeamsFault {

@@ -50,7 +50,7 @@ enum AfterStore {
 }
 
 /// Check the bearer token. Counts 401s.
-fn authenticate(state: &mut State, token: Option<&str>) -> Result<AccessToken, GraphError> {
+pub(crate) fn authenticate(state: &mut State, token: Option<&str>) -> Result<AccessToken, GraphError> {
     let result = match token {
         None => Err(GraphError::new(
             401,
@@ -67,7 +67,7 @@ fn authenticate(state: &mut State, token: Option<&str>) -> Result<AccessToken, G
 
 /// What a request does, for its delegated permission table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Operation {
+pub(crate) enum Operation {
     Post,
     List,
     Get,
@@ -100,7 +100,7 @@ fn permissions(target: &Target, op: Operation) -> &'static [&'static str] {
 
 /// 403 `Forbidden` unless `token` carries one of the permissions `op` on `target` needs
 /// (Graph's "Missing scope permissions" text, naming both lists). Counts 403s.
-fn authorize(
+pub(crate) fn authorize(
     state: &mut State,
     token: &AccessToken,
     target: &Target,
@@ -126,7 +126,7 @@ fn authorize(
     ))
 }
 
-fn not_found(target: &Target, state: &State) -> GraphError {
+pub(crate) fn not_found(target: &Target, state: &State) -> GraphError {
     let message = match target {
         Target::Channel {
             team_id,
@@ -162,7 +162,7 @@ fn count_status(state: &mut State, status: u16) {
     }
 }
 
-fn json_response(status: StatusCode, req: &HttpRequest, body: &Value) -> HttpResponse {
+pub(crate) fn json_response(status: StatusCode, req: &HttpRequest, body: &Value) -> HttpResponse {
     let request_id = guid();
     let client_request_id = client_request_id(req).unwrap_or_else(|| request_id.clone());
     HttpResponse::build(status)
@@ -489,7 +489,18 @@ fn decide_list(state: &mut State, req: &HttpRequest, target: &Target) -> Result<
         sorted.partition_point(|m| sort_key(m, query.order) >= last)
     });
     let end = (start + query.top).min(sorted.len());
-    let page: Vec<Value> = sorted[start..end].iter().map(|m| m.raw.clone()).collect();
+    let expand_replies = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, v)| k == "$expand" && v == "replies");
+    let page: Vec<Value> = sorted[start..end]
+        .iter()
+        .map(|m| {
+            let mut raw = m.raw.clone();
+            if expand_replies {
+                raw["replies"] = Value::Array(super::replies::replies_of(state, target, &m.id).map(|r| r.raw.clone()).collect());
+            }
+            raw
+        })
+        .collect();
     let base = origin(req);
     let mut body = json!({
         "@odata.context": format!("{base}/v1.0/$metadata#{}", messages_context(target)),

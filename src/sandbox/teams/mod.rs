@@ -12,6 +12,8 @@
 //! | `GET  /v1.0/chats/{chat}` | Graph: the chat (`Chat.ReadBasic`) |
 //! | `GET  /v1.0/users/{id or userPrincipalName}?$select=…` | Graph: one user (app role `User.Read.All`; 404 `Request_ResourceNotFound`, 403 `Authorization_RequestDenied`) |
 //! | `GET  /v1.0/users?$filter=mail eq '…'&$select=…` | Graph: users by `mail` or `userPrincipalName` (other filters 400 `Request_UnsupportedQuery`) |
+//! | `POST /v1.0/subscriptions`, `PATCH`/`DELETE /v1.0/subscriptions/{id}` | Graph change-notification subscriptions: URLs validated with `validationToken`, lifecycle URL required beyond 1 h, `clientState` ≤ 128, expiry on the sandbox clock |
+//! | `GET  /v1.0/teams/{team}/channels/{channel}/messages/{message}/replies[/{reply}]` | Graph: replies ([`TeamsSim::post_reply`] stores one and notifies the subscriptions; `$expand=replies` on the channel list) |
 //! | `POST /workflows/{flow_id}` (and `/workflows/{flow_id}/triggers/manual/paths/invoke`) | Teams Workflows webhook, 202; a card above 1.4 fails inside the run |
 //!
 //! Shapes follow `shared/api-notes/microsoft-teams.md` (learn.microsoft.com sources). Faults are
@@ -31,13 +33,17 @@ mod entra;
 mod fault;
 mod graph;
 mod records;
+mod replies;
 mod standalone;
 mod state;
+mod subscriptions;
 mod summary;
 mod users;
 mod wire;
 mod workflows;
 
+#[cfg(test)]
+mod subscription_tests;
 #[cfg(test)]
 mod tests;
 
@@ -52,6 +58,7 @@ pub use config::{ListOrder, PostFaultMix, TeamsSandboxConfig};
 pub use fault::TeamsFault;
 pub use records::{Delivered, FlowRun, StoredMessage, TeamsStats};
 pub use users::DirectoryUser;
+pub use subscriptions::{NotificationAttempt, Subscription, MAX_CLIENT_STATE};
 pub use standalone::{TeamsSettings, CHANNEL_ID, CHAT_ID, FLOW_ID, SANDBOX, TEAM_ID};
 
 use state::{State, Target};
@@ -196,6 +203,7 @@ impl TeamsSim {
                 async move { users::get_user(&s, &req, &path) }
             },
         )));
+        self.configure_subscriptions(cfg);
 
         for pattern in [
             "/workflows/{flow_id}",
@@ -220,6 +228,48 @@ impl TeamsSim {
     /// User lookups answered so far (any status).
     pub fn user_lookups(&self) -> u64 {
         self.lock().user_lookups
+    }
+
+    /// Mount `/v1.0/subscriptions[/{id}]` and the replies of channel messages.
+    fn configure_subscriptions(&self, cfg: &mut web::ServiceConfig) {
+        let s = self.clone();
+        cfg.service(
+            web::resource("/v1.0/subscriptions")
+                .app_data(web::PayloadConfig::new(PAYLOAD_LIMIT))
+                .route(web::post().to(move |req: HttpRequest, body: Bytes| subscriptions::create(s.clone(), req, body))),
+        );
+        let (sp, sd) = (self.clone(), self.clone());
+        cfg.service(
+            web::resource("/v1.0/subscriptions/{id}")
+                .route(web::patch().to(move |req: HttpRequest, id: web::Path<String>, body: Bytes| {
+                    let s = sp.clone();
+                    async move { subscriptions::renew(&s, &req, &id, &body) }
+                }))
+                .route(web::delete().to(move |req: HttpRequest, id: web::Path<String>| {
+                    let s = sd.clone();
+                    async move { subscriptions::delete(&s, &req, &id) }
+                })),
+        );
+        let s = self.clone();
+        cfg.service(web::resource("/v1.0/teams/{team}/channels/{channel}/messages/{message}/replies").route(web::get().to(
+            move |req: HttpRequest, path: web::Path<(String, String, String)>| {
+                let s = s.clone();
+                async move {
+                    let (team_id, channel_id, parent) = path.into_inner();
+                    replies::list(&s, &req, Target::Channel { team_id, channel_id }, &parent)
+                }
+            },
+        )));
+        let s = self.clone();
+        cfg.service(web::resource("/v1.0/teams/{team}/channels/{channel}/messages/{message}/replies/{reply}").route(web::get().to(
+            move |req: HttpRequest, path: web::Path<(String, String, String, String)>| {
+                let s = s.clone();
+                async move {
+                    let (team_id, channel_id, parent, reply) = path.into_inner();
+                    replies::get(&s, &req, Target::Channel { team_id, channel_id }, &parent, &reply)
+                }
+            },
+        )));
     }
 
     /// Create (or keep) team `team_id` with channel `channel_id` (ids like `"19:abc@thread.tacv2"`).

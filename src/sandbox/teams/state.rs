@@ -2,13 +2,15 @@
 //! the clock, issued tokens, teams/channels/chats with their messages, workflows, queued faults,
 //! counters and subscribers. Never held across an `.await`.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::config::TeamsSandboxConfig;
 use super::fault::TeamsFault;
 use super::records::{Delivered, FlowRun, StoredMessage, TeamsStats};
+use super::replies::StoredReply;
+use super::subscriptions::{NotificationAttempt, Subscription};
 
 /// Which grant produced an access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +150,12 @@ pub(crate) struct State {
     pub users: Vec<super::users::DirectoryUser>,
     /// User lookups answered (any status).
     pub user_lookups: u64,
+    /// Change-notification subscriptions by id.
+    pub subscriptions: BTreeMap<String, Subscription>,
+    /// Every notification POST made, in order.
+    pub notification_log: Vec<NotificationAttempt>,
+    /// Replies to channel messages, in arrival order.
+    pub replies: Vec<StoredReply>,
 }
 
 impl State {
@@ -171,6 +179,9 @@ impl State {
             posts_stored: 0,
             users: Vec::new(),
             user_lookups: 0,
+            subscriptions: BTreeMap::new(),
+            notification_log: Vec::new(),
+            replies: Vec::new(),
         };
         state.refresh_token_issued_ms = state.now_ms();
         state

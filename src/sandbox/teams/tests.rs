@@ -11,14 +11,14 @@ const CHANNEL: &str = "19:abc@thread.tacv2";
 const CHAT: &str = "19:chat1@thread.v2";
 const CARD: &str = "application/vnd.microsoft.card.adaptive";
 
-struct Fixture {
-    sim: TeamsSim,
+pub(super) struct Fixture {
+    pub(super) sim: TeamsSim,
     base: url::Url,
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     _server: SpawnedServer,
 }
 
-fn fixture(config: TeamsSandboxConfig) -> Fixture {
+pub(super) fn fixture(config: TeamsSandboxConfig) -> Fixture {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sim = TeamsSim::new(config);
     sim.add_team_channel(TEAM, CHANNEL);
@@ -38,7 +38,7 @@ fn fixture(config: TeamsSandboxConfig) -> Fixture {
 }
 
 impl Fixture {
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -54,7 +54,7 @@ impl Fixture {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    async fn app_token(&self) -> String {
+    pub(super) async fn app_token(&self) -> String {
         let (status, body) = self
             .token(&[
                 ("client_id", "sandbox-client"),
@@ -98,7 +98,7 @@ impl Fixture {
         self.url(&format!("v1.0/teams/{TEAM}/channels/{CHANNEL}/messages"))
     }
 
-    async fn post_json(&self, url: &str, token: &str, body: &Value) -> reqwest::Response {
+    pub(super) async fn post_json(&self, url: &str, token: &str, body: &Value) -> reqwest::Response {
         self.http
             .post(url)
             .bearer_auth(token)
@@ -108,7 +108,7 @@ impl Fixture {
             .expect("post")
     }
 
-    async fn get(&self, url: &str, token: &str) -> (u16, Value) {
+    pub(super) async fn get(&self, url: &str, token: &str) -> (u16, Value) {
         let resp = self
             .http
             .get(url)

@@ -282,8 +282,9 @@ fn update(sim: &BotSim, req: &HttpRequest, conversation: &str, activity: &str, b
     let Some(stored) = state.activities.iter_mut().find(|a| a.id == activity && a.conversation_id == conversation) else {
         return bot_error(404, "ActivityNotFound", "Activity not found.");
     };
-    stored.card = card;
+    stored.card = card.clone();
     stored.updates += 1;
+    state.card_updates.push((activity.to_string(), card));
     HttpResponse::Ok().json(json!({ "id": activity }))
 }
 

@@ -124,6 +124,8 @@ pub(crate) struct State {
     pub(crate) jwks_requests: usize,
     pub(crate) personal: BTreeMap<String, PersonalChat>,
     pub(crate) creations: usize,
+    /// Every accepted card update: activity id and the card it set, in arrival order.
+    pub(crate) card_updates: Vec<(String, Json)>,
 }
 
 /// The simulator; clones share one state.
@@ -154,6 +156,7 @@ impl BotSim {
                 jwks_requests: 0,
                 personal: BTreeMap::new(),
                 creations: 0,
+                card_updates: Vec::new(),
             })),
         }
     }
@@ -175,6 +178,12 @@ impl BotSim {
     /// Activities stored, in creation order.
     pub fn activities(&self) -> Vec<StoredActivity> {
         self.lock().activities.clone()
+    }
+
+    /// Every accepted card update (`PUT …/activities/{id}`): the activity id and the card it
+    /// set, in arrival order.
+    pub fn card_updates(&self) -> Vec<(String, Json)> {
+        self.lock().card_updates.clone()
     }
 
     /// Access tokens issued so far.

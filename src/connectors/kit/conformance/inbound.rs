@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ml_connector_actors::inbound::{handle_inbound, Inbound, InboundRequest};
 use ml_connector_actors::{Nudges, Router};
 
-use super::support::{assert_no_secret, RecordingRouter, TempStore};
+use super::support::{assert_no_secret, rows_except_audit, RecordingRouter, TempStore};
 
 /// What an inbound kind must offer to [`check_inbound`]: the endpoint and requests as its
 /// sender (the simulated system) would send them.
@@ -67,7 +67,7 @@ pub async fn check_inbound<F: InboundFixture>(fixture: &F) {
     let forged = fixture.forged_requests();
     assert!(!forged.is_empty(), "the fixture names at least one forgery");
     for (i, request) in forged.into_iter().enumerate() {
-        let before = store.table_rows().expect("store rows");
+        let before = rows_except_audit(store);
         let lines = store.audit_lines(usize::MAX).expect("audit").len();
         let reply = handle_inbound(&endpoint, request, store, &router, &nudges).await;
         assert!(
@@ -88,16 +88,9 @@ pub async fn check_inbound<F: InboundFixture>(fixture: &F) {
         );
         assert_eq!(audit[0].kind, "inbound_refused");
         assert_no_secret("the audit line", &audit[0].detail, &secrets);
-        let mut after = store.table_rows().expect("store rows");
-        let mut before = before;
-        for rows in [&mut before, &mut after] {
-            rows.remove("audit");
-            if let Some(meta) = rows.get_mut("meta") {
-                meta.retain(|(key, _)| key.as_slice() != b"audit_seq");
-            }
-        }
         assert_eq!(
-            after, before,
+            rows_except_audit(store),
+            before,
             "forgery #{i}: nothing but the audit line changed"
         );
     }

@@ -31,6 +31,6 @@ pub use prism::{prism_executable, PrismMock};
 pub use sink::{check_sink, Lookups, SinkCredentials, SinkFixture};
 pub use source::{check_source, SourceFixture, SEEDED};
 pub use support::{
-    assert_no_secret, client, manual_clock, outbox_entry, serve, unreachable_url, RecordingRouter,
-    RequestLog, SeenRequest, Served, TempStore, DESTINATION,
+    assert_no_secret, client, manual_clock, outbox_entry, rows_except_audit, serve,
+    unreachable_url, RecordingRouter, RequestLog, SeenRequest, Served, TempStore, DESTINATION,
 };

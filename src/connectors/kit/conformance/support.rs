@@ -127,6 +127,19 @@ pub fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
     }
 }
 
+/// Every row of `store` except the audit lines and their sequence counter (`meta`
+/// `audit_seq`): what must not change when a request is refused.
+pub fn rows_except_audit(
+    store: &Store,
+) -> std::collections::BTreeMap<String, ml_connector_actors::store::TableRows> {
+    let mut rows = store.table_rows().expect("store rows");
+    rows.remove("audit");
+    if let Some(meta) = rows.get_mut("meta") {
+        meta.retain(|(key, _)| key.as_slice() != b"audit_seq");
+    }
+    rows
+}
+
 /// A store in a temporary directory, deleted when dropped.
 pub struct TempStore {
     /// The open store.
