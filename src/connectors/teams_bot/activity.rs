@@ -15,8 +15,9 @@
 //!
 //! Update in place: a card carrying a top-level `"mlc_update": {"activity_id": "…",
 //! "conversation_id"?: "…"}` (e.g. an `ActionOutcome` route naming the decided card) is not
-//! posted: it replaces that activity (`PUT …/activities/{activityId}`, 200 `{"id"}`) in this
-//! destination's conversation (another `conversation_id` → `Permanent`). The PUT is
+//! posted: it replaces that activity (`PUT …/activities/{activityId}`, 200 `{"id"}`) in the
+//! conversation the card is sent to (the destination's, or an approver's 1:1 chat via
+//! [`BotSink::deliver_to`]; another `conversation_id` → `Permanent`). The PUT is
 //! idempotent, so its lookup answers `NotFound` (sending it again is safe). An empty
 //! `activity_id` (the card's post was never confirmed) posts a new card instead.
 //!
