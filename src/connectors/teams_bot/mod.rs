@@ -12,7 +12,7 @@
 //!   [`activity::update_activity`] (`PUT …/activities/{activityId}`).
 //! - [`jwt`]: verification of the Bot Connector's JWT (OpenID metadata → JWKS, cached).
 //! - [`inbound`]: [`TeamsBotInbound`], the `/inbound/teams_bot/{name}` endpoint.
-//! - [`reference`]: conversation references (personal chats, team channels) in
+//! - [`reference`](mod@reference): conversation references (personal chats, team channels) in
 //!   `connector_state`, saved / forgotten from the install activities read by [`install`].
 //! - [`directory`], [`people`]: approvers given by e-mail / UPN looked up in Microsoft Graph
 //!   (`GET /v1.0/users/{upn}`) and cached; [`mention`]: the approver's @mention;
