@@ -15,8 +15,9 @@
 //!
 //! Update in place: a card carrying a top-level `"mlc_update": {"activity_id": "…",
 //! "conversation_id"?: "…"}` (e.g. an `ActionOutcome` route naming the decided card) is not
-//! posted: it replaces that activity (`PUT …/activities/{activityId}`, 200 `{"id"}`) in this
-//! destination's conversation (another `conversation_id` → `Permanent`). The PUT is
+//! posted: it replaces that activity (`PUT …/activities/{activityId}`, 200 `{"id"}`) in the
+//! conversation the card is sent to (the destination's, or an approver's 1:1 chat via
+//! [`BotSink::deliver_to`]; another `conversation_id` → `Permanent`). The PUT is
 //! idempotent, so its lookup answers `NotFound` (sending it again is safe). An empty
 //! `activity_id` (the card's post was never confirmed) posts a new card instead.
 //!
@@ -205,8 +206,9 @@ impl BotSink {
         }
     }
 
-    /// The card to send and, for an approval card, the book row to write before sending.
-    fn prepare(&self, entry: &OutboxEntry) -> Result<Prepared, Outcome> {
+    /// The card to send and, for an approval card, the book row (posted at `service_url` in
+    /// `conversation_id`) to write before sending.
+    fn prepare(&self, entry: &OutboxEntry, service_url: &Url, conversation_id: &str) -> Result<Prepared, Outcome> {
         let permanent = |reason: String| Outcome::Permanent {
             status: None,
             reason,
@@ -216,7 +218,7 @@ impl BotSink {
         let mut card = message.card.ok_or_else(|| {
             permanent("outbox payload has no `card` (teams_bot destinations send Adaptive Cards)".into())
         })?;
-        let update = take_update(&mut card, &self.target.conversation_id).map_err(permanent)?;
+        let update = take_update(&mut card, conversation_id).map_err(permanent)?;
         let approval = card::take_approval(&mut card).map_err(permanent)?;
         if update.is_some() && approval.is_some() {
             return Err(permanent(format!("a card with \"{UPDATE_KEY}\" replaces a decided card and cannot carry buttons")));
@@ -241,8 +243,8 @@ impl BotSink {
         let row = CardRow {
             version: approval.version.clone(),
             dedupe_key: entry.dedupe_key.clone(),
-            service_url: self.target.service_url.to_string(),
-            conversation_id: self.target.conversation_id.clone(),
+            service_url: service_url.to_string(),
+            conversation_id: conversation_id.to_string(),
             activity_id: None,
             card,
             decided: None,
@@ -284,11 +286,11 @@ impl BotSink {
     }
 }
 
-impl Sink for BotSink {
-    type Credentials = BearerToken;
-
-    async fn deliver(&self, entry: &OutboxEntry, token: &BearerToken) -> Outcome {
-        let Prepared { card, summary, approval, update } = match self.prepare(entry) {
+impl BotSink {
+    /// Post `entry` in `conversation_id` at `service_url` instead of the target's (an
+    /// approver's 1:1 chat); outcomes as [`Sink::deliver`].
+    pub async fn deliver_to(&self, entry: &OutboxEntry, token: &BearerToken, service_url: &Url, conversation_id: &str) -> Outcome {
+        let Prepared { card, summary, approval, update } = match self.prepare(entry, service_url, conversation_id) {
             Ok(p) => p,
             Err(permanent) => return permanent,
         };
@@ -301,7 +303,7 @@ impl Sink for BotSink {
                 };
             }
         }
-        let url = match activities_url(&self.target.service_url, &self.target.conversation_id, update.as_deref()) {
+        let url = match activities_url(service_url, conversation_id, update.as_deref()) {
             Ok(u) => u,
             Err(reason) => return Outcome::Permanent { status: None, reason },
         };
@@ -350,6 +352,14 @@ impl Sink for BotSink {
         Outcome::Delivered {
             remote_id: activity_id,
         }
+    }
+}
+
+impl Sink for BotSink {
+    type Credentials = BearerToken;
+
+    async fn deliver(&self, entry: &OutboxEntry, token: &BearerToken) -> Outcome {
+        self.deliver_to(entry, token, &self.target.service_url, &self.target.conversation_id).await
     }
 
     async fn find_existing(&self, entry: &OutboxEntry, _token: &BearerToken) -> Lookup {

@@ -9,6 +9,16 @@
 //!    removed and a note with `mlc_approval.link` is added ([`super::fallback`]): the card
 //!    goes out without buttons.
 //!
+//! With `conversation = "approver"` ([`ApproverSink::with_chats`]) an approval card whose
+//! approver is known (an object id, or found) goes to the approver's 1:1 chat
+//! ([`super::chat`]); when Teams refuses that chat (app not installed) the card goes to the
+//! destination's fallback channel without buttons, with the note
+//! [`NoButtons::AppNotInstalled`]. A post refused with 403 in a stored chat (the app was
+//! uninstalled and the removal never arrived) forgets that chat and is retried (nothing was
+//! posted), so the next attempt opens or falls back. A card replacing a posted one
+//! (`mlc_update.conversation_id` a stored approver chat) goes to that chat; other cards
+//! without an approver go to the fallback channel.
+//!
 //! `mlc_approval.link` (optional, an absolute http(s) URL; anything else is ignored) is
 //! always removed before [`BotSink`] reads the binding. A lookup that cannot be made now returns its outcome (`Retry` / `Permanent`)
 //! and nothing is posted. Cards without `mlc_approval` pass through untouched.
@@ -17,8 +27,9 @@ use ml_connector_actors::store::OutboxEntry;
 use ml_connector_actors::{Lookup, Outcome, Sink};
 use serde_json::{Map, Value as Json};
 
-use super::activity::BotSink;
+use super::activity::{BotSink, UPDATE_KEY};
 use super::card::APPROVAL_KEY;
+use super::chat::{ApproverChats, ChatTarget};
 use super::fallback::{add_note, NoButtons};
 use super::mention::add_mention;
 use super::people::{Approver, People};
@@ -50,11 +61,22 @@ impl Default for ApproverOptions {
     }
 }
 
+/// What [`ApproverSink::settle`] made of an entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    /// The entry to post; `None`: the original, unchanged.
+    pub entry: Option<OutboxEntry>,
+    /// The approver's 1:1 chat (Entra object id, target) when the card goes there; `None`:
+    /// the destination's conversation.
+    pub chat: Option<(String, ChatTarget)>,
+}
+
 /// [`BotSink`] with the people mapping, the mention and the fallback in front.
 pub struct ApproverSink {
     inner: BotSink,
     people: People,
     options: ApproverOptions,
+    chats: Option<ApproverChats>,
 }
 
 impl std::fmt::Debug for ApproverSink {
@@ -63,6 +85,7 @@ impl std::fmt::Debug for ApproverSink {
             .field("inner", &self.inner)
             .field("people", &self.people)
             .field("options", &self.options)
+            .field("chats", &self.chats)
             .finish()
     }
 }
@@ -74,6 +97,16 @@ impl ApproverSink {
             inner,
             people,
             options,
+            chats: None,
+        }
+    }
+
+    /// Approval cards go to the approver's 1:1 chat found or opened by `chats`; the inner
+    /// sink's conversation is the fallback.
+    pub fn with_chats(self, chats: ApproverChats) -> ApproverSink {
+        ApproverSink {
+            chats: Some(chats),
+            ..self
         }
     }
 
@@ -82,18 +115,19 @@ impl ApproverSink {
         &self.people
     }
 
-    /// The entry as [`BotSink`] should post it; `Ok(None)`: unchanged (no `mlc_approval`,
-    /// or one [`BotSink`] refuses anyway).
+    /// The entry as [`BotSink`] should post it and where (see [`Settled`]); unchanged
+    /// without `mlc_approval` or with one [`BotSink`] refuses anyway.
     ///
     /// # Errors
-    /// The outcome of a lookup that cannot be made now.
-    pub async fn settle(&self, entry: &OutboxEntry) -> Result<Option<OutboxEntry>, Outcome> {
+    /// The outcome of a lookup (approver, chat) that cannot be made now.
+    pub async fn settle(&self, entry: &OutboxEntry, token: &BearerToken) -> Result<Settled, Outcome> {
+        let unchanged = Settled { entry: None, chat: None };
         let Some(binding) = entry
             .payload
             .pointer(&format!("/card/{APPROVAL_KEY}"))
             .and_then(Json::as_object)
         else {
-            return Ok(None);
+            return Ok(unchanged);
         };
         let text = |key: &str| {
             binding
@@ -104,16 +138,21 @@ impl ApproverSink {
                 .map(str::to_string)
         };
         let Some(approver) = text("approver") else {
-            return Ok(None);
+            return Ok(unchanged);
         };
         let link = text(LINK_KEY).filter(|l| is_web_link(l));
         let route_name = text("approver_name");
         let who = self.people.resolve(&approver).await?;
         let mut payload = entry.payload.clone();
         let Some(card) = payload.get_mut("card") else {
-            return Ok(None);
+            return Ok(unchanged);
         };
         let mut no_buttons = (!self.options.inbound).then_some(NoButtons::NoInboundPath);
+        let approver_id = match &who {
+            Approver::ObjectId(id) => Some(id.clone()),
+            Approver::Found(person) => Some(person.id.clone()),
+            Approver::NotFound(_) => None,
+        };
         let mention = match who {
             Approver::ObjectId(id) => route_name.map(|name| (id, name)),
             Approver::Found(person) => {
@@ -131,6 +170,16 @@ impl ApproverSink {
                 None
             }
         };
+        let mut chat = None;
+        if let (Some(chats), Some(id)) = (&self.chats, approver_id) {
+            match chats.target(&id, token).await? {
+                ChatTarget::NotInstalled => {
+                    let who = mention.as_ref().map_or(approver.as_str(), |(_, name)| name.as_str());
+                    no_buttons = no_buttons.or(Some(NoButtons::AppNotInstalled(who.to_string())));
+                }
+                target => chat = Some((id, target)),
+            }
+        }
         if let Some(b) = binding_mut(card) {
             b.remove(LINK_KEY);
         }
@@ -146,10 +195,33 @@ impl ApproverSink {
             tracing::info!(destination = %entry.destination, seq = entry.seq, reason = ?why, "approval card posted without buttons");
             add_note(card, &why, &self.options.erp_name, link.as_deref());
         }
-        Ok(Some(OutboxEntry {
-            payload,
-            ..entry.clone()
-        }))
+        Ok(Settled {
+            entry: Some(OutboxEntry {
+                payload,
+                ..entry.clone()
+            }),
+            chat,
+        })
+    }
+
+    /// Post `entry` in the approver's chat; a 403 there forgets the chat and retries.
+    async fn deliver_in_chat(&self, entry: &OutboxEntry, token: &BearerToken, aad_object_id: &str, service_url: &url::Url, conversation_id: &str) -> Outcome {
+        let outcome = self.inner.deliver_to(entry, token, service_url, conversation_id).await;
+        let (Outcome::Permanent { status: Some(403), reason }, Some(chats)) = (&outcome, &self.chats) else {
+            return outcome;
+        };
+        match chats.forget(aad_object_id).await {
+            Ok(_) => Outcome::Retry {
+                after: None,
+                reason: format!("{reason} (the approver's stored chat is forgotten; the next attempt opens it again or falls back)"),
+                throttled: false,
+            },
+            Err(e) => Outcome::Retry {
+                after: None,
+                reason: format!("{reason}; the stored chat could not be forgotten: {e}"),
+                throttled: false,
+            },
+        }
     }
 }
 
@@ -167,11 +239,24 @@ impl Sink for ApproverSink {
     type Credentials = BearerToken;
 
     async fn deliver(&self, entry: &OutboxEntry, token: &BearerToken) -> Outcome {
-        match self.settle(entry).await {
-            Ok(Some(settled)) => self.inner.deliver(&settled, token).await,
-            Ok(None) => self.inner.deliver(entry, token).await,
-            Err(outcome) => outcome,
+        let settled = match self.settle(entry, token).await {
+            Ok(s) => s,
+            Err(outcome) => return outcome,
+        };
+        let entry = settled.entry.as_ref().unwrap_or(entry);
+        if let Some((id, ChatTarget::Chat { service_url, conversation_id })) = &settled.chat {
+            return self.deliver_in_chat(entry, token, id, service_url, conversation_id).await;
         }
+        // A card replacing one posted in an approver's chat (`mlc_update.conversation_id`).
+        let replaced = entry.payload.pointer(&format!("/card/{UPDATE_KEY}/conversation_id")).and_then(Json::as_str);
+        if let (Some(chats), Some(conversation_id)) = (&self.chats, replaced.filter(|c| !c.is_empty())) {
+            match chats.stored_chat(conversation_id).await {
+                Ok(Some((id, service_url))) => return self.deliver_in_chat(entry, token, &id, &service_url, conversation_id).await,
+                Ok(None) => {}
+                Err(e) => return Outcome::Retry { after: None, reason: format!("conversation reference unreadable: {e}"), throttled: false },
+            }
+        }
+        self.inner.deliver(entry, token).await
     }
 
     async fn find_existing(&self, entry: &OutboxEntry, token: &BearerToken) -> Lookup {

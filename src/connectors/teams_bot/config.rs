@@ -18,6 +18,11 @@
 //! credential = "approvals-bot"
 //! service_url = "https://smba.trafficmanager.net/emea/"
 //! conversation_id = "19:abc@thread.tacv2;messageid=1616990032035"
+//! # Or each approval card to its approver's 1:1 chat (the app installed for them), the
+//! # channel above replaced by the fallback for approvers without the app:
+//! # conversation = "approver"
+//! # fallback_conversation_id = "19:abc@thread.tacv2"
+//! # tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47"   # the approvers' tenant
 //! # inbound = true                          # false: no buttons, "Approve in <erp_name>: <link>"
 //! # erp_name = "Acumatica"                  # named in the notes of cards without buttons
 //! # people_cache_seconds = 86400            # how long a looked-up approver is kept
@@ -106,8 +111,12 @@ pub struct BotDestinationConfig {
     /// (`https://smba.trafficmanager.net/emea/`).
     pub service_url: Url,
     /// `conversation_id`: a channel thread (`19:…@thread.tacv2;messageid=…`), a channel
-    /// (`19:…@thread.tacv2`) or a 1:1 chat (`a:1…`) the bot is installed in.
+    /// (`19:…@thread.tacv2`) or a 1:1 chat (`a:1…`) the bot is installed in; with
+    /// `conversation = "approver"` the `fallback_conversation_id`.
     pub conversation_id: String,
+    /// `conversation = "approver"` with `tenant_id`: approval cards go to the approver's
+    /// 1:1 chat; `None`: everything goes to `conversation_id`.
+    pub approver_chat: Option<ApproverChatConfig>,
     /// `decision_ttl_seconds`: how long the card buttons stay valid; default 7 days.
     pub decision_ttl: Duration,
     /// `max_card_version`: highest Adaptive Card version sent; default `"1.5"`.
@@ -120,12 +129,29 @@ pub struct BotDestinationConfig {
     pub people: PeopleSettings,
 }
 
+/// The 1:1 chats of `conversation = "approver"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApproverChatConfig {
+    /// `tenant_id`: the approvers' tenant (GUID), sent when opening a chat.
+    pub tenant_id: String,
+}
+
+/// The `conversation` value sending each approval card to its approver.
+pub const APPROVER_CONVERSATION: &str = "approver";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDestination {
     #[serde(deserialize_with = "crate::seam::base_url")]
     service_url: Url,
-    conversation_id: String,
+    #[serde(default)]
+    conversation_id: Option<String>,
+    #[serde(default)]
+    conversation: Option<String>,
+    #[serde(default)]
+    fallback_conversation_id: Option<String>,
+    #[serde(default)]
+    tenant_id: Option<String>,
     #[serde(default)]
     decision_ttl_seconds: Option<u64>,
     #[serde(default)]
@@ -222,11 +248,14 @@ pub fn parse_credential(table: toml::Table) -> Result<BotCredentialConfig, Probl
 /// Reads `[[destinations]] kind = "teams_bot"`.
 ///
 /// Errors: unknown keys; `service_url` not an http(s) URL; empty `conversation_id`;
+/// `conversation` other than `"approver"`; `conversation = "approver"` without
+/// `fallback_conversation_id` and `tenant_id` or together with `conversation_id`;
+/// `fallback_conversation_id` / `tenant_id` without `conversation = "approver"`;
 /// `decision_ttl_seconds = 0`; `max_card_version` not `MAJOR.MINOR` or below 1.4 (the
 /// buttons are `Action.Execute`, Adaptive Cards 1.4+); an empty `erp_name`.
 pub fn parse_destination(table: toml::Table) -> Result<BotDestinationConfig, Problem> {
     let raw: RawDestination = parse_table(table)?;
-    not_empty("conversation_id", &raw.conversation_id)?;
+    let (conversation_id, approver_chat) = conversation(&raw)?;
     let decision_ttl = match raw.decision_ttl_seconds {
         Some(0) => {
             return Err(Problem::new(
@@ -255,7 +284,8 @@ pub fn parse_destination(table: toml::Table) -> Result<BotDestinationConfig, Pro
     let seconds = |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_secs);
     Ok(BotDestinationConfig {
         service_url: raw.service_url,
-        conversation_id: raw.conversation_id,
+        conversation_id,
+        approver_chat,
         decision_ttl,
         max_card_version,
         approver: ApproverOptions {
@@ -267,6 +297,36 @@ pub fn parse_destination(table: toml::Table) -> Result<BotDestinationConfig, Pro
             not_found_ttl: seconds(raw.people_not_found_cache_seconds, defaults.not_found_ttl),
         },
     })
+}
+
+/// The conversation keys of a destination: the channel posted to (or fallen back to) and the
+/// 1:1 chats, checked (see [`parse_destination`]).
+fn conversation(raw: &RawDestination) -> Result<(String, Option<ApproverChatConfig>), Problem> {
+    match raw.conversation.as_deref() {
+        None => {
+            for (key, value) in [("fallback_conversation_id", &raw.fallback_conversation_id), ("tenant_id", &raw.tenant_id)] {
+                if value.is_some() {
+                    return Err(Problem::new(key, "only with conversation = \"approver\""));
+                }
+            }
+            let id = raw.conversation_id.clone().ok_or_else(|| Problem::new("conversation_id", "missing (or conversation = \"approver\")"))?;
+            not_empty("conversation_id", &id)?;
+            Ok((id, None))
+        }
+        Some(APPROVER_CONVERSATION) => {
+            if raw.conversation_id.is_some() {
+                return Err(Problem::new("conversation_id", "not with conversation = \"approver\" (the channel for approvers without the app is fallback_conversation_id)"));
+            }
+            let required = |key: &str, value: &Option<String>| {
+                let v = value.clone().ok_or_else(|| Problem::new(key, "required with conversation = \"approver\""))?;
+                not_empty(key, &v).map(|()| v)
+            };
+            let fallback = required("fallback_conversation_id", &raw.fallback_conversation_id)?;
+            let tenant_id = required("tenant_id", &raw.tenant_id)?;
+            Ok((fallback, Some(ApproverChatConfig { tenant_id })))
+        }
+        Some(other) => Err(Problem::new("conversation", format!("{other:?}: the only value is \"approver\" (else give conversation_id)"))),
+    }
 }
 
 /// Reads `[[sources]] kind = "teams_bot"`.
@@ -281,4 +341,28 @@ pub fn parse_source(table: toml::Table) -> Result<BotSourceConfig, Problem> {
 /// The lowest card version with `Action.Execute`: 1.4.
 pub const fn card_minimum() -> CardVersion {
     CardVersion { major: 1, minor: 4 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn destination(extra: &str) -> Result<BotDestinationConfig, Problem> {
+        let text = format!("service_url = \"https://smba.trafficmanager.net/emea/\"\n{extra}");
+        parse_destination(toml::from_str(&text).expect("toml"))
+    }
+
+    #[test]
+    fn conversation_approver_needs_a_fallback_and_a_tenant_and_no_conversation_id() {
+        let ok = destination("conversation = \"approver\"\nfallback_conversation_id = \"19:f@thread.tacv2\"\ntenant_id = \"t-1\"").expect("valid");
+        assert_eq!((ok.conversation_id.as_str(), ok.approver_chat), ("19:f@thread.tacv2", Some(ApproverChatConfig { tenant_id: "t-1".into() })));
+        let key = |extra: &str| destination(extra).expect_err("invalid").key;
+        assert_eq!(key("conversation = \"approver\"\ntenant_id = \"t-1\""), "fallback_conversation_id");
+        assert_eq!(key("conversation = \"approver\"\nfallback_conversation_id = \"19:f@thread.tacv2\""), "tenant_id");
+        assert_eq!(key("conversation = \"approver\"\nconversation_id = \"19:c@thread.tacv2\""), "conversation_id");
+        assert_eq!(key("conversation = \"channel\"\nconversation_id = \"19:c@thread.tacv2\""), "conversation");
+        assert_eq!(key("conversation_id = \"19:c@thread.tacv2\"\ntenant_id = \"t-1\""), "tenant_id");
+        assert_eq!(key(""), "conversation_id");
+        assert_eq!(destination("conversation_id = \"19:c@thread.tacv2\"").expect("valid").approver_chat, None);
+    }
 }

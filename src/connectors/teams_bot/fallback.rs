@@ -5,6 +5,10 @@
 //! document's URL in the ERP), an `Action.OpenUrl` to it:
 //! - the approver's e-mail is not a user of Microsoft Entra ID (Graph 404):
 //!   "Approver x@y.com was not found in Microsoft Entra ID — approve in Acumatica: <link>";
+//! - the destination sends to the approver's 1:1 chat (`conversation = "approver"`) and Teams
+//!   refused to open it (the app is not installed for them): posted in the fallback channel,
+//!   "Approver Jane Smith has not installed the approvals app in Microsoft Teams — approve in
+//!   Acumatica: <link>";
 //! - the destination has `inbound = false` (an outbound-only site: the bot endpoint is not
 //!   reachable, a press would never arrive): "Approve in Acumatica: <link>".
 //!
@@ -17,6 +21,8 @@ use serde_json::{json, Value as Json};
 pub enum NoButtons {
     /// Graph did not find the approver's e-mail / UPN.
     ApproverNotFound(String),
+    /// The approver (name or e-mail) has not installed the app: no 1:1 chat.
+    AppNotInstalled(String),
     /// The destination has `inbound = false`.
     NoInboundPath,
 }
@@ -31,6 +37,9 @@ pub fn note(why: &NoButtons, erp_name: &str, link: Option<&str>) -> String {
     match why {
         NoButtons::ApproverNotFound(email) => {
             format!("Approver {email} was not found in Microsoft Entra ID — approve {where_}")
+        }
+        NoButtons::AppNotInstalled(who) => {
+            format!("Approver {who} has not installed the approvals app in Microsoft Teams — approve {where_}")
         }
         NoButtons::NoInboundPath => format!("Approve {where_}"),
     }

@@ -5,8 +5,11 @@
 //!   (forged, expired, wrong audience or issuer, unknown key), or whose `serviceUrl` claim is
 //!   not the activity's `serviceUrl` → 401, one audit line, nothing else stored. A body that
 //!   is not JSON → 400.
-//! - Activities other than `invoke` / `adaptiveCard/action` (messages, installs) → 200,
-//!   nothing committed.
+//! - `installationUpdate` / `conversationUpdate` (the app installed or removed, the bot
+//!   added to or removed from a team or chat): the conversation references they carry are
+//!   saved or forgotten ([`super::install`], [`super::reference`]) durably before the 200;
+//!   the store failing → 503 (Teams sends the activity again). No change is committed.
+//! - Other activities than `invoke` / `adaptiveCard/action` (messages) → 200, nothing stored.
 //! - A press (`value.action.verb` `approve` / `reject`, `value.action.data.mlc_decision`):
 //!   a token that does not verify with the decision key → 403 (audited). Otherwise the
 //!   answer is an Adaptive Card invoke response (HTTP 200):
@@ -40,7 +43,9 @@ use super::auth::BotToken;
 use super::book::{CardBook, DecidedBy};
 use super::card::{self, APPROVE, REJECT, TOKEN_KEY};
 use super::decision::{DecisionClaims, DecisionError};
+use super::install::{changes, ReferenceChange};
 use super::jwt::BotJwtVerifier;
+use super::reference::ReferenceBook;
 use super::DECISION_ENTITY;
 
 /// Audit kind of the line written for each committed decision.
@@ -52,6 +57,7 @@ pub struct TeamsBotInbound {
     verifier: BotJwtVerifier,
     session: SessionHandle<BotToken>,
     book: CardBook,
+    references: ReferenceBook,
     store: Store,
     clock: SharedClock,
     client: reqwest::Client,
@@ -111,11 +117,13 @@ impl TeamsBotInbound {
         client: reqwest::Client,
     ) -> TeamsBotInbound {
         let book = CardBook::new(store.clone(), session.authenticator().app_id());
+        let references = ReferenceBook::new(store.clone(), session.authenticator().app_id());
         TeamsBotInbound {
             name: name.to_string(),
             verifier,
             session,
             book,
+            references,
             store,
             clock,
             client,
@@ -130,6 +138,27 @@ impl TeamsBotInbound {
     fn unavailable(&self, e: String) -> Refusal {
         tracing::error!(source = %self.name, error = %e, "bot endpoint could not read the store");
         refuse(503, "temporarily unable to read the store; retry".into())
+    }
+
+    /// Save / forget the conversation references of a verified install or membership
+    /// activity, synchronously and durably (one small write per change; these activities
+    /// are rare), then answer 200.
+    fn record_references(&self, activity: &Json) -> Result<Accepted, Refusal> {
+        for change in changes(activity, self.session.authenticator().app_id()) {
+            let (done, what) = match &change {
+                ReferenceChange::Save(reference) => (self.references.save(reference).map(|()| 1), format!("saved {}", reference.key())),
+                ReferenceChange::ForgetPersonal(aad) => (self.references.forget_personal(aad).map(usize::from), format!("forgot user/{aad}")),
+                ReferenceChange::ForgetTeam(team) => (self.references.forget_team(team), format!("forgot the channels of team {team}")),
+            };
+            match done {
+                Ok(rows) => tracing::info!(source = %self.name, change = %what, rows, "conversation reference updated"),
+                Err(e) => {
+                    tracing::error!(source = %self.name, error = %e, "conversation reference not stored; answering 503");
+                    return Err(refuse(503, "temporarily unable to store the conversation reference; retry".into()));
+                }
+            }
+        }
+        answer(InboundReply::empty(200))
     }
 
     /// A verified press: the answer, and the change when it decides.
@@ -285,6 +314,9 @@ impl Inbound for TeamsBotInbound {
         let service_url = activity["serviceUrl"].as_str();
         if service_url.is_none() || claims.service_url.as_deref() != service_url {
             return Err(refuse(401, format!("bot endpoint '{}': the JWT's serviceUrl claim is not the activity's serviceUrl", self.name)));
+        }
+        if matches!(activity["type"].as_str(), Some("installationUpdate" | "conversationUpdate")) {
+            return self.record_references(&activity);
         }
         if activity["type"] != "invoke" || activity["name"] != "adaptiveCard/action" {
             return answer(InboundReply::empty(200));

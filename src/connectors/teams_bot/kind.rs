@@ -11,6 +11,9 @@ use ml_connector_actors::{Health, SessionHandle};
 use super::activity::{BotSink, BotTarget};
 use super::approver::ApproverSink;
 use super::book::CardBook;
+use super::chat::ApproverChats;
+use super::reference::ReferenceBook;
+use super::reference_check::{approver_chat_rows, channel_row};
 use super::config::{self, BotCredentialConfig, BotDestinationConfig, BotSourceConfig};
 use super::decision::DecisionKey;
 use super::directory::GraphDirectory;
@@ -162,7 +165,11 @@ impl DestinationConfig for BotDestinationConfig {
         };
         let book = CardBook::new(env.store.clone(), bot.app_id());
         let sink = BotSink::new(env.cloud.clone(), target, bot.decision_key().clone(), book, env.clock.clone());
-        let sink = ApproverSink::new(sink, self.people(name, bot, env), self.approver.clone());
+        let mut sink = ApproverSink::new(sink, self.people(name, bot, env), self.approver.clone());
+        if let Some(chat) = &self.approver_chat {
+            let references = ReferenceBook::new(env.store.clone(), bot.app_id());
+            sink = sink.with_chats(ApproverChats::new(env.cloud.clone(), references, self.service_url.clone(), &chat.tenant_id, bot.app_id()));
+        }
         Ok(bind_sink(sink, handle))
     }
 
@@ -180,19 +187,28 @@ impl DestinationConfig for BotDestinationConfig {
             let mut rows = vec![CheckRow::new(&system, "credential", result)];
             if let Ok(handle) = bot_session(session, &format!("destination {name}")) {
                 rows.extend(cached_rows(&system, &self.people(name, handle.authenticator(), env)));
+                let references = ReferenceBook::new(env.store.clone(), handle.authenticator().app_id());
+                rows.extend(channel_row(&system, &references, &self.conversation_id));
             }
             rows
         })
     }
 
-    /// One row per literal e-mail approver in the routes' card templates, looked up now.
+    /// One row per literal e-mail approver in the routes' card templates, looked up now;
+    /// with `conversation = "approver"` one more per approver: is their 1:1 chat stored.
     fn check_routes<'a>(&'a self, name: &'a str, session: Option<&'a dyn ManagedSession>, env: &'a BuildEnv, routes: Vec<&'a RouteSpec>) -> BoxFuture<'a, Vec<CheckRow>> {
         Box::pin(async move {
             let emails = static_approvers(&routes);
             let Ok(handle) = bot_session(session, &format!("destination {name}")) else {
                 return Vec::new();
             };
-            static_rows(&format!("teams_bot:{name}"), &self.people(name, handle.authenticator(), env), &emails).await
+            let (system, people) = (format!("teams_bot:{name}"), self.people(name, handle.authenticator(), env));
+            let mut rows = static_rows(&system, &people, &emails).await;
+            if self.approver_chat.is_some() {
+                let references = ReferenceBook::new(env.store.clone(), handle.authenticator().app_id());
+                rows.extend(approver_chat_rows(&system, &references, &people, &emails).await);
+            }
+            rows
         })
     }
 }

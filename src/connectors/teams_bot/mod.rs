@@ -12,11 +12,14 @@
 //!   [`activity::update_activity`] (`PUT …/activities/{activityId}`).
 //! - [`jwt`]: verification of the Bot Connector's JWT (OpenID metadata → JWKS, cached).
 //! - [`inbound`]: [`TeamsBotInbound`], the `/inbound/teams_bot/{name}` endpoint.
+//! - [`reference`](mod@reference): conversation references (personal chats, team channels) in
+//!   `connector_state`, saved / forgotten from the install activities read by [`install`].
 //! - [`directory`], [`people`]: approvers given by e-mail / UPN looked up in Microsoft Graph
 //!   (`GET /v1.0/users/{upn}`) and cached; [`mention`]: the approver's @mention;
 //!   [`fallback`]: the card without buttons (approver not found, `inbound = false`);
 //!   [`approver`]: [`approver::ApproverSink`], the destination's sink doing all three in
-//!   front of [`BotSink`].
+//!   front of [`BotSink`]; [`chat`]: the approver's 1:1 chat for `conversation =
+//!   "approver"` (stored reference, else `POST …/v3/conversations`).
 //!
 //! Source: `api-notes/microsoft-teams.md` ("Bot Framework (approvals)").
 
@@ -25,22 +28,30 @@ pub mod approver;
 pub mod auth;
 pub mod book;
 pub mod card;
+pub mod chat;
 pub mod config;
 pub mod decision;
 pub mod directory;
 pub mod fallback;
 pub mod inbound;
+pub mod install;
 pub mod jwt;
 pub mod kind;
 pub mod mention;
 pub mod people;
 pub mod people_check;
 mod present;
+pub mod reference;
+pub mod reference_check;
 
+#[cfg(test)]
+mod chat_tests;
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]
 mod people_tests;
+#[cfg(test)]
+mod reference_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

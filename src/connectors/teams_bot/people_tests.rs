@@ -372,3 +372,33 @@ people_not_found_cache_seconds = 0"#,
     assert_eq!(d.approver, ApproverOptions { inbound: true, erp_name: "the ERP".into() });
     assert_eq!(d.people, PeopleSettings { found_ttl: Duration::from_secs(86_400), not_found_ttl: Duration::from_secs(3600) });
 }
+
+#[actix_web::test]
+async fn approver_chat_rows_warn_until_the_approvers_chat_is_stored() {
+    use super::reference::{PersonalRef, Reference};
+    use super::reference_check::approver_chat_rows;
+    use crate::seam::CheckRow;
+    let p = PeopleRig::default();
+    let references = p.rig.references();
+    let emails = vec![JANE_UPN.to_string(), "nobody@contoso.com".to_string()];
+    assert_eq!(
+        approver_chat_rows("teams_bot:d", &references, p.sink.people(), &emails).await,
+        vec![CheckRow::new(
+            "teams_bot:d",
+            "approver jane@contoso.com chat",
+            Ok("WARNING: no 1:1 chat stored; the first card opens it, or goes to the fallback channel if the app is not installed for them".into())
+        )]
+    );
+    let chat = PersonalRef {
+        aad_object_id: JANE_ID.into(),
+        user_id: Some("29:jane".into()),
+        conversation_id: "a:1jane".into(),
+        service_url: p.rig.served.root.to_string(),
+        tenant_id: "contoso.onmicrosoft.com".into(),
+    };
+    references.save(&Reference::Personal(chat)).expect("save");
+    assert_eq!(
+        approver_chat_rows("teams_bot:d", &references, p.sink.people(), &emails).await,
+        vec![CheckRow::new("teams_bot:d", "approver jane@contoso.com chat", Ok("1:1 chat a:1jane stored".into()))]
+    );
+}

@@ -131,7 +131,11 @@ impl Rig {
 
     /// Send `tap` through `handle_inbound`: HTTP status and JSON body.
     pub async fn press(&self, tap: &Tap) -> (u16, Json) {
-        let request = tap_request(tap);
+        self.receive(tap_request(tap)).await
+    }
+
+    /// Send `request` through `handle_inbound`: HTTP status and JSON body.
+    pub async fn receive(&self, request: InboundRequest) -> (u16, Json) {
         let router: Arc<dyn Router> = self.router.clone();
         let reply = handle_inbound(&self.inbound, request, &self.temp.store, &router, &Nudges::default()).await;
         (reply.status, serde_json::from_slice(&reply.body).unwrap_or(Json::Null))
@@ -139,10 +143,15 @@ impl Rig {
 }
 
 pub(super) fn tap_request(tap: &Tap) -> InboundRequest {
+    activity_request(&tap.jwt(), &tap.activity())
+}
+
+/// The Bot Connector's POST of `activity` with `jwt`.
+pub(super) fn activity_request(jwt: &str, activity: &Json) -> InboundRequest {
     InboundRequest {
         method: "POST".into(),
-        headers: vec![("authorization".into(), format!("Bearer {}", tap.jwt())), ("content-type".into(), "application/json".into())],
-        body: tap.activity().to_string().into_bytes(),
+        headers: vec![("authorization".into(), format!("Bearer {jwt}")), ("content-type".into(), "application/json".into())],
+        body: activity.to_string().into_bytes(),
         ..InboundRequest::default()
     }
 }

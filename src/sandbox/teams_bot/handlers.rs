@@ -22,7 +22,7 @@ const WINDOWS: [(Duration, usize); 4] = [
 ];
 
 pub(super) fn mount(sim: &BotSim, cfg: &mut web::ServiceConfig) {
-    let (token, meta, keys, post, put) = (sim.clone(), sim.clone(), sim.clone(), sim.clone(), sim.clone());
+    let (token, meta, keys, post, put, open) = (sim.clone(), sim.clone(), sim.clone(), sim.clone(), sim.clone(), sim.clone());
     cfg.route(
         "/{tenant}/oauth2/v2.0/token",
         web::post().to(move |path: web::Path<String>, form: web::Form<HashMap<String, String>>| {
@@ -42,6 +42,13 @@ pub(super) fn mount(sim: &BotSim, cfg: &mut web::ServiceConfig) {
         web::get().to(move || {
             let sim = keys.clone();
             async move { jwks(&sim) }
+        }),
+    )
+    .route(
+        "/v3/conversations",
+        web::post().to(move |req: HttpRequest, body: web::Bytes| {
+            let sim = open.clone();
+            async move { open_chat(&sim, &req, &body) }
         }),
     )
     .route(
@@ -235,8 +242,8 @@ async fn create(sim: &BotSim, req: &HttpRequest, conversation: &str, body: &[u8]
         if !authorized(&state, req) {
             return bot_error(401, "Unauthorized", "Authorization has been denied for this request.");
         }
-        if !state.config.conversations.iter().any(|c| c == conversation) {
-            return bot_error(404, "ConversationNotFound", "Conversation not found.");
+        if let Some(refused) = not_postable(&state, conversation) {
+            return refused;
         }
         let card = match card_of(&state, body) {
             Ok(c) => c,
@@ -279,4 +286,52 @@ fn update(sim: &BotSim, req: &HttpRequest, conversation: &str, activity: &str, b
     stored.updates += 1;
     state.card_updates.push((activity.to_string(), card));
     HttpResponse::Ok().json(json!({ "id": activity }))
+}
+
+/// Teams' answer to a bot that is not (or no longer) in the conversation.
+fn not_in_roster() -> HttpResponse {
+    bot_error(403, "BotNotInConversationRoster", "The bot is not part of the conversation roster.")
+}
+
+/// Why the bot cannot post in `conversation`: unknown → 404; a personal chat (`a:1…`) whose
+/// user uninstalled the app → 403.
+fn not_postable(state: &State, conversation: &str) -> Option<HttpResponse> {
+    if state.config.conversations.iter().any(|c| c == conversation) || state.personal.values().any(|p| p.conversation_id == conversation) {
+        return None;
+    }
+    if conversation.starts_with("a:1") {
+        return Some(not_in_roster());
+    }
+    Some(bot_error(404, "ConversationNotFound", "Conversation not found."))
+}
+
+/// `POST /v3/conversations`: a 1:1 chat with a user who installed the app (module docs).
+fn open_chat(sim: &BotSim, req: &HttpRequest, body: &[u8]) -> HttpResponse {
+    let mut state = sim.lock();
+    if !authorized(&state, req) {
+        return bot_error(401, "Unauthorized", "Authorization has been denied for this request.");
+    }
+    let Ok(params) = serde_json::from_slice::<Json>(body) else {
+        return bot_error(400, "BadArgument", "Conversation parameters are not JSON");
+    };
+    if params["isGroup"] == true {
+        return bot_error(400, "BadArgument", "Bots can only create 1:1 conversations in Teams");
+    }
+    if params["bot"]["id"].as_str() != Some(format!("28:{}", state.config.app_id).as_str()) {
+        return bot_error(400, "BadArgument", "bot.id is not this bot");
+    }
+    let tenant = &state.config.tenant_id;
+    if params["tenantId"].as_str() != Some(tenant) || params["channelData"]["tenant"]["id"].as_str() != Some(tenant) {
+        return bot_error(400, "BadArgument", "tenantId and channelData.tenant.id must name the user's tenant");
+    }
+    let member = match params["members"].as_array().map(Vec::as_slice) {
+        Some([one]) => one["id"].as_str().unwrap_or_default(),
+        _ => return bot_error(400, "BadArgument", "exactly one member is needed for a 1:1 conversation"),
+    };
+    let chat = state.personal.values().find(|p| p.user_id == member || p.aad_object_id == member).cloned();
+    let Some(chat) = chat else {
+        return not_in_roster();
+    };
+    state.creations += 1;
+    HttpResponse::Created().json(json!({ "id": chat.conversation_id }))
 }

@@ -18,8 +18,19 @@
 //!   `{"id":"1:<n>"}`.
 //! - `PUT /v3/conversations/{id}/activities/{activityId}`: same checks, the activity must
 //!   exist (else 404); replaces its card; 200 `{"id"}`.
+//! - `POST /v3/conversations` (a 1:1 chat): `Authorization` as above; body
+//!   `{"isGroup":false,"bot":{"id":"28:<app id>"},"members":[{"id":<29: id or Entra object
+//!   id>}],"tenantId","channelData":{"tenant":{"id"}}}` — a group, another bot id, not
+//!   exactly one member, or another tenant → 400 `BadArgument`. A user who has the app
+//!   installed ([`BotSim::install_personal`]) → 201 `{"id":"a:1…"}`, the same chat every
+//!   time (counted: [`BotSim::conversation_creations`]); anyone else → 403
+//!   `{"error":{"code":"BotNotInConversationRoster","message":"The bot is not part of the
+//!   conversation roster."}}`, as Teams answers. An activity POST to the chat of a user who
+//!   uninstalled the app gets the same 403.
+//! - [`install::Installation`]: the install / removal activities sent to a gateway.
 
 mod handlers;
+pub mod install;
 mod standalone;
 pub mod signer;
 pub mod tap;
@@ -78,6 +89,17 @@ pub enum BotFault {
     HangAfterStore { delay: Duration },
 }
 
+/// The 1:1 chat of the bot with a user who installed the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonalChat {
+    /// The user's Entra object id.
+    pub aad_object_id: String,
+    /// The user's Bot Framework id: `29:<aad object id>`.
+    pub user_id: String,
+    /// The chat: `a:1<aad object id>`.
+    pub conversation_id: String,
+}
+
 /// One stored activity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredActivity {
@@ -100,6 +122,8 @@ pub(crate) struct State {
     pub(crate) sends: BTreeMap<String, VecDeque<Instant>>,
     pub(crate) rotated: bool,
     pub(crate) jwks_requests: usize,
+    pub(crate) personal: BTreeMap<String, PersonalChat>,
+    pub(crate) creations: usize,
     /// Every accepted card update: activity id and the card it set, in arrival order.
     pub(crate) card_updates: Vec<(String, Json)>,
 }
@@ -130,6 +154,8 @@ impl BotSim {
                 sends: BTreeMap::new(),
                 rotated: false,
                 jwks_requests: 0,
+                personal: BTreeMap::new(),
+                creations: 0,
                 card_updates: Vec::new(),
             })),
         }
@@ -173,6 +199,33 @@ impl BotSim {
     /// JWKS requests received.
     pub fn jwks_requests(&self) -> usize {
         self.lock().jwks_requests
+    }
+
+    /// Install the app for the user `aad_object_id` (their 1:1 chat exists from now on);
+    /// the chat (the same one when installed again).
+    pub fn install_personal(&self, aad_object_id: &str) -> PersonalChat {
+        let chat = PersonalChat {
+            aad_object_id: aad_object_id.to_string(),
+            user_id: format!("29:{aad_object_id}"),
+            conversation_id: format!("a:1{aad_object_id}"),
+        };
+        self.lock().personal.insert(aad_object_id.to_string(), chat.clone());
+        chat
+    }
+
+    /// Uninstall the app for `aad_object_id`: its chat refuses posts (403) from now on.
+    pub fn uninstall_personal(&self, aad_object_id: &str) {
+        self.lock().personal.remove(aad_object_id);
+    }
+
+    /// Successful `POST /v3/conversations` so far.
+    pub fn conversation_creations(&self) -> usize {
+        self.lock().creations
+    }
+
+    /// The activities stored in `conversation_id`, in creation order.
+    pub fn activities_in(&self, conversation_id: &str) -> Vec<StoredActivity> {
+        self.lock().activities.iter().filter(|a| a.conversation_id == conversation_id).cloned().collect()
     }
 
     /// Serve the rotated key (new `kid`) next to the current one from now on.

@@ -62,6 +62,49 @@ fn now_s() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// A Bot Connector JWT for bot `app_id` with claim `serviceUrl`, made wrong as `forgery`
+/// says (see the module docs for the claims).
+pub fn bot_jwt(app_id: &str, service_url: &str, forgery: Forgery) -> String {
+    let now = now_s();
+    let mut claims = json!({
+        "iss": "https://api.botframework.com", "aud": app_id,
+        "nbf": now - 60, "exp": now + 3600, "serviceUrl": service_url,
+    });
+    let role = match forgery {
+        Forgery::WrongKey => KeyRole::Attacker,
+        Forgery::RotatedKey => KeyRole::Rotated,
+        _ => KeyRole::Current,
+    };
+    match forgery {
+        Forgery::Expired => {
+            claims["exp"] = json!(now - 3600);
+            claims["nbf"] = json!(now - 7200);
+        }
+        Forgery::WrongAudience => claims["aud"] = json!("11111111-2222-3333-4444-555555555555"),
+        Forgery::WrongServiceUrl => claims["serviceUrl"] = json!("https://smba.trafficmanager.net/amer/"),
+        _ => {}
+    }
+    key(role).sign(&claims)
+}
+
+/// POST `activity` to `endpoint` with `Authorization: Bearer <jwt>`; the status and the
+/// body (JSON, `Null` when empty or not JSON).
+///
+/// # Errors
+/// The transport error as text.
+pub async fn post_activity(client: &reqwest::Client, endpoint: &Url, jwt: &str, activity: &Json) -> Result<(u16, Json), String> {
+    let answer = client
+        .post(endpoint.clone())
+        .bearer_auth(jwt)
+        .json(activity)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = answer.status().as_u16();
+    let body = answer.bytes().await.map_err(|e| e.to_string())?;
+    Ok((status, serde_json::from_slice(&body).unwrap_or(Json::Null)))
+}
+
 impl Tap {
     /// The invoke activity.
     pub fn activity(&self) -> Json {
@@ -77,26 +120,7 @@ impl Tap {
 
     /// The `Authorization` JWT of this tap.
     pub fn jwt(&self) -> String {
-        let now = now_s();
-        let mut claims = json!({
-            "iss": "https://api.botframework.com", "aud": self.app_id,
-            "nbf": now - 60, "exp": now + 3600, "serviceUrl": self.service_url,
-        });
-        let role = match self.forgery {
-            Forgery::WrongKey => KeyRole::Attacker,
-            Forgery::RotatedKey => KeyRole::Rotated,
-            _ => KeyRole::Current,
-        };
-        match self.forgery {
-            Forgery::Expired => {
-                claims["exp"] = json!(now - 3600);
-                claims["nbf"] = json!(now - 7200);
-            }
-            Forgery::WrongAudience => claims["aud"] = json!("11111111-2222-3333-4444-555555555555"),
-            Forgery::WrongServiceUrl => claims["serviceUrl"] = json!("https://smba.trafficmanager.net/amer/"),
-            _ => {}
-        }
-        key(role).sign(&claims)
+        bot_jwt(&self.app_id, &self.service_url, self.forgery)
     }
 
     /// POST the tap; the gateway's status and body (JSON, `Null` when empty or not JSON).
@@ -104,15 +128,6 @@ impl Tap {
     /// # Errors
     /// The transport error as text.
     pub async fn send(&self, client: &reqwest::Client) -> Result<(u16, Json), String> {
-        let answer = client
-            .post(self.endpoint.clone())
-            .bearer_auth(self.jwt())
-            .json(&self.activity())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = answer.status().as_u16();
-        let body = answer.bytes().await.map_err(|e| e.to_string())?;
-        Ok((status, serde_json::from_slice(&body).unwrap_or(Json::Null)))
+        post_activity(client, &self.endpoint, &self.jwt(), &self.activity()).await
     }
 }
