@@ -4,4 +4,6 @@
 
 #[cfg(test)]
 pub mod conformance;
+pub mod cookie_login;
 pub mod outbound;
+pub mod polled;
