@@ -14,25 +14,16 @@ use super::action::{OutcomeBook, OutcomeSource};
 use super::entity::{entity, ACTION_OUTCOME, SOURCE_ENTITIES};
 use super::present::AcumaticaPresenter;
 use super::{AcumaticaAuthenticator, AcumaticaPush, AcumaticaSettings, AcumaticaSource, AcumaticaSourceSettings};
+use crate::connectors::kit::table_kind::{TableCredentialKind, TableSourceKind};
 use crate::connectors::kit::{cookie_login, source_check};
 use crate::routes::Presenter;
 use crate::seam::{
-    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind, Pollers,
-    Problem, SecretRefs, SourceConfig, SourceKind,
-};
+    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, Pollers,
+    SecretRefs, SourceConfig, };
 
 /// `[[credentials]] kind = "acumatica"`.
-pub struct AcumaticaCredentialKind;
-
-impl CredentialKind for AcumaticaCredentialKind {
-    fn kind(&self) -> &'static str {
-        "acumatica"
-    }
-
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn CredentialConfig>, Problem> {
-        Ok(Arc::new(config::parse_credential(table)?))
-    }
-}
+pub const ACUMATICA_CREDENTIAL_KIND: TableCredentialKind<AcumaticaCredentialConfig> =
+    TableCredentialKind::new("acumatica", config::parse_credential);
 
 impl CredentialConfig for AcumaticaCredentialConfig {
     fn secret_refs(&self) -> SecretRefs {
@@ -91,21 +82,8 @@ impl CredentialConfig for AcumaticaCredentialConfig {
 }
 
 /// `[[sources]] kind = "acumatica"`.
-pub struct AcumaticaSourceKind;
-
-impl SourceKind for AcumaticaSourceKind {
-    fn kind(&self) -> &'static str {
-        "acumatica"
-    }
-
-    fn credential_kinds(&self) -> &'static [&'static str] {
-        &["acumatica"]
-    }
-
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn SourceConfig>, Problem> {
-        Ok(Arc::new(config::parse_source(table)?))
-    }
-}
+pub const ACUMATICA_SOURCE_KIND: TableSourceKind<AcumaticaSourceConfig> =
+    TableSourceKind::new("acumatica", &["acumatica"], config::parse_source);
 
 impl AcumaticaSourceConfig {
     /// One [`AcumaticaSource`] per configured entity polled in Acumatica (all but

@@ -15,25 +15,16 @@ use super::{
     service_root, SapAuthenticator, SapSettings, SapSource, SapSourceSettings, SessionVault,
     StartFrom,
 };
+use crate::connectors::kit::table_kind::{TableCredentialKind, TableSourceKind};
 use crate::connectors::kit::{cookie_login, source_check};
 use crate::routes::Presenter;
 use crate::seam::{
-    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind, Pollers,
-    Problem, SecretRefs, SourceConfig, SourceKind,
-};
+    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, Pollers,
+    SecretRefs, SourceConfig, };
 
 /// `[[credentials]] kind = "sap_b1"`.
-pub struct SapCredentialKind;
-
-impl CredentialKind for SapCredentialKind {
-    fn kind(&self) -> &'static str {
-        "sap_b1"
-    }
-
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn CredentialConfig>, Problem> {
-        Ok(Arc::new(config::parse_credential(table)?))
-    }
-}
+pub const SAP_CREDENTIAL_KIND: TableCredentialKind<SapCredentialConfig> =
+    TableCredentialKind::new("sap_b1", config::parse_credential);
 
 impl CredentialConfig for SapCredentialConfig {
     fn secret_refs(&self) -> SecretRefs {
@@ -86,21 +77,8 @@ impl CredentialConfig for SapCredentialConfig {
 }
 
 /// `[[sources]] kind = "sap_b1"`.
-pub struct SapSourceKind;
-
-impl SourceKind for SapSourceKind {
-    fn kind(&self) -> &'static str {
-        "sap_b1"
-    }
-
-    fn credential_kinds(&self) -> &'static [&'static str] {
-        &["sap_b1"]
-    }
-
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn SourceConfig>, Problem> {
-        Ok(Arc::new(config::parse_source(table)?))
-    }
-}
+pub const SAP_SOURCE_KIND: TableSourceKind<SapSourceConfig> =
+    TableSourceKind::new("sap_b1", &["sap_b1"], config::parse_source);
 
 impl SapSourceConfig {
     /// One [`SapSource`] per configured entity polled by stamp or `DocEntry` (scanned

@@ -52,7 +52,7 @@ use crate::seam::Connector;
 /// The `teams` connector: the `entra` credential and the Graph and Workflows destinations.
 pub const CONNECTOR: Connector = Connector {
     name: "teams",
-    credentials: &[&kind::EntraCredentialKind],
+    credentials: &[&kind::ENTRA_CREDENTIAL_KIND],
     sources: &[&replies::kind::TeamsRepliesKind],
     destinations: &[
         &kind::TeamsChannelKind,

@@ -35,7 +35,7 @@ use crate::seam::Connector;
 /// `twilio_status` source.
 pub const CONNECTOR: Connector = Connector {
     name: "twilio",
-    credentials: &[&kind::TwilioCredentialKind],
+    credentials: &[&kind::TWILIO_CREDENTIAL_KIND],
     sources: &[&status::kind::TwilioStatusKind],
     destinations: &[&kind::TwilioSmsKind, &kind::TwilioVoiceKind],
 };
