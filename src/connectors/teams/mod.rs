@@ -53,7 +53,7 @@ use crate::seam::Connector;
 pub const CONNECTOR: Connector = Connector {
     name: "teams",
     credentials: &[&kind::ENTRA_CREDENTIAL_KIND],
-    sources: &[&replies::kind::TeamsRepliesKind],
+    sources: &[&replies::kind::TEAMS_REPLIES_KIND],
     destinations: &[
         &kind::TeamsChannelKind,
         &kind::TeamsChatKind,

@@ -36,6 +36,6 @@ use crate::seam::Connector;
 pub const CONNECTOR: Connector = Connector {
     name: "twilio",
     credentials: &[&kind::TWILIO_CREDENTIAL_KIND],
-    sources: &[&status::kind::TwilioStatusKind],
+    sources: &[&status::kind::TWILIO_STATUS_KIND],
     destinations: &[&kind::TwilioSmsKind, &kind::TwilioVoiceKind],
 };
