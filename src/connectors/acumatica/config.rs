@@ -15,6 +15,8 @@ use time::OffsetDateTime;
 use url::Url;
 
 use super::entity::SOURCE_ENTITIES;
+use crate::connectors::kit::cookie_login;
+use crate::connectors::kit::polled::{check_page_size, EntityList, PolledEntity};
 use crate::secrets::SecretRef;
 use crate::seam::{parse_table, Problem};
 use crate::tls::{Trust, TrustSpec};
@@ -119,21 +121,12 @@ fn is_version(version: &str) -> bool {
 /// `tenant` or `endpoint`, a `version` not shaped `NN.NNN.NNN`, a zero timeout.
 pub fn parse_credential(table: toml::Table) -> Result<AcumaticaCredentialConfig, Problem> {
     let raw: RawCredential = parse_table(table)?;
-    let tls = match raw.tls {
-        None => Trust::System,
-        Some(spec) => spec
-            .build()
-            .map_err(|(key, message)| Problem::new(format!("tls.{key}"), message))?,
-    };
-    for (key, value) in [
+    let tls = cookie_login::trust(raw.tls)?;
+    cookie_login::require_filled(&[
         ("username", &raw.username),
         ("tenant", &raw.tenant),
         ("endpoint", &raw.endpoint),
-    ] {
-        if value.trim().is_empty() {
-            return Err(Problem::new(key, "must not be empty"));
-        }
-    }
+    ])?;
     if raw.endpoint.contains('/') {
         return Err(Problem::new("endpoint", "an endpoint name has no \"/\""));
     }
@@ -146,14 +139,10 @@ pub fn parse_credential(table: toml::Table) -> Result<AcumaticaCredentialConfig,
             ),
         ));
     }
-    for (key, value) in [
+    cookie_login::require_seconds(&[
         ("idle_logout_seconds", raw.idle_logout_seconds),
         ("request_timeout_seconds", raw.request_timeout_seconds),
-    ] {
-        if value == 0 {
-            return Err(Problem::new(key, "must be at least 1"));
-        }
-    }
+    ])?;
     Ok(AcumaticaCredentialConfig {
         base_url: raw.base_url,
         endpoint: raw.endpoint,
@@ -218,6 +207,15 @@ pub struct EntitySpec {
 
 fn default_interval() -> u64 {
     DEFAULT_INTERVAL_SECONDS
+}
+
+impl PolledEntity for EntitySpec {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn interval_seconds(&self) -> u64 {
+        self.interval_seconds
+    }
 }
 
 /// `push = { header = "X-MLC-Push", secret = { secret = "NAME" }, queries = { … } }`: push
@@ -312,43 +310,12 @@ fn expand_names(i: usize, spec: &EntitySpec) -> Result<(), Problem> {
 /// an entity the source does not poll.
 pub fn parse_source(table: toml::Table) -> Result<AcumaticaSourceConfig, Problem> {
     let raw: RawSource = parse_table(table)?;
-    if !(1..=MAX_PAGE_SIZE).contains(&raw.page_size) {
-        return Err(Problem::new(
-            "page_size",
-            format!("must be between 1 and {MAX_PAGE_SIZE}, found {}", raw.page_size),
-        ));
-    }
-    if raw.entities.is_empty() {
-        return Err(Problem::new(
-            "entities",
-            "must list at least one entity, e.g. [{ name = \"Bill\" }]",
-        ));
-    }
-    for (i, entity) in raw.entities.iter().enumerate() {
-        if !SOURCE_ENTITIES.contains(&entity.name.as_str()) {
-            return Err(Problem::new(
-                format!("entities[{i}].name"),
-                format!(
-                    "unknown entity \"{}\" (one of {})",
-                    entity.name,
-                    SOURCE_ENTITIES.join(", ")
-                ),
-            ));
-        }
-        if entity.interval_seconds == 0 {
-            return Err(Problem::new(
-                format!("entities[{i}].interval_seconds"),
-                "must be at least 1",
-            ));
-        }
-        expand_names(i, entity)?;
-        if let Some(first) = raw.entities[..i].iter().position(|e| e.name == entity.name) {
-            return Err(Problem::new(
-                format!("entities[{i}].name"),
-                format!("{} is already listed as entities[{first}]", entity.name),
-            ));
-        }
-    }
+    check_page_size(raw.page_size, MAX_PAGE_SIZE)?;
+    let list = EntityList {
+        known: SOURCE_ENTITIES,
+        example: "Bill",
+    };
+    list.check(&raw.entities, expand_names)?;
     if let Some(push) = &raw.push {
         if reqwest::header::HeaderName::from_bytes(push.header.as_bytes()).is_err() {
             return Err(Problem::new(

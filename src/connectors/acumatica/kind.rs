@@ -14,33 +14,25 @@ use super::action::{OutcomeBook, OutcomeSource};
 use super::entity::{entity, ACTION_OUTCOME, SOURCE_ENTITIES};
 use super::present::AcumaticaPresenter;
 use super::{AcumaticaAuthenticator, AcumaticaPush, AcumaticaSettings, AcumaticaSource, AcumaticaSourceSettings};
+use crate::connectors::kit::table_kind::{TableCredentialKind, TableSourceKind};
+use crate::connectors::kit::{cookie_login, source_check};
 use crate::routes::Presenter;
 use crate::seam::{
-    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind, Pollers,
-    Problem, SecretRefs, SourceConfig, SourceKind,
-};
+    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, Pollers,
+    SecretRefs, SourceConfig, };
 
 /// `[[credentials]] kind = "acumatica"`.
-pub struct AcumaticaCredentialKind;
-
-impl CredentialKind for AcumaticaCredentialKind {
-    fn kind(&self) -> &'static str {
-        "acumatica"
-    }
-
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn CredentialConfig>, Problem> {
-        Ok(Arc::new(config::parse_credential(table)?))
-    }
-}
+pub const ACUMATICA_CREDENTIAL_KIND: TableCredentialKind<AcumaticaCredentialConfig> =
+    TableCredentialKind::new("acumatica", config::parse_credential);
 
 impl CredentialConfig for AcumaticaCredentialConfig {
     fn secret_refs(&self) -> SecretRefs {
-        vec![("password".to_string(), self.password.clone())]
+        cookie_login::password_refs(&self.password)
     }
 
     fn session(&self, name: &str, env: &BuildEnv) -> Result<Arc<dyn ManagedSession>, BuildError> {
-        let client = crate::tls::http_client(&self.tls, Duration::from_secs(self.request_timeout_seconds))
-            .map_err(|e| BuildError(format!("credential {name}: {e}")))?;
+        let timeout = Duration::from_secs(self.request_timeout_seconds);
+        let client = cookie_login::http_client(name, &self.tls, timeout)?;
         let settings = AcumaticaSettings {
             base_url: self.base_url.clone(),
             endpoint: self.endpoint.clone(),
@@ -90,21 +82,8 @@ impl CredentialConfig for AcumaticaCredentialConfig {
 }
 
 /// `[[sources]] kind = "acumatica"`.
-pub struct AcumaticaSourceKind;
-
-impl SourceKind for AcumaticaSourceKind {
-    fn kind(&self) -> &'static str {
-        "acumatica"
-    }
-
-    fn credential_kinds(&self) -> &'static [&'static str] {
-        &["acumatica"]
-    }
-
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn SourceConfig>, Problem> {
-        Ok(Arc::new(config::parse_source(table)?))
-    }
-}
+pub const ACUMATICA_SOURCE_KIND: TableSourceKind<AcumaticaSourceConfig> =
+    TableSourceKind::new("acumatica", &["acumatica"], config::parse_source);
 
 impl AcumaticaSourceConfig {
     /// One [`AcumaticaSource`] per configured entity polled in Acumatica (all but
@@ -211,37 +190,26 @@ impl SourceConfig for AcumaticaSourceConfig {
     ) -> BoxFuture<'a, Vec<CheckRow>> {
         Box::pin(async move {
             let system = format!("acumatica:{name}");
-            let handle = match typed_session::<AcumaticaAuthenticator>(session, name) {
-                Ok(h) => h,
-                Err(e) => return vec![CheckRow::new(&system, "session", Err(e.to_string()))],
+            let rows = async {
+                let handle = source_check::session::<AcumaticaAuthenticator>(&system, session, name)?;
+                let sources = self
+                    .sources(&handle, env)
+                    .map_err(|e| vec![CheckRow::new(&system, "session", Err(e))])?;
+                if sources.is_empty() {
+                    // Only `ActionOutcome`: nothing is read in Acumatica, no licence seat is taken.
+                    let detail = "read from the gateway's store only: no sign-in".to_string();
+                    return Ok(vec![CheckRow::new(&system, ACTION_OUTCOME, Ok(detail))]);
+                }
+                let credentials = source_check::credentials(&system, &handle).await?;
+                let mut rows = Vec::new();
+                for (_, source) in sources {
+                    let read = source.probe(&credentials).await;
+                    let entity = source.settings().entity.name;
+                    rows.push(source_check::probe_row(&system, entity, read));
+                }
+                Ok(rows)
             };
-            let sources = match self.sources(&handle, env) {
-                Ok(s) => s,
-                Err(e) => return vec![CheckRow::new(&system, "session", Err(e))],
-            };
-            if sources.is_empty() {
-                // Only `ActionOutcome`: nothing is read in Acumatica, no licence seat is taken.
-                let detail = "read from the gateway's store only: no sign-in".to_string();
-                return vec![CheckRow::new(&system, ACTION_OUTCOME, Ok(detail))];
-            }
-            let credentials = match handle.get().await {
-                Ok((c, _)) => c,
-                Err(e) => return vec![CheckRow::new(&system, "session", Err(e.to_string()))],
-            };
-            let mut rows = Vec::new();
-            for (_, source) in sources {
-                let result = source
-                    .probe(&credentials)
-                    .await
-                    .map(|n| format!("read {n} record(s) with $top=1"))
-                    .map_err(|e| e.to_string());
-                rows.push(CheckRow::new(
-                    &system,
-                    format!("GET {}", source.settings().entity.name),
-                    result,
-                ));
-            }
-            rows
+            rows.await.unwrap_or_else(|failed| failed)
         })
     }
 }

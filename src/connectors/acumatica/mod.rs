@@ -43,7 +43,7 @@ use crate::seam::Connector;
 /// The `acumatica` connector: credential, source and `acumatica_action` destination kinds.
 pub const CONNECTOR: Connector = Connector {
     name: "acumatica",
-    credentials: &[&kind::AcumaticaCredentialKind],
-    sources: &[&kind::AcumaticaSourceKind],
+    credentials: &[&kind::ACUMATICA_CREDENTIAL_KIND],
+    sources: &[&kind::ACUMATICA_SOURCE_KIND],
     destinations: &[&action::AcumaticaActionKind],
 };

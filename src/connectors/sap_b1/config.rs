@@ -23,6 +23,8 @@ use super::scan::config::{
 };
 use super::webhook::SignatureAlgorithm;
 use super::zone::ServerZone;
+use crate::connectors::kit::cookie_login;
+use crate::connectors::kit::polled::{check_page_size, EntityList, PolledEntity};
 use crate::secrets::SecretRef;
 use crate::seam::{parse_table, Problem};
 use crate::tls::{Trust, TrustSpec};
@@ -113,20 +115,9 @@ fn default_request_timeout() -> u64 {
 /// `company_db`/`username`.
 pub fn parse_credential(table: toml::Table) -> Result<SapCredentialConfig, Problem> {
     let raw: RawCredential = parse_table(table)?;
-    let tls = match raw.tls {
-        None => Trust::System,
-        Some(spec) => spec
-            .build()
-            .map_err(|(key, message)| Problem::new(format!("tls.{key}"), message))?,
-    };
-    for (key, value) in [("company_db", &raw.company_db), ("username", &raw.username)] {
-        if value.trim().is_empty() {
-            return Err(Problem::new(key, "must not be empty"));
-        }
-    }
-    if raw.request_timeout_seconds == 0 {
-        return Err(Problem::new("request_timeout_seconds", "must be at least 1"));
-    }
+    let tls = cookie_login::trust(raw.tls)?;
+    cookie_login::require_filled(&[("company_db", &raw.company_db), ("username", &raw.username)])?;
+    cookie_login::require_seconds(&[("request_timeout_seconds", raw.request_timeout_seconds)])?;
     if raw.session_timeout_seconds == Some(0) {
         return Err(Problem::new("session_timeout_seconds", "must be at least 1"));
     }
@@ -242,6 +233,15 @@ fn default_interval() -> u64 {
     DEFAULT_INTERVAL_SECONDS
 }
 
+impl PolledEntity for EntitySpec {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn interval_seconds(&self) -> u64 {
+        self.interval_seconds
+    }
+}
+
 /// `webhook = { secret = { secret = "NAME" }, algorithm = "HMACSha256" }`: Service Layer
 /// webhooks (10.0 FP 2602+) accepted at `/inbound/sap_b1/{source name}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -338,46 +338,18 @@ fn default_recheck_interval() -> u64 {
 /// `payments_recheck_interval_seconds`.
 pub fn parse_source(table: toml::Table) -> Result<SapSourceConfig, Problem> {
     let raw: RawSource = parse_table(table)?;
-    if !(1..=MAX_PAGE_SIZE).contains(&raw.page_size) {
-        return Err(Problem::new(
-            "page_size",
-            format!("must be between 1 and {MAX_PAGE_SIZE}, found {}", raw.page_size),
-        ));
-    }
-    if raw.entities.is_empty() {
-        return Err(Problem::new(
-            "entities",
-            "must list at least one entity, e.g. [{ name = \"PurchaseOrders\" }]",
-        ));
-    }
-    for (i, entity) in raw.entities.iter().enumerate() {
-        if !ENTITIES.contains(&entity.name.as_str()) {
-            return Err(Problem::new(
-                format!("entities[{i}].name"),
-                format!(
-                    "unknown entity \"{}\" (one of {})",
-                    entity.name,
-                    ENTITIES.join(", ")
-                ),
-            ));
-        }
-        if entity.interval_seconds == 0 {
-            return Err(Problem::new(
-                format!("entities[{i}].interval_seconds"),
-                "must be at least 1",
-            ));
-        }
-        // The expression and an explicit zone (the source's zone is checked below).
+    check_page_size(raw.page_size, MAX_PAGE_SIZE)?;
+    let list = EntityList {
+        known: ENTITIES,
+        example: "PurchaseOrders",
+    };
+    // The expression and an explicit zone (the source's zone is checked below).
+    list.check(&raw.entities, |i, entity| {
         entity
             .cadence(&ServerZone::utc())
-            .map_err(|p| Problem::new(format!("entities[{i}].{}", p.key), p.message))?;
-        if let Some(first) = raw.entities[..i].iter().position(|e| e.name == entity.name) {
-            return Err(Problem::new(
-                format!("entities[{i}].name"),
-                format!("{} is already listed as entities[{first}]", entity.name),
-            ));
-        }
-    }
+            .map(drop)
+            .map_err(|p| Problem::new(format!("entities[{i}].{}", p.key), p.message))
+    })?;
     let webhook = match raw.webhook {
         None => None,
         Some(w) => {

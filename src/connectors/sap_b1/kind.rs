@@ -15,28 +15,20 @@ use super::{
     service_root, SapAuthenticator, SapSettings, SapSource, SapSourceSettings, SessionVault,
     StartFrom,
 };
+use crate::connectors::kit::table_kind::{TableCredentialKind, TableSourceKind};
+use crate::connectors::kit::{cookie_login, source_check};
 use crate::routes::Presenter;
 use crate::seam::{
-    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind, Pollers,
-    Problem, SecretRefs, SourceConfig, SourceKind,
-};
+    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, Pollers,
+    SecretRefs, SourceConfig, };
 
 /// `[[credentials]] kind = "sap_b1"`.
-pub struct SapCredentialKind;
-
-impl CredentialKind for SapCredentialKind {
-    fn kind(&self) -> &'static str {
-        "sap_b1"
-    }
-
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn CredentialConfig>, Problem> {
-        Ok(Arc::new(config::parse_credential(table)?))
-    }
-}
+pub const SAP_CREDENTIAL_KIND: TableCredentialKind<SapCredentialConfig> =
+    TableCredentialKind::new("sap_b1", config::parse_credential);
 
 impl CredentialConfig for SapCredentialConfig {
     fn secret_refs(&self) -> SecretRefs {
-        vec![("password".to_string(), self.password.clone())]
+        cookie_login::password_refs(&self.password)
     }
 
     fn session(
@@ -44,8 +36,7 @@ impl CredentialConfig for SapCredentialConfig {
         name: &str,
         env: &BuildEnv,
     ) -> Result<Arc<dyn ManagedSession>, BuildError> {
-        let client = crate::tls::http_client(&self.tls, self.request_timeout())
-            .map_err(|e| BuildError(format!("credential {name}: {e}")))?;
+        let client = cookie_login::http_client(name, &self.tls, self.request_timeout())?;
         let settings = SapSettings {
             base_url: service_root(self.base_url.clone()),
             company_db: self.company_db.clone(),
@@ -86,21 +77,8 @@ impl CredentialConfig for SapCredentialConfig {
 }
 
 /// `[[sources]] kind = "sap_b1"`.
-pub struct SapSourceKind;
-
-impl SourceKind for SapSourceKind {
-    fn kind(&self) -> &'static str {
-        "sap_b1"
-    }
-
-    fn credential_kinds(&self) -> &'static [&'static str] {
-        &["sap_b1"]
-    }
-
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn SourceConfig>, Problem> {
-        Ok(Arc::new(config::parse_source(table)?))
-    }
-}
+pub const SAP_SOURCE_KIND: TableSourceKind<SapSourceConfig> =
+    TableSourceKind::new("sap_b1", &["sap_b1"], config::parse_source);
 
 impl SapSourceConfig {
     /// One [`SapSource`] per configured entity polled by stamp or `DocEntry` (scanned
@@ -206,35 +184,24 @@ impl SourceConfig for SapSourceConfig {
     ) -> BoxFuture<'a, Vec<CheckRow>> {
         Box::pin(async move {
             let system = format!("sap_b1:{name}");
-            let handle = match typed_session::<SapAuthenticator>(session, name) {
-                Ok(h) => h,
-                Err(e) => return vec![CheckRow::new(&system, "session", Err(e.to_string()))],
+            let rows = async {
+                let handle = source_check::session::<SapAuthenticator>(&system, session, name)?;
+                let credentials = source_check::credentials(&system, &handle).await?;
+                let mut rows = Vec::new();
+                for (_, source) in self.sources(handle.authenticator(), env) {
+                    let read = source.probe(&credentials).await;
+                    rows.push(source_check::probe_row(&system, &source.settings().entity, read));
+                }
+                if let Some((_, source)) = self.sources(handle.authenticator(), env).into_iter().next() {
+                    rows.push(CheckRow::new(
+                        &system,
+                        format!("server clock ({})", source.settings().entity),
+                        source.clock_check(&credentials).await,
+                    ));
+                }
+                Ok(rows)
             };
-            let credentials = match handle.get().await {
-                Ok((c, _)) => c,
-                Err(e) => return vec![CheckRow::new(&system, "session", Err(e.to_string()))],
-            };
-            let mut rows = Vec::new();
-            for (_, source) in self.sources(handle.authenticator(), env) {
-                let result = source
-                    .probe(&credentials)
-                    .await
-                    .map(|n| format!("read {n} record(s) with $top=1"))
-                    .map_err(|e| e.to_string());
-                rows.push(CheckRow::new(
-                    &system,
-                    format!("GET {}", source.settings().entity),
-                    result,
-                ));
-            }
-            if let Some((_, source)) = self.sources(handle.authenticator(), env).into_iter().next() {
-                rows.push(CheckRow::new(
-                    &system,
-                    format!("server clock ({})", source.settings().entity),
-                    source.clock_check(&credentials).await,
-                ));
-            }
-            rows
+            rows.await.unwrap_or_else(|failed| failed)
         })
     }
 }

@@ -57,8 +57,8 @@ use crate::seam::Connector;
 /// The `sap_b1` connector: credential and source kinds, and the `sap_b1_record` destination.
 pub const CONNECTOR: Connector = Connector {
     name: "sap_b1",
-    credentials: &[&kind::SapCredentialKind],
-    sources: &[&kind::SapSourceKind],
+    credentials: &[&kind::SAP_CREDENTIAL_KIND],
+    sources: &[&kind::SAP_SOURCE_KIND],
     destinations: &[&writeback::SapRecordKind],
 };
 

@@ -19,24 +19,15 @@ use super::{
     BearerToken, EntraAppToken, EntraDelegatedToken, EntraSettings, GraphSink, GraphSinkOptions,
     GraphTarget, WorkflowsSink, WorkflowsSinkOptions, GRAPH_DELEGATED_SCOPE,
 };
+use crate::connectors::kit::table_kind::TableCredentialKind;
 use crate::routes::{ChatFormat, PayloadCheck, PayloadShape};
 use crate::seam::{
-    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind,
-    DeliveryDefaults, DestinationConfig, DestinationKind, Problem, SecretRefs,
+    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, DeliveryDefaults, DestinationConfig, DestinationKind, Problem, SecretRefs,
 };
 
 /// `[[credentials]] kind = "entra"`.
-pub struct EntraCredentialKind;
-
-impl CredentialKind for EntraCredentialKind {
-    fn kind(&self) -> &'static str {
-        "entra"
-    }
-
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn CredentialConfig>, Problem> {
-        Ok(Arc::new(config::parse_credential(table)?))
-    }
-}
+pub const ENTRA_CREDENTIAL_KIND: TableCredentialKind<EntraCredentialConfig> =
+    TableCredentialKind::new("entra", config::parse_credential);
 
 impl EntraCredentialConfig {
     fn settings(&self, client_secret: SecretString, scope: &str) -> EntraSettings {

@@ -52,8 +52,8 @@ use crate::seam::Connector;
 /// The `teams` connector: the `entra` credential and the Graph and Workflows destinations.
 pub const CONNECTOR: Connector = Connector {
     name: "teams",
-    credentials: &[&kind::EntraCredentialKind],
-    sources: &[&replies::kind::TeamsRepliesKind],
+    credentials: &[&kind::ENTRA_CREDENTIAL_KIND],
+    sources: &[&replies::kind::TEAMS_REPLIES_KIND],
     destinations: &[
         &kind::TeamsChannelKind,
         &kind::TeamsChatKind,

@@ -12,24 +12,15 @@ use super::config::{
 };
 use super::status::ReceiptBook;
 use super::{TwilioAuth, TwilioSink};
+use crate::connectors::kit::table_kind::TableCredentialKind;
 use crate::routes::PayloadShape;
 use crate::seam::{
-    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, CredentialKind,
-    DeliveryDefaults, DestinationConfig, DestinationKind, Problem, SecretRefs,
+    typed_session, BuildEnv, BuildError, CheckRow, CredentialConfig, DeliveryDefaults, DestinationConfig, DestinationKind, Problem, SecretRefs,
 };
 
 /// `[[credentials]] kind = "twilio"`.
-pub struct TwilioCredentialKind;
-
-impl CredentialKind for TwilioCredentialKind {
-    fn kind(&self) -> &'static str {
-        "twilio"
-    }
-
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn CredentialConfig>, Problem> {
-        Ok(Arc::new(config::parse_credential(table)?))
-    }
-}
+pub const TWILIO_CREDENTIAL_KIND: TableCredentialKind<TwilioCredentialConfig> =
+    TableCredentialKind::new("twilio", config::parse_credential);
 
 impl TwilioCredentialConfig {
     /// The authenticator of this credential with its own client (the credential's timeout).

@@ -35,7 +35,7 @@ use crate::seam::Connector;
 /// `twilio_status` source.
 pub const CONNECTOR: Connector = Connector {
     name: "twilio",
-    credentials: &[&kind::TwilioCredentialKind],
-    sources: &[&status::kind::TwilioStatusKind],
+    credentials: &[&kind::TWILIO_CREDENTIAL_KIND],
+    sources: &[&status::kind::TWILIO_STATUS_KIND],
     destinations: &[&kind::TwilioSmsKind, &kind::TwilioVoiceKind],
 };

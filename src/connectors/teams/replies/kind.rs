@@ -16,23 +16,13 @@ use super::poll::RepliesSource;
 use super::present::RepliesPresenter;
 use super::subscription::SubscriptionBook;
 use super::{ENTITY, KEEPER_ENTITY};
+use crate::connectors::kit::table_kind::TableSourceKind;
 use crate::routes::Presenter;
-use crate::seam::{BuildEnv, BuildError, CheckRow, Pollers, Problem, SecretRefs, SourceConfig, SourceKind};
+use crate::seam::{BuildEnv, BuildError, CheckRow, Pollers, SecretRefs, SourceConfig};
 
 /// `[[sources]] kind = "teams_replies"`.
-pub struct TeamsRepliesKind;
-
-impl SourceKind for TeamsRepliesKind {
-    fn kind(&self) -> &'static str {
-        "teams_replies"
-    }
-    fn credential_kinds(&self) -> &'static [&'static str] {
-        &["entra"]
-    }
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn SourceConfig>, Problem> {
-        Ok(Arc::new(config::parse(table)?))
-    }
-}
+pub const TEAMS_REPLIES_KIND: TableSourceKind<TeamsRepliesConfig> =
+    TableSourceKind::new("teams_replies", &["entra"], config::parse);
 
 impl TeamsRepliesConfig {
     fn book(&self, name: &str, env: &BuildEnv) -> Result<SubscriptionBook, BuildError> {

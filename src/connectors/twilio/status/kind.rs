@@ -14,30 +14,19 @@ use super::inbound::TwilioStatusInbound;
 use super::poll::StatusSource;
 use super::present::StatusPresenter;
 use super::receipt::{ReceiptBook, ReceiptEntity};
+use crate::connectors::kit::table_kind::TableSourceKind;
 use crate::connectors::twilio::TwilioAuth;
 use crate::routes::Presenter;
 use crate::seam::{
-    typed_session, BuildEnv, BuildError, CheckRow, Pollers, Problem, SecretRefs, SourceConfig,
-    SourceKind,
+    typed_session, BuildEnv, BuildError, CheckRow, Pollers, SecretRefs, SourceConfig,
 };
 
 /// `[[sources]] kind = "twilio_status"`.
-pub struct TwilioStatusKind;
+pub const TWILIO_STATUS_KIND: TableSourceKind<TwilioStatusConfig> =
+    TableSourceKind::new("twilio_status", &["twilio"], config::parse);
 
 /// Entity names of the source.
 const ENTITIES: &[&str] = &["Message", "Call", escalate::ENTITY];
-
-impl SourceKind for TwilioStatusKind {
-    fn kind(&self) -> &'static str {
-        "twilio_status"
-    }
-    fn credential_kinds(&self) -> &'static [&'static str] {
-        &["twilio"]
-    }
-    fn parse(&self, table: toml::Table) -> Result<Arc<dyn SourceConfig>, Problem> {
-        Ok(Arc::new(config::parse(table)?))
-    }
-}
 
 fn twilio_session(session: Option<&dyn ManagedSession>, name: &str) -> Result<SessionHandle<TwilioAuth>, BuildError> {
     typed_session::<TwilioAuth>(session, &format!("source {name}"))
