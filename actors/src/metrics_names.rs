@@ -44,9 +44,6 @@ pub const INBOUND: &str = "mlc_inbound_total";
 /// Changes carried by accepted inbound requests, labels `kind`, `name`, `outcome`
 /// (`accepted`: committed, `duplicate`: its sender id was committed before).
 pub const INBOUND_CHANGES: &str = "mlc_inbound_changes_total";
-/// Approver lookups in Microsoft Graph (e-mail / UPN → Entra user; cache hits not counted),
-/// labels `destination`, `outcome` (`resolved`, `not_found`, `error`).
-pub const PEOPLE_LOOKUPS: &str = "mlc_people_lookups_total";
 /// Configuration problems found at run time (e.g. a token lacking a permission), labels
 /// `destination`, `problem` (`missing_permission`).
 pub const CONFIG_PROBLEMS: &str = "mlc_config_problems_total";
@@ -126,10 +123,6 @@ pub fn describe() {
     describe_counter!(
         INBOUND_CHANGES,
         "Changes of accepted inbound requests, committed or duplicate"
-    );
-    describe_counter!(
-        PEOPLE_LOOKUPS,
-        "Approver lookups in Microsoft Graph by outcome"
     );
     describe_gauge!(
         QUIET_HOURS_HELD,

@@ -65,6 +65,10 @@ pub use jwt::{BotJwtVerifier, JwtSettings};
 
 use crate::seam::Connector;
 
+/// Approver lookups in Microsoft Graph (e-mail / UPN → Entra user; cache hits not counted),
+/// labels `destination`, `outcome` (`resolved`, `not_found`, `error`).
+pub const PEOPLE_LOOKUPS: &str = "mlc_people_lookups_total";
+
 /// Entity of the records the bot endpoint commits: one per decided document version.
 pub const DECISION_ENTITY: &str = "Decision";
 

@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use ml_connector_actors::clock::SharedClock;
-use ml_connector_actors::metrics_names::PEOPLE_LOOKUPS;
+use super::PEOPLE_LOOKUPS;
 use ml_connector_actors::store::{blocking, Store};
 use ml_connector_actors::Outcome;
 use serde::{Deserialize, Serialize};
