@@ -112,6 +112,14 @@ template.summary = "{{ doc.message }}"
 template.card = '''{"type": "AdaptiveCard", "version": "1.4", "body": [{"type": "TextBlock", "text": {{ doc.message|tojson }}, "wrap": true}], "mlc_update": {"activity_id": {{ doc.activity_id|tojson }}, "conversation_id": {{ doc.conversation_id|tojson }}}}'''
 "#;
 
+/// The `mlc_acumatica_action_total` lines of a `/metrics` text.
+fn action_counts(metrics: &str) -> Vec<&str> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("mlc_acumatica_action_total"))
+        .collect()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -285,12 +293,8 @@ fn approve_releases_once_and_updates_the_card_once() {
         activity.card
     );
     assert_eq!(rig.bot.activities().len(), 1, "no new card was posted");
-    let counted: Vec<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("mlc_acumatica_action_total"))
-        .collect();
     assert_eq!(
-        counted,
+        action_counts(&metrics),
         vec![r#"mlc_acumatica_action_total{destination="bill-actions",outcome="released"} 1"#]
     );
     // The audit trail: one line for the decision, one for what it became in Acumatica.
@@ -388,12 +392,8 @@ fn a_refused_release_leaves_the_bill_on_hold_says_so_and_dead_letters_once(
         (rig.bill("Status"), rig.bill("Hold")),
         (Value::from("On Hold"), Value::from(true))
     );
-    let counted: Vec<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("mlc_acumatica_action_total"))
-        .collect();
     assert_eq!(
-        counted,
+        action_counts(&metrics),
         vec![r#"mlc_acumatica_action_total{destination="bill-actions",outcome="failed"} 1"#]
     );
     let (store, _) = ml_connector::commands::open_state(&rig.w.config()).expect("store");

@@ -59,22 +59,14 @@ fn demo(config_path: &Path, seconds: Option<u64>, rate: f64, listen: &str) -> Re
     let store = Store::open(&dir.path().join(super::STORE_FILE), clock::system())
         .map_err(|e| e.to_string())?;
     let key = SecretKey::load_or_create(dir.path()).map_err(|e| e.to_string())?;
-    env.seed_secrets(
+    let secret_refs = || {
         config
             .credentials
             .iter()
-            .map(|c| (c.kind, c.config.secret_refs())),
-        &store,
-        &key,
-    )?;
-    approvals.seed_secrets(
-        config
-            .credentials
-            .iter()
-            .map(|c| (c.kind, c.config.secret_refs())),
-        &store,
-        &key,
-    )?;
+            .map(|c| (c.kind, c.config.secret_refs()))
+    };
+    env.seed_secrets(secret_refs(), &store, &key)?;
+    approvals.seed_secrets(secret_refs(), &store, &key)?;
 
     println!("ml-connector demo");
     println!(
