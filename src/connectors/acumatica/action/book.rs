@@ -157,31 +157,28 @@ impl OutcomeBook {
     }
 
     /// Record `outcome`: first in `pending` (for the poller), then in `outcomes`; recording
-    /// it again writes the same rows. Errors: the store's.
+    /// it again writes the same rows (and a second audit line). Errors: the store's.
     ///
-    /// The first recording also writes one audit line of kind [`AUDIT_KIND`]:
+    /// Also writes one audit line of kind [`AUDIT_KIND`] (the sink records a decision once:
+    /// its `deliver` answers from [`OutcomeBook::outcome`] when one is recorded):
     /// `"<destination>: <verb> of <bill_type> <document>@<version> by <approver_name>:
     /// <outcome>[: <detail>]"` (the audit trail of decisions; no secret is in any field).
     pub async fn record(&self, outcome: &ActionOutcome) -> Result<(), StoreError> {
-        let first = self.get::<ActionOutcome>("outcomes", &outcome.key).await?.is_none();
         self.put("pending", &outcome.key, outcome).await?;
         self.put("outcomes", &outcome.key, outcome).await?;
-        if first {
-            let detail = if outcome.detail.is_empty() { String::new() } else { format!(": {}", outcome.detail) };
-            let line = format!(
-                "{}: {} of {} {}@{} by {}: {}{detail}",
-                outcome.destination,
-                outcome.verb,
-                outcome.bill_type,
-                outcome.document,
-                outcome.version,
-                outcome.approver_name,
-                outcome.outcome.as_str()
-            );
-            let store = self.store.clone();
-            blocking(move || store.audit(AUDIT_KIND, &line)).await?;
-        }
-        Ok(())
+        let detail = if outcome.detail.is_empty() { String::new() } else { format!(": {}", outcome.detail) };
+        let line = format!(
+            "{}: {} of {} {}@{} by {}: {}{detail}",
+            outcome.destination,
+            outcome.verb,
+            outcome.bill_type,
+            outcome.document,
+            outcome.version,
+            outcome.approver_name,
+            outcome.outcome.as_str()
+        );
+        let store = self.store.clone();
+        blocking(move || store.audit(AUDIT_KIND, &line)).await
     }
 
     /// Up to `limit` outcomes not yet turned into records, in key order after `after`.
