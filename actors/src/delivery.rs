@@ -834,7 +834,12 @@ impl<'a> Turn<'a> {
                     if let Some(cap) = &ctx.cap {
                         cap.record(now, 1);
                     }
-                    self.settle.sent.push((DailyCap::bucket_of(now), 1));
+                    // One row per minute bucket and commit, not per message.
+                    let bucket = DailyCap::bucket_of(now);
+                    match self.settle.sent.last_mut() {
+                        Some((b, n)) if *b == bucket => *n += 1,
+                        _ => self.settle.sent.push((bucket, 1)),
+                    }
                 }
                 let resolution = ctx.resolve_outcome(&entry, outcome, &mut self.report);
                 self.settle.resolutions.push((entry.seq, resolution));

@@ -942,14 +942,23 @@ impl SapSource {
         Ok((records, remember))
     }
 
+    /// One main page. A light page (the cycle's first, or one after a light page that was
+    /// mostly known) lists keys and stamps and is followed by one full read of the new ones;
+    /// when more than half of a light page was new (a burst being caught up), the next page is
+    /// read in full at once (its link without `$select`): one request per page instead of two.
     async fn read_main(&self, session: &SapSession, page: &str) -> Result<Page, SourceError> {
-        let light = self.main_light();
+        let light = self.main_light() && is_light(page);
         let (body, _) = self
             .get_json(session, page, Some(self.settings.page_size))
             .await?;
-        let read = self.parse_page(body, page, light)?;
+        let mut read = self.parse_page(body, page, light)?;
         let (records, remember) = if light {
-            self.upgrade(session, read.records, false, page).await?
+            let listed = read.records.len();
+            let upgraded = self.upgrade(session, read.records, false, page).await?;
+            if upgraded.1.len() * 2 > listed {
+                read.next = read.next.map(|link| without_select(&link));
+            }
+            upgraded
         } else {
             let remember = read
                 .records
@@ -1092,6 +1101,28 @@ impl Source for SapSource {
             return self.read_recheck(session, sap_page, then).await;
         }
         self.read_main(session, page).await
+    }
+}
+
+/// Whether a page reference asks for a light read (`$select` among its query options).
+fn is_light(page: &str) -> bool {
+    page.split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|o| o.starts_with("$select=")))
+}
+
+/// `link` without its `$select` query option (the same page, read in full).
+fn without_select(link: &str) -> String {
+    let Some((path, query)) = link.split_once('?') else {
+        return link.to_string();
+    };
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|o| !o.starts_with("$select="))
+        .collect();
+    if rest.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", rest.join("&"))
     }
 }
 
@@ -1304,6 +1335,19 @@ mod tests {
             src.first_page(Some("garbage")),
             "Orders?$orderby=UpdateDate,UpdateTime,DocEntry"
         );
+    }
+
+    #[test]
+    fn light_links_and_their_full_form() {
+        let link = "PurchaseOrders?$filter=x%20ge%201&$select=DocEntry,UpdateDate&$orderby=DocEntry&$skip=100";
+        assert!(is_light(link));
+        assert_eq!(
+            without_select(link),
+            "PurchaseOrders?$filter=x%20ge%201&$orderby=DocEntry&$skip=100"
+        );
+        assert!(!is_light(&without_select(link)));
+        assert_eq!(without_select("Orders?$select=DocEntry"), "Orders");
+        assert!(!is_light("Orders?$filter=Comments%20eq%20'$select=x'"));
     }
 
     #[test]
