@@ -684,9 +684,15 @@ impl<'a> Turn<'a> {
             .count()
     }
 
+    /// Room to start tasks: with tasks running, at least half of `concurrency` free (so each
+    /// turn's commit carries about that many outcomes and attempt marks, not one per finished
+    /// task); with none running, always.
     fn has_room(&self, now: Instant) -> bool {
-        self.young(now) < self.ctx.config.concurrency.max(1)
+        let concurrency = self.ctx.config.concurrency.max(1);
+        let young = self.young(now);
+        young < concurrency
             && self.started.len() < self.ctx.config.max_in_flight.max(1)
+            && (young == 0 || concurrency - young >= concurrency.div_ceil(2))
     }
 
     /// Worth reading the outbox: few entries queued, room to start, not paused.
@@ -758,6 +764,11 @@ impl<'a> Turn<'a> {
     async fn step(&mut self) -> Result<(), StoreError> {
         let ctx = self.ctx;
         let now = Instant::now();
+        if !self.has_room(now) {
+            // Outcomes wait for the turn that has room (bounded: a task stops counting once
+            // it turns straggler); a crash meanwhile leaves them `maybe_sent`, looked up.
+            return Ok(());
+        }
         let admitted_at = ctx.clock.now_ms();
         self.blocked_until_ms = None;
         let mut begin: Vec<OutboxEntry> = Vec::new();

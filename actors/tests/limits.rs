@@ -409,3 +409,63 @@ async fn in_quiet_hours_entries_are_held_unchanged_then_delivered_once() {
     );
     assert_eq!(sink.delivered(), vec![1, 2, 3]);
 }
+
+/// Group commit: with sends running, a turn starts once half of `concurrency` is free, so one
+/// finished send of four waits (uncommitted, no new send) until a second one finishes; then
+/// both outcomes are committed and two sends start.
+#[tokio::test]
+async fn a_turn_waits_for_half_the_slots_before_committing_and_starting() {
+    let env = Env::new();
+    let store = env.open();
+    commit(&store, &records(8), &FakeRouter::to(&[DEST]), None).unwrap();
+    let sink = GateSink::hanging(&[1, 2, 3, 4]);
+    let ctx = context(
+        &env,
+        &store,
+        &sink,
+        DeliveryConfig {
+            concurrency: 4,
+            straggler_after: Duration::from_secs(600),
+            request_timeout: Duration::from_secs(600),
+            ..config(DEST)
+        },
+    );
+    let owner = LifecycleOwner::default();
+    let run = tokio::spawn(ctx.run(owner.lifecycle()));
+    wait_until("four sends marked", || {
+        outbox(&store, DEST).iter().filter(|e| e.maybe_sent).count() == 4
+    })
+    .await;
+
+    sink.release.notify_one();
+    wait_until("one send confirmed", || sink.delivered().len() == 1).await;
+    // Long enough for a late commit or a late start to show.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.delivered().len(), 1, "no new send with one slot free");
+    let marked: Vec<u64> = outbox(&store, DEST)
+        .iter()
+        .filter(|e| e.maybe_sent)
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(marked, vec![1, 2, 3, 4], "the outcome is not committed yet");
+
+    sink.release.notify_one();
+    wait_until("the two outcomes and the four others committed", || {
+        outbox(&store, DEST).len() == 2
+    })
+    .await;
+    let mut first_two = sink.delivered()[..2].to_vec();
+    first_two.sort_unstable();
+    assert_eq!(first_two, vec![1, 2]);
+    assert_eq!(sink.delivered()[2..].to_vec(), vec![5, 6, 7, 8]);
+    let left: Vec<(u64, u32, bool)> = outbox(&store, DEST)
+        .iter()
+        .map(|e| (e.seq, e.attempts, e.maybe_sent))
+        .collect();
+    assert_eq!(left, vec![(3, 1, true), (4, 1, true)]);
+
+    sink.release.notify_waiters();
+    wait_until("all delivered", || outbox(&store, DEST).is_empty()).await;
+    assert!(owner.stop_and_wait(Duration::from_secs(5)).await);
+    run.await.unwrap().unwrap();
+}
