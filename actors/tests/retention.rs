@@ -56,7 +56,14 @@ fn pruning_keeps_the_tables_bounded_over_100k_documents_without_duplicates() {
         seq += u64::from(BATCH);
         store.resolve(DEST, &delivered).unwrap();
         store.audit("batch", &format!("batch {b}")).unwrap();
-        store.prune(&policy).unwrap();
+        let pruned = store.prune(&policy).unwrap();
+        // A delivery leaves its entry's trace link; the prune drops the links of the batch
+        // just delivered, no more.
+        assert_eq!(
+            pruned.trace_links,
+            u64::from(BATCH),
+            "links after batch {b}"
+        );
         // Batches committed in the last 24 hours (b-4 ..= b, five hours apart) keep their
         // ledger entries and traces, those of the last 48 hours (b-9 ..= b) their snapshots.
         let kept = |batches: u32| u64::from(BATCH) * u64::from((b + 1).min(batches));

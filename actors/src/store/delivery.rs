@@ -240,8 +240,9 @@ impl Store {
                             seq: *seq,
                             remote_id: remote_id.clone(),
                         };
+                        // The seq → document link stays until retention prunes links of
+                        // entries gone from the outbox: this commit leaves `trace_docs` alone.
                         trace.push_for(*seq, step)?;
-                        trace.unlink(*seq)?;
                     }
                     Resolution::RetryAt {
                         at_ms,

@@ -6,8 +6,10 @@
 //! - `trace`: `(document, n)` → JSON [`TraceLine`], where document is
 //!   `"<source>/<entity>/<key>"` and `n` counts that document's lines from 1 (newest last).
 //! - `trace_docs`: outbox seq → document, for entries in the outbox or the dead-letter table
-//!   (written at enqueue and replay, removed when the entry is delivered), so the delivery
-//!   loop's commits can file attempt lines without reading payload rows.
+//!   (written at enqueue and replay; a delivered entry's link is left for retention to prune
+//!   with the other links of entries gone from both tables, so a delivery commit does not
+//!   rewrite this table), so the delivery loop's commits can file attempt lines without
+//!   reading payload rows.
 //!
 //! What is recorded: every commit that detected an event (`seen`, with the record's watched
 //! values: its version), each route that matched (`routed`, with the outbox seq) and why each
