@@ -1104,10 +1104,19 @@ impl Source for SapSource {
     }
 }
 
+/// Whether a query option is `$select` (its `$` also read percent-encoded as `%24`: a light page
+/// taken for a full one would hand out documents that hold only the selected fields).
+fn is_select_option(option: &str) -> bool {
+    option.starts_with("$select=")
+        || option
+            .get(..10)
+            .is_some_and(|p| p.eq_ignore_ascii_case("%24select="))
+}
+
 /// Whether a page reference asks for a light read (`$select` among its query options).
 fn is_light(page: &str) -> bool {
     page.split_once('?')
-        .is_some_and(|(_, query)| query.split('&').any(|o| o.starts_with("$select=")))
+        .is_some_and(|(_, query)| query.split('&').any(is_select_option))
 }
 
 /// `link` without its `$select` query option (the same page, read in full).
@@ -1117,7 +1126,7 @@ fn without_select(link: &str) -> String {
     };
     let rest: Vec<&str> = query
         .split('&')
-        .filter(|o| !o.starts_with("$select="))
+        .filter(|o| !is_select_option(o))
         .collect();
     if rest.is_empty() {
         path.to_string()
@@ -1348,6 +1357,9 @@ mod tests {
         assert!(!is_light(&without_select(link)));
         assert_eq!(without_select("Orders?$select=DocEntry"), "Orders");
         assert!(!is_light("Orders?$filter=Comments%20eq%20'$select=x'"));
+        let encoded = "Orders?%24select=DocEntry&%24skip=100";
+        assert!(is_light(encoded));
+        assert_eq!(without_select(encoded), "Orders?%24skip=100");
     }
 
     #[test]
