@@ -4,9 +4,10 @@
 //! soon as one of them finishes: a send that hangs until its timeout, an ambiguous answer waiting
 //! for its lookup, or a slow lookup holds only its own entry. Each turn of the loop writes in one
 //! durable commit ([`Store::settle`]) the outcomes that came in since the last turn and the
-//! attempt marks of the sends about to start, then starts them; so outcomes are recorded as they
-//! come (group commit under load), and a crash leaves started sends marked `maybe_sent`: they are
-//! looked up, never blindly re-sent (invariant 4).
+//! attempt marks of the sends about to start, then starts them. While tasks run, a turn waits until
+//! half of `concurrency` is free, so one commit carries about that many outcomes and marks (group
+//! commit under load); a crash leaves started sends, and finished ones not yet committed, marked
+//! `maybe_sent`: they are looked up, never blindly re-sent (invariant 4).
 //!
 //! Limits, checked before each send starts:
 //! - quiet hours ([`HoldWindow`], `DeliveryConfig::hold`): inside a window no send starts;
