@@ -107,13 +107,20 @@ pub struct DeliveryConfig {
     /// Quiet hours: inside a window no send starts (lookups of earlier attempts still run);
     /// entries wait unchanged and leave when it ends. `None` (default): always open.
     pub hold: Option<Arc<dyn HoldWindow>>,
+    /// Entries marked ahead: a commit that marks sends about to start also marks up to this
+    /// many more queued entries, which then start without a commit of their own as slots free
+    /// (their outcomes ride on the next commit). A crash leaves them `maybe_sent`, so they are
+    /// looked up before being sent: only for destinations whose lookups find earlier attempts
+    /// (never send-only ones, whose unverifiable entries would be dead-lettered). Default 0.
+    pub arm_ahead: usize,
 }
 
 impl DeliveryConfig {
     /// Vendor-neutral defaults: no rate limit (`rate_per_second` 0.0; the caller sets the
     /// destination's own limit), burst 1, margin 25 ms, no shared budget, no daily cap,
     /// concurrency 4, stragglers after 2 s, 64 in flight, request timeout 30 s, batch 32,
-    /// 20 attempts, the delivery backoff, dead-letter unverifiable entries.
+    /// 20 attempts, the delivery backoff, dead-letter unverifiable entries, no quiet hours,
+    /// nothing marked ahead.
     pub fn new(destination: &str) -> Self {
         Self {
             destination: destination.to_string(),
@@ -132,6 +139,7 @@ impl DeliveryConfig {
             backoff: BackoffPolicy::DELIVERY,
             on_unverifiable: Unverifiable::DeadLetter,
             hold: None,
+            arm_ahead: 0,
         }
     }
 }
@@ -391,6 +399,7 @@ impl DeliveryContext {
         if self.cap_held() || self.quiet_held() {
             turn.report.held = turn.queue.iter().filter(|e| !e.maybe_sent).count();
         }
+        turn.withdraw_queued();
         turn.commit().await?;
         Ok(Ok(turn.report))
     }
@@ -411,7 +420,7 @@ impl DeliveryContext {
                     turn.scan().await?;
                 }
                 if stopping {
-                    turn.queue.clear();
+                    turn.withdraw_queued();
                 }
                 turn.step().await
             }
@@ -649,6 +658,9 @@ struct Turn<'a> {
     sends_in_flight: u64,
     /// Read from the outbox, not started yet (oldest first).
     queue: VecDeque<OutboxEntry>,
+    /// Queued entries whose attempt mark is committed ([`DeliveryConfig::arm_ahead`]): they
+    /// start without a commit (their `attempts` in `queue` already counts the mark).
+    armed: HashSet<u64>,
     /// What the next commit writes.
     settle: Settlement,
     report: BatchReport,
@@ -668,6 +680,7 @@ impl<'a> Turn<'a> {
             started: HashMap::new(),
             sends_in_flight: 0,
             queue: VecDeque::new(),
+            armed: HashSet::new(),
             settle: Settlement::default(),
             report: BatchReport::default(),
             paused_until_ms: i64::MIN,
@@ -696,6 +709,15 @@ impl<'a> Turn<'a> {
             && (young == 0 || concurrency - young >= concurrency.div_ceil(2))
     }
 
+    /// A queued entry may start now: the gate is open, or an entry marked ahead waits and a
+    /// slot is free.
+    fn can_start(&self, now: Instant) -> bool {
+        self.has_room(now)
+            || (!self.armed.is_empty()
+                && self.young(now) < self.ctx.config.concurrency.max(1)
+                && self.started.len() < self.ctx.config.max_in_flight.max(1))
+    }
+
     /// Worth reading the outbox: few entries queued, room to start, not paused.
     fn wants_scan(&self) -> bool {
         let now_ms = self.ctx.clock.now_ms();
@@ -705,16 +727,19 @@ impl<'a> Turn<'a> {
             && self.blocked_until_ms.is_none_or(|t| t <= now_ms)
     }
 
-    /// Read due entries that are not running or queued; `false` when none was found.
+    /// Read due entries that are not running, queued or waiting for their outcome's commit;
+    /// `false` when none was found.
     async fn scan(&mut self) -> Result<bool, StoreError> {
-        // Outcomes absorbed but not yet written would read as due again.
-        self.commit().await?;
+        // Entries whose outcome is absorbed but not yet written would read as due again: they
+        // are skipped like running ones, and written with the next turn's attempt marks (one
+        // commit per turn, not one before each scan and one for the marks).
         let ctx = self.ctx;
         let busy: HashSet<u64> = self
             .started
             .keys()
             .copied()
             .chain(self.queue.iter().map(|e| e.seq))
+            .chain(self.settle.resolutions.iter().map(|(seq, _)| *seq))
             .collect();
         let (store, dest) = (ctx.store.clone(), ctx.config.destination.clone());
         let (now, limit) = (ctx.clock.now_ms(), ctx.config.batch.max(1));
@@ -761,11 +786,19 @@ impl<'a> Turn<'a> {
     }
 
     /// One turn: start lookups and admitted sends while there is room, commit what finished
-    /// with the attempt marks of the new sends, then start the sends.
+    /// with the attempt marks of the new sends (and of up to `arm_ahead` queued ones), then
+    /// start the sends. Sends marked ahead start as soon as a slot is free, without a commit;
+    /// outcomes then wait for the next commit: the next marks, a turn with nothing marked
+    /// ahead to start, or `concurrency + arm_ahead` outcomes waiting.
     async fn step(&mut self) -> Result<(), StoreError> {
         let ctx = self.ctx;
         let now = Instant::now();
-        if !self.has_room(now) {
+        let concurrency = ctx.config.concurrency.max(1);
+        let max_in_flight = ctx.config.max_in_flight.max(1);
+        // Sends that need a mark (and lookups) start only when the group-commit gate is open;
+        // sends marked ahead need just a free slot.
+        let gate_open = self.has_room(now);
+        if !gate_open && self.armed.is_empty() {
             // Outcomes wait for the turn that has room (bounded: a task stops counting once
             // it turns straggler); a crash meanwhile leaves them `maybe_sent`, looked up.
             return Ok(());
@@ -773,21 +806,27 @@ impl<'a> Turn<'a> {
         let admitted_at = ctx.clock.now_ms();
         self.blocked_until_ms = None;
         let mut begin: Vec<OutboxEntry> = Vec::new();
+        let mut go: Vec<OutboxEntry> = Vec::new();
         let mut rest = VecDeque::new();
         let mut sends_blocked = false;
         while let Some(entry) = self.queue.pop_front() {
-            let running = self.started.len() + begin.len();
-            let room = self.young(now) + begin.len() < ctx.config.concurrency.max(1)
-                && running < ctx.config.max_in_flight.max(1);
-            if !room || self.paused_until_ms > ctx.clock.now_ms() {
+            let starting = begin.len() + go.len();
+            let room = self.young(now) + starting < concurrency
+                && self.started.len() + starting < max_in_flight;
+            let armed = self.armed.contains(&entry.seq);
+            if !room || !(gate_open || armed) || self.paused_until_ms > ctx.clock.now_ms() {
                 rest.push_back(entry);
                 continue;
             }
             if entry.maybe_sent {
                 self.started.insert(entry.seq, now);
                 self.in_flight.push(ctx.lookup_task(entry));
-            } else if !sends_blocked && self.admit(begin.len() as u64, admitted_at) {
-                begin.push(entry);
+            } else if !sends_blocked && self.admit(starting as u64, admitted_at) {
+                if armed {
+                    go.push(entry);
+                } else {
+                    begin.push(entry);
+                }
             } else {
                 sends_blocked = true;
                 rest.push_back(entry);
@@ -797,24 +836,66 @@ impl<'a> Turn<'a> {
             self.blocked_until_ms = Some(self.paused_until_ms);
         }
         self.queue = rest;
-        self.settle.begin = begin.iter().map(|e| e.seq).collect();
-        self.commit().await?;
+        let mut ahead = Vec::new();
         if !begin.is_empty() {
-            // The sends leave now, after the attempt marks: count them from here.
+            let armed = &self.armed;
+            for entry in self
+                .queue
+                .iter_mut()
+                .filter(|e| !e.maybe_sent && !armed.contains(&e.seq))
+                .take(ctx.config.arm_ahead)
+            {
+                entry.attempts += 1;
+                ahead.push(entry.seq);
+            }
+        }
+        let committed = !begin.is_empty()
+            || (gate_open && go.is_empty())
+            || self.settle.resolutions.len() >= concurrency + ctx.config.arm_ahead;
+        if committed {
+            self.settle.begin = begin
+                .iter()
+                .map(|e| e.seq)
+                .chain(ahead.iter().copied())
+                .collect();
+            self.commit().await?;
+            self.armed.extend(ahead);
+        }
+        if committed && !(begin.is_empty() && go.is_empty()) {
+            // The sends leave now, after the commit: count them from here.
             let sent_at = ctx.clock.now_ms();
             for l in ctx.limiter.iter().chain(ctx.config.shared_limiter.iter()) {
-                for _ in &begin {
+                for _ in 0..begin.len() + go.len() {
                     l.restamp(admitted_at, sent_at);
                 }
             }
         }
         for mut entry in begin {
             entry.attempts += 1;
-            self.sends_in_flight += 1;
-            self.started.insert(entry.seq, now);
-            self.in_flight.push(ctx.send_task(entry));
+            self.start_send(entry, now);
+        }
+        for entry in go {
+            self.armed.remove(&entry.seq);
+            self.start_send(entry, now);
         }
         Ok(())
+    }
+
+    /// Start a marked send.
+    fn start_send(&mut self, entry: OutboxEntry, now: Instant) {
+        self.sends_in_flight += 1;
+        self.started.insert(entry.seq, now);
+        self.in_flight.push(self.ctx.send_task(entry));
+    }
+
+    /// Drop the queue (the loop stops or the batch ends); the marks of entries marked ahead
+    /// are withdrawn in the next commit (attempts back by one, not `maybe_sent`: never sent).
+    fn withdraw_queued(&mut self) {
+        for entry in self.queue.drain(..) {
+            if self.armed.remove(&entry.seq) {
+                self.settle.withdraw.push(entry.seq);
+            }
+        }
     }
 
     async fn commit(&mut self) -> Result<(), StoreError> {
@@ -881,7 +962,7 @@ impl<'a> Turn<'a> {
         let mut wait: i64 = 1000;
         if let Some(t) = self.blocked_until_ms {
             wait = wait.min(t - now_ms);
-        } else if !self.queue.is_empty() && self.has_room(Instant::now()) {
+        } else if !self.queue.is_empty() && self.can_start(Instant::now()) {
             wait = 0;
         }
         if self.queue.is_empty() {

@@ -1,6 +1,7 @@
 //! Delivery limits and per-message progress: the rolling-window limiter, a budget shared by two
 //! destinations, the daily cap (held, not dead-lettered), throttling not counted as an attempt,
-//! and one hanging send that does not hold back the others.
+//! one hanging send that does not hold back the others, the group-commit gate and sends marked
+//! ahead.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ml_connector_actors::store::OutboxEntry;
+use ml_connector_actors::store::{document_id, OutboxEntry};
 use ml_connector_actors::{
     unauthenticated_sink, DeliveryConfig, DeliveryContext, LifecycleOwner, Lookup, Nudges, Outcome,
     RollingLimiter, Sink, Store,
@@ -19,10 +20,12 @@ use support::*;
 const DEST: &str = "finance-channel";
 
 /// A destination that delivers at once, except the sends of `hang` seqs: they wait until
-/// `release` is notified (or forever). Records the seqs it confirmed, in order.
+/// `release` is notified (or forever). Records the seqs it was asked to send and the seqs it
+/// confirmed, in order.
 #[derive(Default)]
 struct GateSink {
     hang: HashSet<u64>,
+    started: Mutex<Vec<u64>>,
     release: tokio::sync::Notify,
     delivered: Mutex<Vec<u64>>,
     throttle_first: Mutex<usize>,
@@ -39,6 +42,10 @@ impl GateSink {
     fn delivered(&self) -> Vec<u64> {
         lock(&self.delivered).clone()
     }
+
+    fn started(&self) -> Vec<u64> {
+        lock(&self.started).clone()
+    }
 }
 
 struct Gate(Arc<GateSink>);
@@ -48,6 +55,7 @@ impl Sink for Gate {
 
     fn deliver(&self, entry: &OutboxEntry, _: &()) -> impl Future<Output = Outcome> + Send {
         let (sink, seq) = (self.0.clone(), entry.seq);
+        lock(&sink.started).push(seq);
         async move {
             {
                 let mut t = lock(&sink.throttle_first);
@@ -468,4 +476,157 @@ async fn a_turn_waits_for_half_the_slots_before_committing_and_starting() {
     wait_until("all delivered", || outbox(&store, DEST).is_empty()).await;
     assert!(owner.stop_and_wait(Duration::from_secs(5)).await);
     run.await.unwrap().unwrap();
+}
+
+/// `(seq, attempts, maybe_sent)` of every entry left in the outbox, oldest first.
+fn states(store: &Store) -> Vec<(u64, u32, bool)> {
+    outbox(store, DEST)
+        .iter()
+        .map(|e| (e.seq, e.attempts, e.maybe_sent))
+        .collect()
+}
+
+/// `arm_ahead`: the commit that marks the sends starting now also marks that many queued
+/// entries; as slots free they start without a commit (their outcomes wait for the next one),
+/// and the commit that marks the next ones carries the outcomes that came in meanwhile.
+#[tokio::test]
+async fn sends_marked_ahead_start_as_slots_free_without_a_commit_of_their_own() {
+    let env = Env::new();
+    let store = env.open();
+    commit(&store, &records(6), &FakeRouter::to(&[DEST]), None).unwrap();
+    let sink = GateSink::hanging(&[1, 2, 3, 4, 5]);
+    let ctx = context(
+        &env,
+        &store,
+        &sink,
+        DeliveryConfig {
+            concurrency: 2,
+            arm_ahead: 2,
+            straggler_after: Duration::from_secs(600),
+            request_timeout: Duration::from_secs(600),
+            ..config(DEST)
+        },
+    );
+    let owner = LifecycleOwner::default();
+    let run = tokio::spawn(ctx.run(owner.lifecycle()));
+    wait_until("two sends started", || sink.started().len() == 2).await;
+    // Long enough for a late start or commit to show.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.started(), vec![1, 2]);
+    assert_eq!(
+        states(&store),
+        vec![
+            (1, 1, true),
+            (2, 1, true),
+            (3, 1, true),
+            (4, 1, true),
+            (5, 0, false),
+            (6, 0, false)
+        ],
+        "one commit marked the two sends and the two next ones"
+    );
+
+    sink.release.notify_one();
+    wait_until("a marked entry started", || sink.started().len() == 3).await;
+    sink.release.notify_one();
+    wait_until("the other marked entry started", || {
+        sink.started().len() == 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.started(), vec![1, 2, 3, 4]);
+    let mut confirmed = sink.delivered();
+    confirmed.sort_unstable();
+    assert_eq!(confirmed, vec![1, 2]);
+    assert_eq!(
+        states(&store),
+        vec![
+            (1, 1, true),
+            (2, 1, true),
+            (3, 1, true),
+            (4, 1, true),
+            (5, 0, false),
+            (6, 0, false)
+        ],
+        "no commit yet: the two outcomes wait for the next marks"
+    );
+
+    sink.release.notify_one();
+    wait_until("5 and 6 marked with the three outcomes", || {
+        outbox(&store, DEST).len() == 3
+    })
+    .await;
+    let mut confirmed = sink.delivered();
+    confirmed.sort_unstable();
+    let running = if confirmed == [1, 2, 3] { 4 } else { 3 };
+    assert_eq!(
+        confirmed,
+        [1, 2, 3, 4]
+            .into_iter()
+            .filter(|s| *s != running)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        states(&store),
+        vec![(running, 1, true), (5, 1, true), (6, 1, true)],
+        "the running send, the new send and the one marked ahead"
+    );
+    assert_eq!(sink.started(), vec![1, 2, 3, 4, 5]);
+
+    sink.release.notify_waiters();
+    wait_until("all delivered", || outbox(&store, DEST).is_empty()).await;
+    let mut all = sink.delivered();
+    all.sort_unstable();
+    assert_eq!(all, vec![1, 2, 3, 4, 5, 6], "each entry confirmed once");
+    assert!(owner.stop_and_wait(Duration::from_secs(5)).await);
+    run.await.unwrap().unwrap();
+    assert_eq!(sink.started().len(), 6, "no entry sent twice");
+}
+
+/// When the loop stops, entries marked ahead but not started get their mark withdrawn in the
+/// last commit (attempts back to 0, not `maybe_sent`: no lookup after a restart), with a
+/// `withdrawn` trace line.
+#[tokio::test]
+async fn a_stop_withdraws_the_marks_of_entries_marked_ahead() {
+    let env = Env::new();
+    let store = env.open();
+    commit(&store, &records(6), &FakeRouter::to(&[DEST]), None).unwrap();
+    let sink = GateSink::hanging(&[1, 2]);
+    let ctx = context(
+        &env,
+        &store,
+        &sink,
+        DeliveryConfig {
+            concurrency: 2,
+            arm_ahead: 2,
+            straggler_after: Duration::from_secs(600),
+            request_timeout: Duration::from_secs(600),
+            ..config(DEST)
+        },
+    );
+    let owner = LifecycleOwner::default();
+    let run = tokio::spawn(ctx.run(owner.lifecycle()));
+    wait_until("four entries marked", || {
+        outbox(&store, DEST).iter().filter(|e| e.maybe_sent).count() == 4
+    })
+    .await;
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sink.release.notify_waiters();
+    };
+    let (stopped, ()) = tokio::join!(owner.stop_and_wait(Duration::from_secs(5)), release);
+    assert!(stopped);
+    run.await.unwrap().unwrap();
+    assert_eq!(sink.started(), vec![1, 2]);
+    assert_eq!(
+        states(&store),
+        vec![(3, 0, false), (4, 0, false), (5, 0, false), (6, 0, false)]
+    );
+    let steps: Vec<&str> = store
+        .trace(&document_id(SOURCE, ENTITY, "3"))
+        .unwrap()
+        .iter()
+        .map(|l| l.step.name())
+        .collect();
+    assert_eq!(steps, vec!["seen", "routed", "attempt", "withdrawn"]);
 }

@@ -242,6 +242,9 @@ fn delivery_config(d: &Destination) -> DeliveryConfig {
     dc.burst = d.delivery.burst;
     dc.concurrency = d.delivery.concurrency as usize;
     dc.batch = (d.delivery.concurrency as usize * 8).max(8);
+    if d.config.finds_earlier_attempts() {
+        dc.arm_ahead = dc.concurrency;
+    }
     dc.request_timeout = d.delivery.request_timeout;
     dc.daily_cap = (d.delivery.daily_cap > 0).then_some(d.delivery.daily_cap);
     dc.hold = d
@@ -293,4 +296,38 @@ fn destination_client(d: &Destination) -> Result<reqwest::Client, StartError> {
                 .map_err(|e| crate::tls::TlsError::Client(e.to_string()))
         })
         .map_err(|e| StartError::Client(format!("destination {}: {e}", d.name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// Graph destinations (whose lookups find an earlier attempt by its marker) mark up to
+    /// `concurrency` sends ahead; every other kind of the demo configuration, send-only
+    /// Workflows among them, marks only what starts now.
+    #[test]
+    fn only_destinations_whose_lookups_find_earlier_attempts_mark_sends_ahead() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
+        let config = Config::load(&path, &crate::connectors::REGISTRY).expect("demo config");
+        let arm_ahead: Vec<(&str, usize, usize)> = config
+            .destinations
+            .iter()
+            .map(|d| {
+                let dc = delivery_config(d);
+                (d.kind, dc.concurrency, dc.arm_ahead)
+            })
+            .collect();
+        for (kind, concurrency, ahead) in &arm_ahead {
+            let expected = match *kind {
+                "teams_channel" | "teams_chat" => *concurrency,
+                _ => 0,
+            };
+            assert_eq!(*ahead, expected, "{kind}: {arm_ahead:?}");
+        }
+        let kinds: Vec<&str> = arm_ahead.iter().map(|a| a.0).collect();
+        for kind in ["teams_channel", "teams_chat", "teams_workflows", "twilio_sms"] {
+            assert!(kinds.contains(&kind), "the demo has a {kind} destination");
+        }
+    }
 }

@@ -96,6 +96,10 @@ fn describe(step: &TraceStep) -> (String, String) {
             attempt,
             ..
         } => (destination.clone(), format!("attempt {attempt} started")),
+        TraceStep::Withdrawn { destination, .. } => (
+            destination.clone(),
+            "attempt withdrawn before sending (delivery stopped)".into(),
+        ),
         TraceStep::Lookup { destination, .. } => {
             (destination.clone(), "looked up at the destination".into())
         }

@@ -163,6 +163,13 @@ pub trait DestinationConfig: Debug + Send + Sync {
         session: Option<&dyn ManagedSession>,
         env: &BuildEnv,
     ) -> Result<Arc<dyn DeliverySink>, BuildError>;
+    /// Does its sink's `find_existing` find an earlier attempt's message (by its marker)?
+    /// Then its delivery marks up to `concurrency` sends ahead in one commit (a crash leaves
+    /// them to be looked up, not re-sent). Default `false`: send-only destinations, and ones
+    /// whose lookups cannot always tell, mark only what starts now.
+    fn finds_earlier_attempts(&self) -> bool {
+        false
+    }
     /// Where it delivers, for operators (`team/channel`, a chat id); `None` when the address
     /// is a secret (a webhook URL).
     fn address(&self) -> Option<String> {

@@ -52,8 +52,12 @@ pub struct Settlement {
     /// Entries looked up since the last commit ([`OutboxEntry::lookups`] grows by one each,
     /// before their resolution is applied).
     pub looked_up: Vec<u64>,
-    /// Entries about to be sent ([`Store::begin_attempts`]).
+    /// Entries about to be sent ([`Store::begin_attempts`]), and entries marked ahead of
+    /// their send.
     pub begin: Vec<u64>,
+    /// Entries marked ahead that will not be sent now (the loop stopped): their mark is undone
+    /// (attempts back by one, `maybe_sent` false), trace line `withdrawn`.
+    pub withdraw: Vec<u64>,
     /// Messages that reached (or may have reached) the destination: `(minute bucket start,
     /// count)`, added to the destination's daily count ([`Store::sent_counts`]).
     pub sent: Vec<(UnixMillis, u64)>,
@@ -65,6 +69,7 @@ impl Settlement {
         self.resolutions.is_empty()
             && self.looked_up.is_empty()
             && self.begin.is_empty()
+            && self.withdraw.is_empty()
             && self.sent.is_empty()
     }
 }
@@ -193,7 +198,8 @@ impl Store {
     }
 
     /// Write one turn of the delivery loop in one durable commit: lookups counted, then
-    /// resolutions applied, then attempt marks of the entries about to be sent, then the sent
+    /// resolutions applied, then attempt marks of the entries about to be sent, then marks
+    /// withdrawn, then the sent
     /// counts (buckets older than two days are deleted). Unknown seqs are ignored.
     pub fn settle(&self, destination: &str, s: &Settlement) -> Result<(), StoreError> {
         if s.is_empty() {
@@ -347,6 +353,20 @@ impl Store {
                     destination: dest(),
                     seq: *seq,
                     attempt: state.attempts,
+                };
+                trace.push_for(*seq, step)?;
+            }
+            for seq in &s.withdraw {
+                let key = outbox_key(destination, *seq);
+                let Some(mut state) = outbox.state(&key)? else {
+                    continue;
+                };
+                state.attempts = state.attempts.saturating_sub(1);
+                state.maybe_sent = false;
+                outbox.put_state(&key, &state)?;
+                let step = TraceStep::Withdrawn {
+                    destination: dest(),
+                    seq: *seq,
                 };
                 trace.push_for(*seq, step)?;
             }

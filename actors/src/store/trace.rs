@@ -90,6 +90,9 @@ pub enum TraceStep {
         seq: u64,
         attempt: u32,
     },
+    /// An attempt marked ahead of its send was withdrawn before the send started (the
+    /// delivery loop stopped): not sent, the attempt is not counted.
+    Withdrawn { destination: String, seq: u64 },
     /// The destination was asked whether the message already exists.
     Lookup { destination: String, seq: u64 },
     /// The attempt failed and will be retried at `next_attempt_ms`.
@@ -144,6 +147,7 @@ impl TraceStep {
             TraceStep::Skipped { .. } => "skipped",
             TraceStep::Duplicate { .. } => "duplicate",
             TraceStep::Attempt { .. } => "attempt",
+            TraceStep::Withdrawn { .. } => "withdrawn",
             TraceStep::Lookup { .. } => "lookup",
             TraceStep::Retry { .. } => "retry",
             TraceStep::Throttled { .. } => "throttled",
@@ -268,6 +272,7 @@ impl TraceStep {
             }
             TraceStep::Routed { seq, .. }
             | TraceStep::Attempt { seq, .. }
+            | TraceStep::Withdrawn { seq, .. }
             | TraceStep::Lookup { seq, .. }
             | TraceStep::Retry { seq, .. }
             | TraceStep::Throttled { seq, .. }
@@ -283,6 +288,7 @@ impl TraceStep {
         matches!(
             self,
             TraceStep::Retry { .. }
+                | TraceStep::Withdrawn { .. }
                 | TraceStep::Throttled { .. }
                 | TraceStep::Deferred { .. }
                 | TraceStep::Delivered { .. }

@@ -309,6 +309,12 @@ impl DestinationConfig for GraphDestinationConfig {
         Vec::new()
     }
 
+    /// Graph lookups page the channel's (chat's) recent messages for the entry's marker
+    /// (`GraphSink::find_existing`).
+    fn finds_earlier_attempts(&self) -> bool {
+        true
+    }
+
     fn address(&self) -> Option<String> {
         Some(match &self.place {
             GraphPlace::Channel {
