@@ -486,15 +486,22 @@ fn states(store: &Store) -> Vec<(u64, u32, bool)> {
         .collect()
 }
 
-/// `arm_ahead`: the commit that marks the sends starting now also marks that many queued
-/// entries; as slots free they start without a commit (their outcomes wait for the next one),
-/// and the commit that marks the next ones carries the outcomes that came in meanwhile.
-#[tokio::test]
-async fn sends_marked_ahead_start_as_slots_free_without_a_commit_of_their_own() {
+/// A running delivery loop over six entries with `concurrency` 2 and `arm_ahead` 2 (no
+/// stragglers, no timeouts) whose sends of `hang` wait for the sink's `release`.
+#[allow(clippy::type_complexity)]
+fn marking_ahead(
+    hang: &[u64],
+) -> (
+    Env,
+    Store,
+    Arc<GateSink>,
+    LifecycleOwner,
+    tokio::task::JoinHandle<Result<(), ml_connector_actors::store::StoreError>>,
+) {
     let env = Env::new();
     let store = env.open();
     commit(&store, &records(6), &FakeRouter::to(&[DEST]), None).unwrap();
-    let sink = GateSink::hanging(&[1, 2, 3, 4, 5]);
+    let sink = GateSink::hanging(hang);
     let ctx = context(
         &env,
         &store,
@@ -509,20 +516,30 @@ async fn sends_marked_ahead_start_as_slots_free_without_a_commit_of_their_own() 
     );
     let owner = LifecycleOwner::default();
     let run = tokio::spawn(ctx.run(owner.lifecycle()));
+    (env, store, sink, owner, run)
+}
+
+/// `arm_ahead`: the commit that marks the sends starting now also marks that many queued
+/// entries; as slots free they start without a commit (their outcomes wait for the next one),
+/// and the commit that marks the next ones carries the outcomes that came in meanwhile.
+#[tokio::test]
+async fn sends_marked_ahead_start_as_slots_free_without_a_commit_of_their_own() {
+    let (_env, store, sink, owner, run) = marking_ahead(&[1, 2, 3, 4, 5]);
+    let four_marked = vec![
+        (1, 1, true),
+        (2, 1, true),
+        (3, 1, true),
+        (4, 1, true),
+        (5, 0, false),
+        (6, 0, false),
+    ];
     wait_until("two sends started", || sink.started().len() == 2).await;
     // Long enough for a late start or commit to show.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sink.started(), vec![1, 2]);
     assert_eq!(
         states(&store),
-        vec![
-            (1, 1, true),
-            (2, 1, true),
-            (3, 1, true),
-            (4, 1, true),
-            (5, 0, false),
-            (6, 0, false)
-        ],
+        four_marked,
         "one commit marked the two sends and the two next ones"
     );
 
@@ -540,14 +557,7 @@ async fn sends_marked_ahead_start_as_slots_free_without_a_commit_of_their_own() 
     assert_eq!(confirmed, vec![1, 2]);
     assert_eq!(
         states(&store),
-        vec![
-            (1, 1, true),
-            (2, 1, true),
-            (3, 1, true),
-            (4, 1, true),
-            (5, 0, false),
-            (6, 0, false)
-        ],
+        four_marked,
         "no commit yet: the two outcomes wait for the next marks"
     );
 
@@ -588,24 +598,7 @@ async fn sends_marked_ahead_start_as_slots_free_without_a_commit_of_their_own() 
 /// `withdrawn` trace line.
 #[tokio::test]
 async fn a_stop_withdraws_the_marks_of_entries_marked_ahead() {
-    let env = Env::new();
-    let store = env.open();
-    commit(&store, &records(6), &FakeRouter::to(&[DEST]), None).unwrap();
-    let sink = GateSink::hanging(&[1, 2]);
-    let ctx = context(
-        &env,
-        &store,
-        &sink,
-        DeliveryConfig {
-            concurrency: 2,
-            arm_ahead: 2,
-            straggler_after: Duration::from_secs(600),
-            request_timeout: Duration::from_secs(600),
-            ..config(DEST)
-        },
-    );
-    let owner = LifecycleOwner::default();
-    let run = tokio::spawn(ctx.run(owner.lifecycle()));
+    let (_env, store, sink, owner, run) = marking_ahead(&[1, 2]);
     wait_until("four entries marked", || {
         outbox(&store, DEST).iter().filter(|e| e.maybe_sent).count() == 4
     })

@@ -20,7 +20,7 @@ use ml_connector_actors::{
 pub use inbound::InboundWiring;
 
 use crate::config::{Config, Destination, OnUnverifiable, ServiceConfig};
-use crate::seam::{BuildEnv, BuildError};
+use crate::seam::{BuildEnv, BuildError, RecordFields};
 use crate::secrets::SecretKey;
 
 /// Why the gateway could not be built from a configuration (names the entry, never a secret).
@@ -132,8 +132,9 @@ impl Gateway {
         Ok(gateway)
     }
 
-    /// What builders get (store, key, clock, readiness board, one cloud client per start).
-    fn build_env(&self) -> Result<BuildEnv, StartError> {
+    /// What builders get (store, key, clock, readiness board, one cloud client per start, the
+    /// record fields `config`'s routes read).
+    fn build_env(&self, config: &Config) -> Result<BuildEnv, StartError> {
         let cloud = crate::tls::default_client(Duration::from_secs(30))
             .map_err(|e| StartError::Client(e.to_string()))?;
         Ok(BuildEnv {
@@ -142,13 +143,14 @@ impl Gateway {
             clock: self.clock.clone(),
             health: self.health.clone(),
             cloud,
+            record_fields: RecordFields::of(config.router.clone()),
         })
     }
 
     /// Build and start every component of `config`. Errors leave nothing running.
     pub async fn start(&mut self, config: &Config) -> Result<(), StartError> {
         self.stop().await;
-        let env = self.build_env()?;
+        let env = self.build_env(config)?;
         let router: Arc<dyn Router> = config.router.clone();
         let mut topology = Topology::new(
             self.store.clone(),
@@ -326,7 +328,12 @@ mod tests {
             assert_eq!(*ahead, expected, "{kind}: {arm_ahead:?}");
         }
         let kinds: Vec<&str> = arm_ahead.iter().map(|a| a.0).collect();
-        for kind in ["teams_channel", "teams_chat", "teams_workflows", "twilio_sms"] {
+        for kind in [
+            "teams_channel",
+            "teams_chat",
+            "teams_workflows",
+            "twilio_sms",
+        ] {
             assert!(kinds.contains(&kind), "the demo has a {kind} destination");
         }
     }

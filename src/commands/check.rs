@@ -86,6 +86,8 @@ async fn check_all(
             clock: clock::system(),
             health: Health::default(),
             cloud,
+            // Probes read one record as the Service Layer sends it.
+            record_fields: Default::default(),
         },
         Err(e) => {
             rows.push(CheckRow::new("service", "tls", Err(e.to_string())));

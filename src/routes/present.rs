@@ -31,6 +31,14 @@ pub trait Presenter: Send + Sync + std::fmt::Debug {
     /// `Status` reads `Open → Closed` (no label) in the built-in templates.
     fn field_label<'s>(&'s self, field: &str) -> Option<Cow<'s, str>>;
 
+    /// The top-level record fields [`Presenter::present`] reads for `entity`, when it reads a
+    /// fixed set: a source may then leave every other field out of its records, if no route
+    /// reads it either (`RouteTable::record_fields`). `None` (default): it may read any field.
+    fn fields(&self, entity: &str) -> Option<&'static [&'static str]> {
+        let _ = entity;
+        None
+    }
+
     /// A typical record of `entity` (a JSON object with the fields real records carry), used
     /// to trial-render every route when the route table is built, so a template or mapping
     /// that cannot render fails at load time rather than on the first real event.

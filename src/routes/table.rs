@@ -251,6 +251,29 @@ impl RouteTable {
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
     }
+
+    /// The top-level fields of `entity` records from source `source` that routing reads: the
+    /// fields of the `when` filters of the routes that may take them, the `doc.FIELD`s of every
+    /// compiled template ([`Renderer::doc_fields`]) and the fields the source's presenter reads
+    /// ([`Presenter::fields`]). The source may leave every other field out of these records.
+    /// `None` when that is not known: a template reads `doc` as a whole, or the presenter
+    /// reads fields it does not list.
+    pub fn record_fields(&self, source: &str, entity: &str) -> Option<BTreeSet<String>> {
+        let mut fields = self.renderer.doc_fields()?.clone();
+        fields.extend(
+            self.presenters
+                .get(source)
+                .fields(entity)?
+                .iter()
+                .map(|f| f.to_string()),
+        );
+        for route in &self.routes {
+            if route.entity == entity && route.source.as_deref().is_none_or(|s| s == source) {
+                fields.extend(route.filters.iter().map(|f| f.field().to_owned()));
+            }
+        }
+        Some(fields)
+    }
 }
 
 impl Router for RouteTable {
@@ -563,6 +586,72 @@ mod tests {
     fn error(specs: Vec<RouteSpec>, env: &RouteEnv) -> (String, String) {
         let err = RouteTable::new(specs, env).expect_err("invalid");
         (err.key(), err.to_string())
+    }
+
+    /// The fields routing reads of a source's entity: the presenter's, the `when` fields of
+    /// the routes that may take it, every template's `doc.FIELD`; unknown (`None`) once a
+    /// template reads `doc` whole or the source has no presenter listing its fields.
+    #[test]
+    fn record_fields_are_the_filters_templates_and_presenter_fields() {
+        let presented: BTreeSet<String> = crate::connectors::sap_b1::present::PRESENTED_FIELDS
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        let with = |extra: &[&str]| -> BTreeSet<String> {
+            let mut set = presented.clone();
+            set.extend(extra.iter().map(|f| f.to_string()));
+            set
+        };
+        let mut big = spec("big", "d1");
+        big.when = vec!["DocTotal >= 10000".into(), "U_Region == 'EU'".into()];
+        let mut other_source = spec("other", "d2");
+        other_source.source = Some("other".into());
+        other_source.when = vec!["Comments contains 'rush'".into()];
+        let mut invoices = spec("invoices", "d3");
+        invoices.entity = "Invoices".into();
+        invoices.when = vec!["PaidToDate > 0".into()];
+        let table = RouteTable::new(
+            vec![big.clone(), other_source.clone(), invoices.clone()],
+            &html_env(&["d1", "d2", "d3"]),
+        )
+        .unwrap();
+        assert_eq!(
+            table.record_fields("acme", "PurchaseOrders"),
+            Some(with(&["U_Region"]))
+        );
+        assert_eq!(
+            table.record_fields("other", "PurchaseOrders"),
+            Some(with(&["U_Region", "Comments"]))
+        );
+        assert_eq!(
+            table.record_fields("acme", "Invoices"),
+            Some(with(&["PaidToDate"]))
+        );
+        assert_eq!(
+            table.record_fields("unknown-source", "PurchaseOrders"),
+            None,
+            "the generic presenter may read any field"
+        );
+
+        let mut templated = spec("templated", "d4");
+        templated.template = Some(TemplateSpec {
+            html: Some("<p>{{ doc.NumAtCard }} {{ doc.DocumentLines | length }}</p>".into()),
+            ..TemplateSpec::default()
+        });
+        let table =
+            RouteTable::new(vec![big.clone(), templated], &html_env(&["d1", "d4"])).unwrap();
+        assert_eq!(
+            table.record_fields("acme", "Invoices"),
+            Some(with(&["NumAtCard", "DocumentLines"]))
+        );
+
+        let mut whole = spec("whole", "d5");
+        whole.template = Some(TemplateSpec {
+            html: Some("<pre>{{ doc | tojson }}</pre>".into()),
+            ..TemplateSpec::default()
+        });
+        let table = RouteTable::new(vec![big, whole], &html_env(&["d1", "d5"])).unwrap();
+        assert_eq!(table.record_fields("acme", "PurchaseOrders"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What builders get from the gateway: the store, the secrets key, the clock, the readiness
 //! board and the shared cloud HTTP client.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ml_connector_actors::boxed::ManagedSession;
@@ -8,6 +9,7 @@ use ml_connector_actors::clock::SharedClock;
 use ml_connector_actors::{Authenticator, Health, SessionHandle, Store};
 use secrecy::SecretString;
 
+use crate::routes::RouteTable;
 use crate::secrets::{self, SecretKey, SecretRef};
 
 /// Why a component could not be built; names the entry, never a secret value.
@@ -28,6 +30,27 @@ pub struct BuildEnv {
     pub health: Health,
     /// One client for cloud APIs (system roots, pooled connections).
     pub cloud: reqwest::Client,
+    /// Which record fields routing reads, so sources may leave the others out.
+    pub record_fields: RecordFields,
+}
+
+/// The top-level record fields routing reads of a source's entity
+/// ([`RouteTable::record_fields`]); [`RecordFields::default`] knows none, so records keep
+/// every field. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct RecordFields(Option<Arc<RouteTable>>);
+
+impl RecordFields {
+    /// The fields the routes of `routes` read.
+    pub fn of(routes: Arc<RouteTable>) -> Self {
+        Self(Some(routes))
+    }
+
+    /// The fields routing reads of `entity` records from source `source` (its configured
+    /// name); `None`: not known, keep every field.
+    pub fn get(&self, source: &str, entity: &str) -> Option<BTreeSet<String>> {
+        self.0.as_ref()?.record_fields(source, entity)
+    }
 }
 
 impl BuildEnv {

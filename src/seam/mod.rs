@@ -26,7 +26,7 @@ use ml_connector_actors::inbound::Inbound;
 use ml_connector_actors::PollerConfig;
 
 pub use check::CheckRow;
-pub use env::{typed_session, BuildEnv, BuildError};
+pub use env::{typed_session, BuildEnv, BuildError, RecordFields};
 pub use registry::{Connector, Registry};
 pub use table::{parse_table, Problem};
 pub use url::{base_url, parse_base_url};

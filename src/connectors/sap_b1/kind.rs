@@ -82,8 +82,14 @@ pub const SAP_SOURCE_KIND: TableSourceKind<SapSourceConfig> =
 
 impl SapSourceConfig {
     /// One [`SapSource`] per configured entity polled by stamp or `DocEntry` (scanned
-    /// entities: [`scan_source`]), reading with the credential's client.
-    fn sources(&self, auth: &SapAuthenticator, env: &BuildEnv) -> Vec<(u64, SapSource)> {
+    /// entities: [`scan_source`]), reading with the credential's client; records of source
+    /// `name` keep only the fields routing reads, when known (`env.record_fields`).
+    fn sources(
+        &self,
+        name: &str,
+        auth: &SapAuthenticator,
+        env: &BuildEnv,
+    ) -> Vec<(u64, SapSource)> {
         let base = auth.settings().base_url.clone();
         self.entities
             .iter()
@@ -103,6 +109,7 @@ impl SapSourceConfig {
                     std::time::Duration::from_secs(self.payments_recheck_days * 24 * 3600);
                 s.recheck_interval =
                     std::time::Duration::from_secs(self.payments_recheck_interval_seconds);
+                s.kept_fields = env.record_fields.get(name, &e.name);
                 let source = SapSource::new(auth.client().clone(), s, env.clock.clone());
                 (e.interval_seconds, source)
             })
@@ -137,7 +144,7 @@ impl SourceConfig for SapSourceConfig {
         env: &BuildEnv,
     ) -> Result<Pollers, BuildError> {
         let handle = typed_session::<SapAuthenticator>(session, &format!("source {name}"))?;
-        let mut polled = self.sources(handle.authenticator(), env).into_iter();
+        let mut polled = self.sources(name, handle.authenticator(), env).into_iter();
         let mut pollers = Pollers::new();
         for spec in &self.entities {
             let cadence = spec
@@ -188,11 +195,11 @@ impl SourceConfig for SapSourceConfig {
                 let handle = source_check::session::<SapAuthenticator>(&system, session, name)?;
                 let credentials = source_check::credentials(&system, &handle).await?;
                 let mut rows = Vec::new();
-                for (_, source) in self.sources(handle.authenticator(), env) {
+                for (_, source) in self.sources(name, handle.authenticator(), env) {
                     let read = source.probe(&credentials).await;
                     rows.push(source_check::probe_row(&system, &source.settings().entity, read));
                 }
-                if let Some((_, source)) = self.sources(handle.authenticator(), env).into_iter().next() {
+                if let Some((_, source)) = self.sources(name, handle.authenticator(), env).into_iter().next() {
                     rows.push(CheckRow::new(
                         &system,
                         format!("server clock ({})", source.settings().entity),

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod business;
 pub mod config;
 pub mod inbound;
+pub mod kept_fields;
 pub mod kind;
 pub mod memory;
 pub mod present;

@@ -13,6 +13,27 @@ use serde_json::{json, Value as Json};
 use crate::routes::humanize::{calendar_date, date_part, format_money, json_number};
 use crate::routes::{Money, Presentation, Presenter};
 
+/// Every field [`SapPresenter::present`] reads of a polled record: number, partner, totals
+/// (documents and payments), currency, status and due date.
+pub const PRESENTED_FIELDS: &[&str] = &[
+    "DocNum",
+    "CardCode",
+    "CardName",
+    "DocTotal",
+    "DocTotalFc",
+    "DocCurrency",
+    "CashSum",
+    "TransferSum",
+    "CheckSum",
+    "PaymentChecks",
+    "Cancelled",
+    "AuthorizationStatus",
+    "DocumentStatus",
+    "DocDueDate",
+    "DueDate",
+    "DocDate",
+];
+
 /// The [`Presenter`] of SAP Business One sources.
 ///
 /// [`Presenter::present`] gives: `document_type` [`doc_type_label`]; `number` `DocNum`;
@@ -51,6 +72,12 @@ impl Presenter for SapPresenter {
 
     fn label<'s>(&'s self, value: &str) -> Option<Cow<'s, str>> {
         value_label(value).map(Cow::Borrowed)
+    }
+
+    /// [`PRESENTED_FIELDS`] for polled entities; `None` for scanned ones (their facts read
+    /// fields of their own, [`super::scan::present::facts`]).
+    fn fields(&self, entity: &str) -> Option<&'static [&'static str]> {
+        (!super::scan::build::is_scanned(entity)).then_some(PRESENTED_FIELDS)
     }
 
     fn field_label<'s>(&'s self, field: &str) -> Option<Cow<'s, str>> {
@@ -276,6 +303,59 @@ mod tests {
             Some("Approval")
         );
         assert_eq!(SapPresenter.field_label("U_Region"), None);
+    }
+
+    /// A record cut down to [`PRESENTED_FIELDS`] (what a source keeps when no route reads
+    /// more) presents exactly as the whole record, for documents and payments alike.
+    #[test]
+    fn the_presented_fields_are_all_the_presenter_reads() {
+        let records = [
+            (
+                "PurchaseOrders",
+                json!({"DocEntry": 77, "DocNum": 1042, "CardCode": "V10000",
+                    "CardName": "Acme Supplies", "DocTotal": 13625.0, "DocTotalFc": 12500.0,
+                    "DocCurrency": "EUR", "DocumentStatus": "bost_Open", "Cancelled": "tNO",
+                    "AuthorizationStatus": "dasPending", "DocDate": "2026-11-01T00:00:00Z",
+                    "DocDueDate": "2026-12-01T00:00:00Z", "Comments": "rush", "VatSum": 1.0,
+                    "DocumentLines": [{"LineNum": 0, "ItemCode": "A1", "LineTotal": 12500.0}]}),
+            ),
+            (
+                "Invoices",
+                json!({"DocEntry": 9, "DocNum": 9, "CardName": "Contoso", "DocTotal": 980.0,
+                    "DocTotalFc": 0.0, "DocCurrency": "USD", "DocumentStatus": "bost_Close",
+                    "Cancelled": "tYES", "DocDate": "2026-11-02T00:00:00Z", "PaidToDate": 5.0}),
+            ),
+            (
+                "IncomingPayments",
+                json!({"DocEntry": 5, "DocNum": 5, "CardCode": "C20000", "CashSum": 100.0,
+                    "TransferSum": 900.0, "DocCurrency": "USD", "DueDate": "2026-12-03",
+                    "DocDate": "2026-12-01", "Cancelled": "tNO",
+                    "PaymentChecks": [{"CheckSum": 1000.0, "CheckNumber": 7}],
+                    "PaymentInvoices": [{"DocEntry": 9, "SumApplied": 2000.0}]}),
+            ),
+            (
+                "VendorPayments",
+                json!({"DocEntry": 6, "CardName": "Acme", "CheckSum": 50.0, "DocDate": "2026-12-01"}),
+            ),
+        ];
+        for (entity, record) in records {
+            let kept = SapPresenter.fields(entity).expect("polled entities list their fields");
+            let cut: serde_json::Map<String, Json> = record
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(k, _)| kept.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            assert!(cut.len() < record.as_object().unwrap().len(), "{entity}");
+            assert_eq!(
+                SapPresenter.present(entity, &Json::Object(cut)),
+                SapPresenter.present(entity, &record),
+                "{entity}"
+            );
+        }
+        assert_eq!(SapPresenter.fields("OverdueInvoices"), None);
+        assert_eq!(SapPresenter.fields("ItemStock"), None);
     }
 
     #[test]

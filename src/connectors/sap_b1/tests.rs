@@ -563,3 +563,48 @@ async fn clock_check_flags_a_time_zone_behind_the_server() {
     let err = zone_check("Pacific/Honolulu").await.expect_err("zone behind");
     assert!(err.contains("set time_zone"), "{err}");
 }
+
+/// With `kept_fields` (the fields routing reads), every record handed out holds exactly those,
+/// the key, the stamps and the watched fields, with the values the Service Layer sent: for
+/// the documents fetched by key after a light page and for those of full pages alike. The
+/// requests are the same as without it (no `$select` on full reads).
+#[tokio::test]
+async fn records_keep_only_the_fields_routing_reads() {
+    let kept: std::collections::BTreeSet<String> =
+        ["DocNum", "CardName", "U_Missing"].map(String::from).into();
+    let rig = Rig::start(
+        SapSandboxConfig::default(),
+        datetime!(2026-11-21 10:00:00 UTC),
+        "PurchaseOrders",
+        |s| s.kept_fields = Some(kept),
+    );
+    for seed in 0..150 {
+        rig.add("PurchaseOrders", seed);
+    }
+    let events = rig.cycle().await;
+    assert_eq!(events.len(), 150);
+    let expected: Vec<&str> = vec![
+        "AuthorizationStatus",
+        "Cancelled",
+        "CardName",
+        "DocEntry",
+        "DocNum",
+        "DocumentStatus",
+        "UpdateDate",
+        "UpdateTime",
+    ];
+    for (_, key, fields) in &events {
+        let object = fields.as_object().expect("object");
+        let names: Vec<&str> = object.keys().map(String::as_str).collect();
+        assert_eq!(names, expected, "record {key}");
+        let doc = rig.sim.document("PurchaseOrders", key.parse().unwrap()).unwrap();
+        for name in &expected {
+            assert_eq!(object[*name], doc[*name], "record {key} field {name}");
+        }
+        assert!(doc.as_object().unwrap().len() > 20, "the sandbox sends whole documents");
+    }
+    let stats = rig.sim.stats();
+    assert_eq!(stats.full_documents_served, 150, "no field `$select` on full reads");
+    assert_eq!(stats.light_documents_served, 100);
+    assert_eq!(rig.traffic.read().full_records, 150);
+}

@@ -28,6 +28,7 @@ fn env() -> (BuildEnv, tempfile::TempDir) {
         clock: manual_clock(),
         health: Health::default(),
         cloud: reqwest::Client::new(),
+        record_fields: Default::default(),
     };
     (env, dir)
 }

@@ -346,6 +346,7 @@ async fn check_reads_the_entity_and_names_a_missing_user_table_with_the_fix() {
         clock: crate::connectors::kit::conformance::manual_clock(),
         health: Health::default(),
         cloud: reqwest::Client::new(),
+        record_fields: Default::default(),
     };
     let ok = super::SapRecordConfig { target: activities() };
     let rows = ok.check(DEST, Some(&handle), &env).await;

@@ -94,7 +94,7 @@ impl Rig {
         }
         let config: TeamsRepliesConfig = config::parse(toml::from_str(&toml).expect("toml")).expect("config");
         let key = SecretKey::from_bytes([7; 32]);
-        let env = BuildEnv { store: temp.store.clone(), key: key.clone(), clock: Arc::new(clock.clone()), health: health.clone(), cloud: http() };
+        let env = BuildEnv { store: temp.store.clone(), key: key.clone(), clock: Arc::new(clock.clone()), health: health.clone(), cloud: http(), record_fields: Default::default() };
         let session: Arc<dyn ManagedSession> = Arc::new(SessionHandle::new(app_token(graph.root.clone()), "graph", env.clock.clone(), health.clone()));
         if let Some(endpoint) = config.inbound(SOURCE, Some(&*session), &env).expect("inbound") {
             wiring.write().expect("wiring").add(endpoint);

@@ -316,6 +316,7 @@ async fn the_escalation_poller_runs_with_or_without_status_polling() {
         clock: Arc::new(rig.clock.clone()),
         health: Health::default(),
         cloud: reqwest::Client::new(),
+        record_fields: Default::default(),
     };
     let session = env.session(rig.twilio.auth(None), "twilio");
     let url = "public_url = \"https://gw.example.com/inbound/twilio_status/receipts\"\n";
