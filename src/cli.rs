@@ -109,6 +109,14 @@ pub enum Command {
         /// runs the flow without and with these faults (use e.g. `--docs 200`).
         #[arg(long)]
         faults: Option<String>,
+        /// Compare with another build instead: alternate `REFERENCE bench --docs N` and this
+        /// binary's, `--rounds` times, and judge the medians against issue 5's targets relative
+        /// to the reference (CPU per document ≤ 2/3, peak RSS ≤ 25 MiB, throughput ≥ 1×).
+        #[arg(long, value_name = "BINARY")]
+        reference: Option<std::path::PathBuf>,
+        /// Rounds of `--reference` (one run of each binary per round).
+        #[arg(long, default_value_t = 4)]
+        rounds: usize,
     },
     /// Fault campaign against this binary and the sandboxes: kill -9 during a document flow,
     /// ambiguous sends, 429 storms, SAP down, disk full; prints lost / duplicated /

@@ -47,6 +47,12 @@ fn main() -> ExitCode {
         Command::Sandbox { seconds } => commands::sandbox::run(cli.config.as_deref(), seconds),
         Command::Bench {
             docs,
+            reference: Some(reference),
+            rounds,
+            ..
+        } => commands::bench_reference::run(docs, &reference, rounds),
+        Command::Bench {
+            docs,
             flow: flow @ (Flow::Twilio | Flow::Both),
             faults: None,
             ..

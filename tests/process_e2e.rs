@@ -253,3 +253,35 @@ fn twilio_bench_flow_delivers_each_invoice_as_exactly_one_sms() {
         (50, 50, 0)
     );
 }
+
+/// `bench --reference BIN --rounds 1`, this binary against itself with 40 documents: one run
+/// of each, read back from their reports, medians and the relative verdict printed.
+#[test]
+fn bench_against_a_reference_build_alternates_runs_and_judges_the_medians() {
+    let out = Command::new(BIN)
+        .args(["bench", "--docs", "40", "--reference", BIN, "--rounds", "1"])
+        .output()
+        .expect("bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let starts = |p: &str| lines.iter().filter(|l| l.starts_with(p)).count();
+    assert_eq!(starts("round 1 reference "), 1, "{stdout}");
+    assert_eq!(starts("round 1 this build "), 1, "{stdout}");
+    assert_eq!(starts("round 2"), 0, "{stdout}");
+    assert_eq!(starts("median reference "), 1, "{stdout}");
+    assert_eq!(starts("median this build "), 1, "{stdout}");
+    let verdict = lines
+        .iter()
+        .find(|l| l.starts_with("targets (issue 5, relative)  CPU "))
+        .unwrap_or_else(|| panic!("no verdict: {stdout}"));
+    assert!(
+        verdict.contains("× reference (target ≤ 0.67): "),
+        "{verdict}"
+    );
+    assert!(verdict.contains("throughput "), "{verdict}");
+}

@@ -1,6 +1,7 @@
 //! One file per CLI command.
 
 pub mod bench;
+pub mod bench_reference;
 pub mod bench_twilio;
 pub mod check;
 pub mod dead_letters;
