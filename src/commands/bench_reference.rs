@@ -181,14 +181,7 @@ targets (issue 5)  CPU 247 µs/doc (target ≤ 100): not met
 
     #[test]
     fn reads_the_figures_of_a_bench_report() {
-        assert_eq!(
-            parse_report(REPORT).unwrap(),
-            RunFigures {
-                records_per_second: 2911.0,
-                cpu_us_per_doc: 247.0,
-                peak_rss_mib: 24.6
-            }
-        );
+        assert_eq!(parse_report(REPORT).unwrap(), figures(2911.0, 247.0, 24.6));
         let without_rss = REPORT.replace("gateway peak RSS", "peak");
         assert_eq!(
             parse_report(&without_rss).unwrap_err(),
@@ -217,27 +210,23 @@ targets (issue 5)  CPU 247 µs/doc (target ≤ 100): not met
         assert_eq!(median(&[]), 0.0);
     }
 
+    fn figures(records_per_second: f64, cpu_us_per_doc: f64, peak_rss_mib: f64) -> RunFigures {
+        RunFigures {
+            records_per_second,
+            cpu_us_per_doc,
+            peak_rss_mib,
+        }
+    }
+
     #[test]
     fn the_relative_verdict_scales_the_targets_to_the_reference() {
-        let reference = RunFigures {
-            records_per_second: 2500.0,
-            cpu_us_per_doc: 360.0,
-            peak_rss_mib: 26.9,
-        };
-        let met = RunFigures {
-            records_per_second: 2600.0,
-            cpu_us_per_doc: 230.0,
-            peak_rss_mib: 22.0,
-        };
+        let reference = figures(2500.0, 360.0, 26.9);
+        let met = figures(2600.0, 230.0, 22.0);
         assert_eq!(
             relative_verdict(&met, &reference),
             "targets (issue 5, relative)  CPU 0.64 × reference (target ≤ 0.67): met; peak RSS 22.0 MiB (target ≤ 25): met; throughput 1.04 × reference (target ≥ 1.00): met"
         );
-        let missed = RunFigures {
-            records_per_second: 2400.0,
-            cpu_us_per_doc: 250.0,
-            peak_rss_mib: 25.5,
-        };
+        let missed = figures(2400.0, 250.0, 25.5);
         assert_eq!(
             relative_verdict(&missed, &reference),
             "targets (issue 5, relative)  CPU 0.69 × reference (target ≤ 0.67): not met; peak RSS 25.5 MiB (target ≤ 25): not met; throughput 0.96 × reference (target ≥ 1.00): not met"
