@@ -9,6 +9,12 @@
 //! commit under load); a crash leaves started sends, and finished ones not yet committed, marked
 //! `maybe_sent`: they are looked up, never blindly re-sent (invariant 4).
 //!
+//! With [`DeliveryConfig::arm_ahead`] (destinations whose lookups find earlier attempts), the
+//! commit that marks the sends starting now also marks that many queued entries: they start as
+//! slots free without a commit of their own, and the outcomes that came in meanwhile ride on the
+//! next commit that marks. A crash leaves them `maybe_sent` too (looked up before any send); a
+//! stop withdraws the marks of those not started.
+//!
 //! Limits, checked before each send starts:
 //! - quiet hours ([`HoldWindow`], `DeliveryConfig::hold`): inside a window no send starts;
 //!   entries wait unchanged (no attempt) and leave once it ends, gauge `mlc_quiet_hours_held`;
