@@ -56,11 +56,13 @@ pub(crate) struct ChangeSummary {
     pub destinations: BTreeSet<String>,
 }
 
-/// The store state a batch depends on: the snapshot of every record it names and which of its
-/// sender keys were seen.
-#[derive(PartialEq)]
+/// The store state a batch depends on: the snapshot of every record it names (decoded, and the
+/// stored bytes) and which of its sender keys were seen.
 struct Base {
     snapshots: HashMap<String, Option<Snapshot>>,
+    /// The stored bytes behind `snapshots` (`None`: no row), to tell whether the write
+    /// transaction sees the same rows without decoding them again.
+    raw: HashMap<String, Option<Vec<u8>>>,
     seen: HashSet<String>,
 }
 
@@ -100,6 +102,7 @@ fn read_base(
 ) -> Result<Base, StoreError> {
     let mut base = Base {
         snapshots: HashMap::with_capacity(changes.len()),
+        raw: HashMap::with_capacity(changes.len()),
         seen: HashSet::new(),
     };
     for c in changes {
@@ -112,13 +115,42 @@ fn read_base(
         if base.snapshots.contains_key(&key) {
             continue;
         }
-        let snap = match snapshots.get(key.as_str())? {
-            Some(v) => Some(decode(SNAPSHOTS_NAME, v.value())?),
-            None => None,
+        let (snap, bytes) = match snapshots.get(key.as_str())? {
+            Some(v) => (
+                Some(decode(SNAPSHOTS_NAME, v.value())?),
+                Some(v.value().to_vec()),
+            ),
+            None => (None, None),
         };
+        base.raw.insert(key.clone(), bytes);
         base.snapshots.insert(key, snap);
     }
     Ok(base)
+}
+
+/// Whether the rows `base` was read from are unchanged: every snapshot row holds the same
+/// bytes (or is still absent) and every sender key is seen or not as before. Compares bytes,
+/// decodes nothing.
+fn unchanged_since(
+    base: &Base,
+    snapshots: &impl ReadableTable<&'static str, &'static [u8]>,
+    seen: &impl ReadableTable<&'static str, i64>,
+    changes: &[Change<'_>],
+) -> Result<bool, StoreError> {
+    for c in changes {
+        if let Some(k) = &c.seen_key {
+            if seen.get(k.as_str())?.is_some() != base.seen.contains(k) {
+                return Ok(false);
+            }
+        }
+    }
+    for (key, before) in &base.raw {
+        let now = snapshots.get(key.as_str())?;
+        if now.as_ref().map(|v| v.value()) != before.as_deref() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Whether the record's watched fields hold exactly the snapshot's values (a missing field
@@ -367,22 +399,107 @@ impl Store {
             return Ok(prepared.summary());
         }
         self.write(|txn| {
-            let current = read_base(
-                &txn.open_table(SNAPSHOTS)?,
-                &txn.open_table(INBOUND_SEEN)?,
-                changes,
-            )?;
-            let planned = if current == base {
+            let (snapshots, seen) = (txn.open_table(SNAPSHOTS)?, txn.open_table(INBOUND_SEEN)?);
+            let planned = if unchanged_since(&base, &snapshots, &seen, changes)? {
                 prepared
             } else {
                 tracing::debug!("records changed between routing and commit; routing again");
-                plan(changes, &current, router)?
+                plan(changes, &read_base(&snapshots, &seen, changes)?, router)?
             };
+            drop((snapshots, seen));
             let summary = apply(txn, planned, now, self.trace_lines_per_document())?;
             if let Some(finish) = finish {
                 finish(txn)?;
             }
             Ok(summary)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::ManualClock;
+
+    /// The check before reusing a routed plan: the same snapshot bytes and sender keys mean
+    /// unchanged; a rewritten or new snapshot row, or a sender key seen meanwhile, means the
+    /// batch is routed again.
+    #[test]
+    fn a_plan_is_reused_only_while_its_rows_are_unchanged() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store =
+            Store::open(&dir.path().join("s.redb"), Arc::new(ManualClock::new(0))).expect("open");
+        let record = |key: &str| Record {
+            key: key.into(),
+            position: key.into(),
+            fields: serde_json::json!({"Status": "open"}),
+        };
+        let (one, two) = (record("1"), record("2"));
+        let watched = vec!["Status".to_string()];
+        let change = |r| Change {
+            source: "src",
+            entity: "Orders",
+            record: r,
+            watched: &watched,
+            seen_key: Some(format!("kind/name/{}", r.key)),
+        };
+        let changes = [change(&one), change(&two)];
+        let put_snapshot = |key: &str, revision: u32| {
+            store
+                .write(|txn| {
+                    let snap = Snapshot {
+                        revision,
+                        ..Snapshot::default()
+                    };
+                    txn.open_table(SNAPSHOTS)?
+                        .insert(key, encode(&snap).as_slice())?;
+                    Ok(())
+                })
+                .expect("write");
+        };
+        put_snapshot("src/Orders/1", 1);
+        let base = {
+            let txn = store.read().expect("read");
+            let (s, seen) = (
+                txn.open_table(SNAPSHOTS).expect("snapshots"),
+                txn.open_table(INBOUND_SEEN).expect("seen"),
+            );
+            read_base(&s, &seen, &changes).expect("base")
+        };
+        assert_eq!(base.raw.len(), 2);
+        assert!(base.raw["src/Orders/2"].is_none());
+        let unchanged = || {
+            store
+                .write(|txn| {
+                    let (s, seen) = (txn.open_table(SNAPSHOTS)?, txn.open_table(INBOUND_SEEN)?);
+                    unchanged_since(&base, &s, &seen, &changes)
+                })
+                .expect("check")
+        };
+        assert!(unchanged());
+        put_snapshot("src/Orders/1", 1);
+        assert!(unchanged(), "the same bytes written again");
+        put_snapshot("src/Orders/1", 2);
+        assert!(!unchanged(), "a rewritten snapshot");
+        put_snapshot("src/Orders/1", 1);
+        assert!(unchanged());
+        put_snapshot("src/Orders/2", 1);
+        assert!(!unchanged(), "a snapshot that was absent");
+        store
+            .write(|txn| {
+                txn.open_table(SNAPSHOTS)?.remove("src/Orders/2")?;
+                Ok(())
+            })
+            .expect("remove");
+        assert!(unchanged());
+        store
+            .write(|txn| {
+                txn.open_table(INBOUND_SEEN)?.insert("kind/name/2", 5)?;
+                Ok(())
+            })
+            .expect("seen");
+        assert!(!unchanged(), "a sender key seen meanwhile");
     }
 }
