@@ -424,3 +424,29 @@ impl DestinationConfig for WorkflowsDestinationConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    /// Graph channel and chat destinations find an earlier attempt by its marker (so delivery
+    /// may mark sends ahead); a Workflows webhook cannot be asked (so it must not).
+    #[test]
+    fn graph_destinations_find_earlier_attempts_and_workflows_do_not() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
+        let config = Config::load(&path, &crate::connectors::REGISTRY).expect("demo config");
+        let mut seen = Vec::new();
+        for d in &config.destinations {
+            let expected = match d.kind {
+                "teams_channel" | "teams_chat" => true,
+                "teams_workflows" => false,
+                _ => continue,
+            };
+            assert_eq!(d.config.finds_earlier_attempts(), expected, "{}", d.name);
+            seen.push(d.kind);
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen, ["teams_channel", "teams_chat", "teams_workflows"]);
+    }
+}
