@@ -710,18 +710,20 @@ impl<'a> Turn<'a> {
     fn has_room(&self, now: Instant) -> bool {
         let concurrency = self.ctx.config.concurrency.max(1);
         let young = self.young(now);
-        young < concurrency
-            && self.started.len() < self.ctx.config.max_in_flight.max(1)
-            && (young == 0 || concurrency - young >= concurrency.div_ceil(2))
+        self.slot_free(now, 0) && (young == 0 || concurrency - young >= concurrency.div_ceil(2))
+    }
+
+    /// A slot for one more task besides the running ones and `starting` more: below
+    /// `concurrency` (stragglers not counted) and below `max_in_flight` (all counted).
+    fn slot_free(&self, now: Instant, starting: usize) -> bool {
+        self.young(now) + starting < self.ctx.config.concurrency.max(1)
+            && self.started.len() + starting < self.ctx.config.max_in_flight.max(1)
     }
 
     /// A queued entry may start now: the gate is open, or an entry marked ahead waits and a
     /// slot is free.
     fn can_start(&self, now: Instant) -> bool {
-        self.has_room(now)
-            || (!self.armed.is_empty()
-                && self.young(now) < self.ctx.config.concurrency.max(1)
-                && self.started.len() < self.ctx.config.max_in_flight.max(1))
+        self.has_room(now) || (!self.armed.is_empty() && self.slot_free(now, 0))
     }
 
     /// Worth reading the outbox: few entries queued, room to start, not paused.
@@ -800,7 +802,6 @@ impl<'a> Turn<'a> {
         let ctx = self.ctx;
         let now = Instant::now();
         let concurrency = ctx.config.concurrency.max(1);
-        let max_in_flight = ctx.config.max_in_flight.max(1);
         // Sends that need a mark (and lookups) start only when the group-commit gate is open;
         // sends marked ahead need just a free slot.
         let gate_open = self.has_room(now);
@@ -817,8 +818,7 @@ impl<'a> Turn<'a> {
         let mut sends_blocked = false;
         while let Some(entry) = self.queue.pop_front() {
             let starting = begin.len() + go.len();
-            let room = self.young(now) + starting < concurrency
-                && self.started.len() + starting < max_in_flight;
+            let room = self.slot_free(now, starting);
             let armed = self.armed.contains(&entry.seq);
             if !room || !(gate_open || armed) || self.paused_until_ms > ctx.clock.now_ms() {
                 rest.push_back(entry);
